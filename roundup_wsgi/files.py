@@ -1,0 +1,129 @@
+"""File bodies: attachments and static files sent without reading them whole.
+
+Roundup's ``Client.write_file`` calls ``request.sendfile(filename, offset,
+length)`` when the request object has that method, after it has worked out
+the Range, ETag and Content-Length.  :func:`open_file_body` turns that call
+into a WSGI app_iter:
+
+* the server's ``wsgi.file_wrapper`` when it offers one (PEP 3333, "Optional
+  Platform-Specific File Handling"), so waitress, gunicorn and mod_wsgi can
+  use their fast paths (``sendfile(2)`` where available);
+* otherwise :class:`FileChunks`, reading blocks of :data:`BLOCK_SIZE` bytes.
+
+Either way at most one block is held in memory at a time.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, BinaryIO
+
+from webob.static import FileIter
+
+__all__ = ["BLOCK_SIZE", "FileChunks", "FileRange", "open_file_body"]
+
+#: Bytes read per block when streaming a file (64 KiB).
+BLOCK_SIZE = 64 * 1024
+
+
+class FileRange:
+    """A read-only view of ``length`` bytes of ``file``, from its current position.
+
+    Handed to ``wsgi.file_wrapper`` for a Range that ends before the end of
+    the file, so that a server which sends the whole file-like object still
+    stops at the end of the range.  It has no ``fileno``, so servers iterate
+    it with ``read`` instead of using ``sendfile(2)``.
+
+    :param file: an open binary file, positioned at the range's first byte.
+    :param length: bytes to expose (>= 0).
+    """
+
+    def __init__(self, file: BinaryIO, length: int) -> None:
+        self._file = file
+        self._remaining = length
+
+    def read(self, size: int = -1) -> bytes:
+        """Read at most ``size`` bytes (all remaining ones if ``size`` < 0)."""
+        if self._remaining <= 0:
+            return b""
+        if size < 0 or size > self._remaining:
+            size = self._remaining
+        data = self._file.read(size)
+        self._remaining -= len(data)
+        return data
+
+    def close(self) -> None:
+        """Close the underlying file (idempotent)."""
+        self._file.close()
+
+
+class FileChunks:
+    """A WSGI app_iter over ``length`` bytes of ``file`` from ``offset``.
+
+    Yields blocks of at most ``block_size`` bytes (webob's ``FileIter``
+    does the reading).  :meth:`close` closes the file even if iteration never
+    started or stopped early (PEP 3333: the server calls ``close()`` "upon
+    completion of the current request ... whether the request was completed
+    normally, or terminated early").
+
+    :param file: an open binary file.
+    :param offset: first byte to send.
+    :param length: number of bytes to send.
+    :param block_size: bytes per chunk.
+    """
+
+    def __init__(
+        self, file: BinaryIO, offset: int, length: int, block_size: int = BLOCK_SIZE
+    ) -> None:
+        self._file = file
+        self._chunks: Iterator[bytes] = FileIter(file).app_iter_range(
+            seek=offset, limit=offset + length, block_size=block_size
+        )
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self._chunks
+
+    def close(self) -> None:
+        """Stop reading and close the file (idempotent)."""
+        close = getattr(self._chunks, "close", None)
+        if close is not None:
+            close()
+        self._file.close()
+
+
+def open_file_body(
+    environ: Mapping[str, Any],
+    filename: str | os.PathLike[str],
+    offset: int,
+    length: int,
+    block_size: int = BLOCK_SIZE,
+) -> Iterable[bytes]:
+    """Open ``filename`` and return an app_iter for ``length`` bytes at ``offset``.
+
+    :param environ: the WSGI environ; its ``wsgi.file_wrapper`` is used when
+        present.
+    :param filename: the file to send.
+    :param offset: first byte (0 for the whole file); bytes.
+    :param length: number of bytes; clipped to what the file holds.
+    :param block_size: bytes per block.
+    :returns: an iterable of bytes with a ``close()`` that closes the file.
+    :raises OSError: the file cannot be opened.
+    """
+    file = open(filename, "rb")  # noqa: SIM115 - closed by the app_iter's close()
+    try:
+        size = os.fstat(file.fileno()).st_size
+        offset = max(0, min(offset, size))
+        length = max(0, min(length, size - offset))
+        wrapper = environ.get("wsgi.file_wrapper")
+        if wrapper is None:
+            return FileChunks(file, offset, length, block_size)
+        file.seek(offset)
+        if offset + length < size:
+            body: Iterable[bytes] = wrapper(FileRange(file, length), block_size)
+        else:
+            body = wrapper(file, block_size)
+        return body
+    except BaseException:
+        file.close()
+        raise

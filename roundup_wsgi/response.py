@@ -1,0 +1,269 @@
+"""The per-request object Roundup's ``Client`` writes its response to.
+
+Roundup's ``Client`` is given a *request* object and calls, in order:
+
+* ``request.start_response(headers, code)`` once it knows the status and
+  headers (``Client.header``);
+* ``request.wfile.write(bytes)`` for each piece of the body, or
+  ``request.sendfile(filename, offset, length)`` for a file (``Client.write_file``
+  uses it when present).
+
+:class:`Response` is that object.  It collects the status, the headers and
+the body (a list of chunks and/or a file body), and :meth:`Response.finish`
+hands them to the server: ``start_response(status, headers)`` and the
+returned app_iter.  The server's write callable is used only in the
+``"server"`` write mode, and only if ``start_response`` returned one
+(PEP 3333, "The write() Callable": it "is strictly a hack" that new
+applications should avoid).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from types import TracebackType
+from typing import Any, Protocol
+
+from roundup.cgi.wsgi_handler import Headers
+
+from .files import open_file_body
+from .pages import Page, status_line
+
+__all__ = ["Response", "ResponseBody", "StartResponse", "Writer"]
+
+ExcInfo = tuple[type[BaseException], BaseException, TracebackType]
+HeaderList = list[tuple[str, str]]
+WriteCallable = Callable[[bytes], object]
+
+
+class StartResponse(Protocol):
+    """PEP 3333's ``start_response(status, response_headers, exc_info=None)``,
+    returning the write callable (or, on some servers, ``None``)."""
+
+    def __call__(
+        self, status: str, headers: HeaderList, exc_info: ExcInfo | None = ..., /
+    ) -> WriteCallable | None: ...
+
+
+class Writer:
+    """The ``wfile`` Roundup's Client writes body bytes to.
+
+    Until the response's status is set, :meth:`write` raises
+    :class:`ValueError` (as Roundup's own handler does: headers first).
+    Afterwards each write goes to the sink the :class:`Response` chose:
+    its body buffer, or in ``"server"`` mode the server's write callable.
+    """
+
+    __slots__ = ("sink",)
+
+    def __init__(self) -> None:
+        #: Where bytes go: ``list.append`` of the body buffer or the
+        #: server's write callable; ``None`` before ``start_response``.
+        self.sink: WriteCallable | None = None
+
+    def write(self, data: bytes | str) -> None:
+        """Send ``data`` (bytes; ``str`` is UTF-8 encoded, as Roundup's ``s2b``
+        does).  Empty data is ignored.
+
+        :raises ValueError: called before ``start_response``.
+        """
+        if self.sink is None:
+            raise ValueError(
+                "start_response() not called: Roundup's Client wrote body "
+                "data before sending its headers"
+            )
+        if data:
+            self.sink(data.encode("utf-8") if isinstance(data, str) else bytes(data))
+
+    def writelines(self, lines: Iterable[bytes | str]) -> None:
+        """Write each item of ``lines`` (file-object protocol)."""
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        """Nothing to flush: file-object protocol only."""
+
+
+class ResponseBody:
+    """The app_iter returned to the server: buffered chunks, then a file body.
+
+    ``close()`` is idempotent and closes the file body, also when the server
+    stops iterating early (PEP 3333: "the server or gateway must call the
+    close() method upon completion of the current request").
+    """
+
+    __slots__ = ("_chunks", "_closed", "_file_body")
+
+    def __init__(
+        self, chunks: list[bytes], file_body: Iterable[bytes] | None = None
+    ) -> None:
+        self._chunks = chunks
+        self._file_body = file_body
+        self._closed = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield from self._chunks
+        if self._file_body is not None:
+            yield from self._file_body
+
+    def close(self) -> None:
+        """Release the file body (if any); later calls do nothing."""
+        if self._closed:
+            return
+        self._closed = True
+        self._chunks = []
+        close = getattr(self._file_body, "close", None)
+        self._file_body = None
+        if close is not None:
+            close()
+
+
+def _close(body: Iterable[bytes] | None) -> None:
+    close = getattr(body, "close", None)
+    if close is not None:
+        close()
+
+
+class Response:
+    """The request object handed to Roundup's ``Client`` for one request.
+
+    Attributes Roundup's ``Client`` uses: ``headers`` (request headers, read
+    from the environ), ``rfile`` (``wsgi.input``), ``wfile`` (a
+    :class:`Writer`), :meth:`start_response` and :meth:`sendfile`.
+
+    :param environ: the request's WSGI environ.
+    :param start_response: the server's ``start_response``.
+    :param write_mode: ``"buffer"`` (body returned as the app_iter) or
+        ``"server"`` (body written through the server's write callable when
+        ``start_response`` returns one, buffered when it returns ``None``).
+    """
+
+    def __init__(
+        self,
+        environ: dict[str, Any],
+        start_response: StartResponse,
+        write_mode: str = "buffer",
+    ) -> None:
+        self.environ = environ
+        self.headers = Headers(environ)
+        self.rfile = environ.get("wsgi.input")
+        self.wfile = Writer()
+        #: Status line, e.g. ``"200 OK"``; ``None`` until Roundup sets it.
+        self.status: str | None = None
+        self.headerlist: HeaderList = []
+        self.chunks: list[bytes] = []
+        self.file_body: Iterable[bytes] | None = None
+        #: ``sys.exc_info()`` of an error that replaced the response.
+        self.exc_info: ExcInfo | None = None
+        #: ``sys.exc_info()`` of a failed ``sendfile`` (see :meth:`sendfile`).
+        self.sendfile_error: ExcInfo | None = None
+        self._server_start_response = start_response
+        self._write_through = write_mode == "server"
+        self._started = False  # the server's start_response has been called
+
+    # -- the interface Roundup's Client calls ---------------------------------
+
+    def start_response(self, headers: HeaderList, response_code: int) -> None:
+        """Set the status and headers (Roundup's ``request.start_response``).
+
+        Called again, it replaces the response: the buffered body is dropped.
+        In ``"server"`` mode it calls the server's ``start_response`` at once
+        and writes go to the write callable it returns, or to the buffer if
+        it returns ``None`` (granian, bjoern...).
+
+        :param headers: ``[(name, value), ...]`` as Roundup builds them.
+        :param response_code: the HTTP status code.
+        """
+        self.status = status_line(response_code)
+        self.headerlist = list(headers)
+        self.chunks = []
+        self._drop_file_body()
+        sink: Callable[[bytes], object] = self.chunks.append
+        if self._write_through:
+            write = self._server_start_response(self.status, self.headerlist)
+            self._started = True
+            if write is not None:
+                sink = write
+        self.wfile.sink = sink
+
+    def sendfile(self, filename: str, offset: int, length: int) -> None:
+        """Make ``length`` bytes of ``filename`` from ``offset`` the body.
+
+        Roundup's ``Client.write_file`` calls this after ``start_response``
+        with the Range already worked out.  The file is streamed later, by
+        ``wsgi.file_wrapper`` or in 64 KiB blocks; it is never read whole.
+
+        An ``OSError`` opening the file is not raised (Roundup's
+        ``_socket_op`` would take it for a client disconnect and swallow
+        it): it is kept in :attr:`sendfile_error` and the dispatcher answers
+        500 instead.
+        """
+        self._drop_file_body()
+        try:
+            self.file_body = open_file_body(self.environ, filename, offset, length)
+        except OSError:
+            self.sendfile_error = sys.exc_info()  # type: ignore[assignment]
+
+    # -- the dispatcher's side ------------------------------------------------
+
+    def send_page(self, page: Page, exc_info: ExcInfo | None = None) -> None:
+        """Replace the response with ``page`` (one of :mod:`roundup_wsgi.pages`).
+
+        With ``exc_info``, the server's ``start_response`` is called with it if
+        it was called before (PEP 3333, "The start_response() Callable"): a
+        server that has already sent the headers re-raises the error, which
+        then propagates to the server, as the PEP requires.
+        """
+        status, headers, body = page
+        self.status, self.headerlist = status, headers
+        self.chunks = [body] if body else []
+        self._drop_file_body()
+        self.exc_info = exc_info
+        if self._started:
+            self._server_start_response(status, headers, exc_info)
+
+    def finish(self) -> ResponseBody | Iterable[bytes]:
+        """Call the server's ``start_response`` (unless done) and return the app_iter.
+
+        In buffer mode a ``Content-Length`` is added when the Client gave none
+        and the body is known (not for HEAD, 1xx, 204 or 304), so servers can
+        keep the connection alive.  For HEAD any body is dropped.  A file
+        body alone is returned as the server's own ``wsgi.file_wrapper``
+        object so the server can recognise it and use its fast path.
+
+        :raises RuntimeError: no status was ever set.
+        """
+        if self.status is None:
+            raise RuntimeError("Roundup's Client finished without sending a response")
+        if self.environ.get("REQUEST_METHOD") == "HEAD":
+            self.chunks = []
+            self._drop_file_body()
+        if not self._started:
+            if self.file_body is None and not _has_header(
+                self.headerlist, "content-length"
+            ):
+                code = int(self.status[:3])
+                if (
+                    code >= 200
+                    and code not in (204, 304)
+                    and (self.environ.get("REQUEST_METHOD") != "HEAD")
+                ):
+                    length = sum(map(len, self.chunks))
+                    self.headerlist.append(("Content-Length", str(length)))
+            self._started = True
+            self._server_start_response(self.status, self.headerlist, self.exc_info)
+        if self.file_body is not None and not self.chunks:
+            return self.file_body
+        return ResponseBody(self.chunks, self.file_body)
+
+    def close(self) -> None:
+        """Release a file body that will not be returned (error paths)."""
+        self._drop_file_body()
+
+    def _drop_file_body(self) -> None:
+        body, self.file_body = self.file_body, None
+        _close(body)
+
+
+def _has_header(headers: HeaderList, name: str) -> bool:
+    return any(key.lower() == name for key, _ in headers)

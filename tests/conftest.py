@@ -1,0 +1,36 @@
+"""Fixtures: seeded Roundup trackers built with Roundup's own API."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import support
+
+
+@pytest.fixture(scope="session")
+def tracker_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A seeded classic/sqlite tracker, built once per test session (read-only)."""
+    return support.build_seeded_tracker(tmp_path_factory.mktemp("template") / "tracker")
+
+
+@pytest.fixture
+def make_tracker(tmp_path: Path, tracker_template: Path) -> Callable[[str], Path]:
+    """Return ``make(web)``: a fresh copy of the seeded tracker whose
+    ``[tracker] web`` is ``web`` (e.g. ``http://127.0.0.1:8123/``)."""
+    count = 0
+
+    def make(web: str) -> Path:
+        nonlocal count
+        count += 1
+        return support.copy_tracker(tracker_template, tmp_path / f"tracker{count}", web)
+
+    return make
+
+
+@pytest.fixture
+def tracker_home(make_tracker: Callable[[str], Path]) -> Path:
+    """A seeded tracker for in-process tests: ``[tracker] web`` is
+    ``http://localhost/``, webtest's default host."""
+    return make_tracker("http://localhost/")

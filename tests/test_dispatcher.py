@@ -1,0 +1,416 @@
+"""In-process tests of RequestDispatcher against a real, seeded Roundup tracker.
+
+Every path is requested under a server whose ``start_response`` returns a
+write callable (waitress, gunicorn) and one whose returns ``None`` (granian,
+bjoern), in both write modes: status, headers and body bytes must be the same.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+from pathlib import Path
+from typing import Any
+from wsgiref.util import FileWrapper
+from wsgiref.validate import validator
+
+import pytest
+import roundup.instance
+import support
+from webob import Request
+from webtest import TestApp
+
+from roundup_wsgi import RequestDispatcher
+from roundup_wsgi.files import FileChunks, FileRange
+
+BIG = support.big_file_bytes()
+ADMIN_AUTH = (
+    "Basic " + base64.b64encode(f"admin:{support.ADMIN_PASSWORD}".encode()).decode()
+)
+PREFLIGHT = {
+    "Origin": "http://localhost",
+    "Access-Control-Request-Method": "GET",
+    "Access-Control-Request-Headers": "x-requested-with",
+}
+
+# (id, method, path, request headers, expected status)
+CASES = [
+    ("home", "GET", "/", {}, 200),
+    ("index", "GET", "/issue", {}, 200),
+    ("item", "GET", "/issue1", {}, 200),
+    ("static", "GET", "/@@file/style.css", {}, 200),
+    ("attachment", "GET", "/file1/hello.txt", {}, 200),
+    ("big-whole", "GET", "/file2/big.bin", {}, 200),
+    ("range", "GET", "/file2/big.bin", {"Range": "bytes=1000-1999"}, 206),
+    ("range-to-end", "GET", "/file2/big.bin", {"Range": "bytes=20971000-"}, 206),
+    ("not-found", "GET", "/nosuchclass", {}, 404),
+    ("not-found-escaped", "GET", "/no<script>x", {}, 404),
+    ("options", "OPTIONS", "/", {}, 501),
+    ("options-rest-preflight", "OPTIONS", "/rest/data/issue", PREFLIGHT, 204),
+    ("head", "HEAD", "/issue", {}, 200),
+    ("head-file", "HEAD", "/file1/hello.txt", {}, 200),
+    ("rest-get", "GET", "/rest/data/issue", {"Authorization": ADMIN_AUTH}, 200),
+    ("exception", "GET", "/test-boom", {}, 500),
+]
+SERVERS = [
+    pytest.param(True, id="server-returns-write"),
+    pytest.param(False, id="server-returns-None"),
+]
+
+
+def make_environ(method: str, path: str, headers: dict[str, str]) -> dict[str, Any]:
+    environ: dict[str, Any] = Request.blank(
+        path, method=method, headers=headers
+    ).environ
+    environ["HTTP_HOST"] = "localhost"  # the tracker's [tracker] web host
+    return environ
+
+
+@pytest.fixture(scope="module")
+def module_tracker(
+    tmp_path_factory: pytest.TempPathFactory, tracker_template: Path
+) -> Path:
+    home = tmp_path_factory.mktemp("dispatcher") / "tracker"
+    return support.copy_tracker(tracker_template, home, "http://localhost/")
+
+
+@pytest.fixture(scope="module")
+def apps(module_tracker: Path) -> dict[str, RequestDispatcher]:
+    return {
+        mode: RequestDispatcher(str(module_tracker), write_mode=mode)
+        for mode in ("buffer", "server")
+    }
+
+
+def request(app: Any, case_id: str, *, server_write: bool) -> support.Result:
+    _, method, path, headers, _ = next(c for c in CASES if c[0] == case_id)
+    return support.call_wsgi(
+        app, make_environ(method, path, headers), server_write=server_write
+    )
+
+
+# -- the same response in every combination ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("case_id", "method", "path", "headers", "status"), CASES, ids=[c[0] for c in CASES]
+)
+def test_same_response_on_every_server_and_write_mode(
+    apps: dict[str, RequestDispatcher],
+    case_id: str,
+    method: str,
+    path: str,
+    headers: dict[str, str],
+    status: int,
+) -> None:
+    results = {
+        (mode, server_write): support.call_wsgi(
+            apps[mode], make_environ(method, path, headers), server_write=server_write
+        )
+        for mode in ("buffer", "server")
+        for server_write in (True, False)
+    }
+    reference = results["buffer", False]
+    assert int(reference.status[:3]) == status, reference.body[:500]
+    for key, result in results.items():
+        assert result.status == reference.status, key
+        assert support.normalise_headers(result.headers) == support.normalise_headers(
+            reference.headers
+        ), key
+        assert support.normalise_body(result.body) == support.normalise_body(
+            reference.body
+        ), key
+        assert result.close_calls == 1
+    # The buffer mode never uses the server's write callable; the server mode
+    # uses it for Roundup's writes when the server offers one.
+    assert results["buffer", True].written == b""
+    assert results["server", False].written == b""
+    if status not in (204, 501) and method != "HEAD" and case_id != "exception":
+        writes = results["server", True].written
+        file_case = path.startswith("/file") or path.startswith("/@@file")
+        assert (writes == b"") == file_case, (
+            "files go to the app_iter, pages to write()"
+        )
+
+
+@pytest.mark.parametrize(
+    ("case_id", "_m", "_p", "_h", "_s"), CASES, ids=[c[0] for c in CASES]
+)
+@pytest.mark.parametrize("mode", ["buffer", "server"])
+def test_passes_wsgiref_validator(
+    apps: dict[str, RequestDispatcher],
+    mode: str,
+    case_id: str,
+    _m: str,
+    _p: str,
+    _h: Any,
+    _s: int,
+) -> None:
+    result = request(validator(apps[mode]), case_id, server_write=True)
+    assert result.close_calls == 1
+
+
+# -- what each path answers ---------------------------------------------------
+
+
+def get(app: Any, case_id: str) -> support.Result:
+    return request(app, case_id, server_write=False)
+
+
+def header(result: support.Result, name: str) -> str | None:
+    return next((v for k, v in result.headers if k.lower() == name.lower()), None)
+
+
+def test_pages(apps: dict[str, RequestDispatcher]) -> None:
+    app = apps["buffer"]
+    index = get(app, "index")
+    assert b"Sample issue one" in index.body
+    assert b"Title with &lt;b&gt;markup&lt;/b&gt; &amp; ampersand" in index.body
+    assert header(index, "Content-Length") == str(len(index.body))
+    assert b"Sample issue one" in get(app, "item").body
+
+
+def test_static_file_and_attachments(
+    apps: dict[str, RequestDispatcher], module_tracker: Path
+) -> None:
+    app = apps["buffer"]
+    css = get(app, "static")
+    assert header(css, "Content-Type") == "text/css"
+    assert css.body == (module_tracker / "html" / "style.css").read_bytes()
+    assert get(app, "attachment").body == support.SMALL_FILE_BYTES
+    whole = get(app, "big-whole")
+    assert header(whole, "Content-Length") == str(len(BIG))
+    assert whole.body == BIG
+    ranged = get(app, "range")
+    assert header(ranged, "Content-Range") == f"bytes 1000-1999/{len(BIG)}"
+    assert ranged.body == BIG[1000:2000]
+    tail = get(app, "range-to-end")
+    assert tail.body == BIG[20971000:]
+
+
+def test_not_found_is_roundups_page_with_the_path_escaped(
+    apps: dict[str, RequestDispatcher],
+) -> None:
+    assert get(apps["buffer"], "not-found").body == b"Not found: nosuchclass"
+    escaped = get(apps["buffer"], "not-found-escaped")
+    assert escaped.body == b"Not found: no&lt;script&gt;x"
+    assert header(escaped, "Content-Length") == str(len(escaped.body))
+
+
+def test_options_outside_rest_is_501_html(apps: dict[str, RequestDispatcher]) -> None:
+    result = get(apps["buffer"], "options")
+    assert result.status == "501 Not Implemented"
+    assert header(
+        result,
+        "Content-Type",
+    ).startswith("text/html")
+    assert b"<h1>501 Not Implemented</h1>" in result.body
+    assert b"/rest" in result.body
+
+
+def test_options_under_rest_is_roundups_cors_preflight(
+    apps: dict[str, RequestDispatcher],
+) -> None:
+    result = get(apps["buffer"], "options-rest-preflight")
+    assert result.status == "204 No Content"
+    assert header(result, "Access-Control-Allow-Origin") == "http://localhost"
+    assert "GET" in (header(result, "Access-Control-Allow-Methods") or "")
+
+
+def test_head_has_headers_and_no_body(apps: dict[str, RequestDispatcher]) -> None:
+    head, full = get(apps["buffer"], "head"), get(apps["buffer"], "index")
+    assert head.body == b""
+    assert header(head, "Content-Length") == str(len(full.body))
+    # For files Roundup's Client itself answers HEAD with Content-Length: 0.
+    head_file = get(apps["buffer"], "head-file")
+    assert head_file.body == b""
+    assert header(head_file, "Content-Type") == "text/plain"
+
+
+def test_rest_get_with_basic_auth(apps: dict[str, RequestDispatcher]) -> None:
+    result = get(apps["buffer"], "rest-get")
+    assert header(result, "Content-Type") == "application/json"
+    assert b'"link": "http://localhost/rest/data/issue/3"' in result.body
+
+
+@pytest.mark.parametrize("mode", ["buffer", "server"])
+def test_exception_escaping_client_is_logged_500_without_traceback(
+    apps: dict[str, RequestDispatcher], mode: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.ERROR, logger="roundup_wsgi"):
+        result = get(apps[mode], "exception")
+    assert result.status == "500 Internal Server Error"
+    assert header(result, "Content-Type").startswith("text/html")
+    assert b"Traceback" not in result.body
+    assert b"test-boom" not in result.body
+    [record] = [r for r in caplog.records if r.name == "roundup_wsgi"]
+    assert "GET /test-boom" in record.getMessage()
+    assert record.exc_info is not None
+    assert "test-boom <script>" in str(record.exc_info[1])
+    # The next request is served normally.
+    assert get(apps[mode], "index").status == "200 OK"
+
+
+def test_debug_shows_the_traceback_escaped(module_tracker: Path) -> None:
+    app = RequestDispatcher(str(module_tracker), debug=True)
+    result = get(app, "exception")
+    assert result.status == "500 Internal Server Error"
+    assert b"Traceback (most recent call last)" in result.body
+    assert b"test-boom &lt;script&gt;alert(1)&lt;/script&gt;" in result.body
+    assert b"<script>alert" not in result.body
+
+
+def test_sendfile_error_is_500_not_a_truncated_200(
+    apps: dict[str, RequestDispatcher], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unreadable(*args: Any, **kwargs: Any) -> None:
+        raise PermissionError(13, "Permission denied", "file1")
+
+    monkeypatch.setattr("roundup_wsgi.response.open_file_body", unreadable)
+    result = get(apps["buffer"], "attachment")
+    assert result.status == "500 Internal Server Error"
+
+
+def test_malformed_multipart_body_is_400(apps: dict[str, RequestDispatcher]) -> None:
+    environ = make_environ(
+        "POST", "/issue", {"Content-Type": 'multipart/form-data; boundary="a b\x01"'}
+    )
+    result = support.call_wsgi(apps["buffer"], environ, server_write=True)
+    assert result.status == "400 Bad Request"
+    assert b"Invalid boundary" in result.body
+
+
+# -- files: wsgi.file_wrapper and close() -------------------------------------
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def start_file(app: Any, environ: dict[str, Any]) -> Any:
+    return app(environ, lambda status, headers, exc_info=None: None)
+
+
+def test_file_uses_the_servers_file_wrapper(apps: dict[str, RequestDispatcher]) -> None:
+    environ = make_environ("GET", "/file2/big.bin", {})
+    environ["wsgi.file_wrapper"] = FileWrapper
+    app_iter = start_file(apps["buffer"], environ)
+    assert isinstance(app_iter, FileWrapper)  # returned as is: server fast paths
+    assert b"".join(app_iter) == BIG
+    app_iter.close()
+
+    environ = make_environ("GET", "/file2/big.bin", {"Range": "bytes=10-19"})
+    environ["wsgi.file_wrapper"] = FileWrapper
+    app_iter = start_file(apps["buffer"], environ)
+    assert isinstance(app_iter.filelike, FileRange)
+    assert b"".join(app_iter) == BIG[10:20]
+    app_iter.close()
+
+
+def test_file_without_wrapper_streams_bounded_chunks(
+    apps: dict[str, RequestDispatcher],
+) -> None:
+    app_iter = start_file(apps["buffer"], make_environ("GET", "/file2/big.bin", {}))
+    sizes = [len(chunk) for chunk in app_iter]
+    app_iter.close()
+    assert max(sizes) == 64 * 1024
+    assert sum(sizes) == len(BIG)
+
+
+@pytest.mark.parametrize("wrapper", [None, FileWrapper], ids=["chunks", "file_wrapper"])
+@pytest.mark.parametrize("read_chunks", [0, 1])
+def test_close_releases_the_file_when_the_server_stops_early(
+    apps: dict[str, RequestDispatcher], wrapper: Any, read_chunks: int
+) -> None:
+    environ = make_environ("GET", "/file2/big.bin", {})
+    if wrapper:
+        environ["wsgi.file_wrapper"] = wrapper
+    before = open_fds()
+    app_iter = start_file(apps["buffer"], environ)
+    assert open_fds() == before + 1
+    chunks = iter(app_iter)
+    for _ in range(read_chunks):
+        next(chunks)
+    app_iter.close()
+    app_iter.close()  # idempotent
+    assert open_fds() == before
+
+
+def test_file_chunks_close_before_iteration_closes_file(tmp_path: Path) -> None:
+    path = tmp_path / "f"
+    path.write_bytes(b"x" * 100)
+    file = path.open("rb")
+    body = FileChunks(file, 10, 20, block_size=8)
+    body.close()
+    assert file.closed
+
+
+# -- SCRIPT_NAME, PATH_INFO and the environ -----------------------------------
+
+
+def test_script_name_is_respected(make_tracker: Any) -> None:
+    home = make_tracker("http://localhost/tracker/")
+    app = TestApp(
+        RequestDispatcher(str(home)), extra_environ={"HTTP_HOST": "localhost"}
+    )
+    page = app.get("/issue1", extra_environ={"SCRIPT_NAME": "/tracker"})
+    assert b'href="http://localhost/tracker/issue1"' in page.body or (
+        b"http://localhost/tracker/" in page.body
+    )
+    # The mount point itself (empty PATH_INFO) is the tracker's home page.
+    home_page = app.get("/", extra_environ={"SCRIPT_NAME": "/tracker", "PATH_INFO": ""})
+    assert home_page.status_int == 200
+
+
+def test_servers_environ_is_not_changed(apps: dict[str, RequestDispatcher]) -> None:
+    environ = make_environ("OPTIONS", "/rest/data/issue", PREFLIGHT)
+    environ.pop("CONTENT_LENGTH", None)
+    before = dict(environ)
+    support.call_wsgi(apps["buffer"], environ, server_write=False)
+    assert environ == before
+
+
+# -- construction ----------------------------------------------------------------
+
+
+def test_bad_write_mode_is_a_value_error(module_tracker: Path) -> None:
+    with pytest.raises(ValueError, match=r"write_mode='stream'.*'buffer', 'server'"):
+        RequestDispatcher(str(module_tracker), write_mode="stream")
+
+
+def test_home_that_is_not_a_tracker_is_a_value_error(tmp_path: Path) -> None:
+    with pytest.raises(
+        ValueError, match=r"does not exist: create one with 'roundup-wsgi init"
+    ):
+        RequestDispatcher(str(tmp_path / "missing"))
+    with pytest.raises(
+        ValueError, match=r"not a Roundup tracker home \(it has no config.ini\)"
+    ):
+        RequestDispatcher(str(tmp_path))
+
+
+def test_cache_tracker_flag(
+    module_tracker: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened: list[str] = []
+    real_open = roundup.instance.open
+
+    def counting_open(home: str, optimize: int = 0) -> Any:
+        opened.append(home)
+        return real_open(home, optimize)
+
+    monkeypatch.setattr(roundup.instance, "open", counting_open)
+    cached = RequestDispatcher(str(module_tracker))
+    for _ in range(2):
+        assert get(cached, "index").status == "200 OK"
+    assert len(opened) == 1  # opened once, at start-up
+
+    opened.clear()
+    fresh = RequestDispatcher(
+        str(module_tracker), feature_flags={"cache_tracker": False}
+    )
+    assert fresh.tracker is None
+    for _ in range(2):
+        assert get(fresh, "index").status == "200 OK"
+    assert len(opened) == 3  # preload, then once per request

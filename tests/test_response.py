@@ -1,0 +1,158 @@
+"""Unit tests of Response and Writer with a fake start_response."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import pytest
+from webob import Request
+
+from roundup_wsgi import pages
+from roundup_wsgi.response import Response, ResponseBody, Writer
+
+
+class FakeServer:
+    """A start_response that records calls and may return a write callable;
+    like a real server it re-raises exc_info once body bytes went out."""
+
+    def __init__(self, returns_write: bool) -> None:
+        self.returns_write = returns_write
+        self.calls: list[tuple[str, list[tuple[str, str]], Any]] = []
+        self.written: list[bytes] = []
+
+    def __call__(
+        self, status: str, headers: list[tuple[str, str]], exc_info: Any = None
+    ) -> Any:
+        if self.written and exc_info is not None:
+            raise exc_info[1].with_traceback(exc_info[2])
+        self.calls.append((status, headers, exc_info))
+        return self.written.append if self.returns_write else None
+
+
+def make(
+    mode: str, returns_write: bool, method: str = "GET"
+) -> tuple[Response, FakeServer]:
+    server = FakeServer(returns_write)
+    return Response(Request.blank("/", method=method).environ, server, mode), server
+
+
+def test_writer_refuses_data_before_start_response() -> None:
+    with pytest.raises(ValueError, match=r"start_response\(\) not called"):
+        Writer().write(b"x")
+
+
+def test_writer_encodes_str_and_skips_empty_writes() -> None:
+    writer = Writer()
+    sink: list[bytes] = []
+    writer.sink = sink.append
+    writer.write("é")
+    writer.write("")
+    writer.writelines([b"a", "b"])
+    writer.flush()
+    assert sink == ["é".encode(), b"a", b"b"]
+
+
+@pytest.mark.parametrize("returns_write", [True, False])
+def test_buffer_mode_calls_start_response_once_at_finish(returns_write: bool) -> None:
+    response, server = make("buffer", returns_write)
+    response.start_response([("Content-Type", "text/plain")], 200)
+    response.wfile.write(b"hello ")
+    response.wfile.write(b"world")
+    assert server.calls == []
+    body = response.finish()
+    assert server.calls == [
+        ("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "11")], None)
+    ]
+    assert b"".join(body) == b"hello world"
+    assert server.written == []
+
+
+def test_server_mode_writes_through_the_write_callable() -> None:
+    response, server = make("server", returns_write=True)
+    response.start_response([("Content-Type", "text/plain")], 200)
+    assert len(server.calls) == 1
+    response.wfile.write(b"hello")
+    assert server.written == [b"hello"]
+    assert list(response.finish()) == []
+    assert len(server.calls) == 1
+
+
+def test_server_mode_buffers_when_the_server_returns_no_write_callable() -> None:
+    response, _server = make("server", returns_write=False)
+    response.start_response([("Content-Type", "text/plain")], 200)
+    response.wfile.write(b"hello")
+    assert list(response.finish()) == [b"hello"]
+
+
+def test_a_second_start_response_replaces_the_buffered_response() -> None:
+    response, _ = make("buffer", returns_write=False)
+    response.start_response([("Content-Type", "text/plain")], 200)
+    response.wfile.write(b"partial")
+    response.start_response([("Content-Type", "text/html")], 404)
+    response.wfile.write(b"Not found")
+    assert list(response.finish()) == [b"Not found"]
+    assert response.status == "404 Not Found"
+
+
+def error_page(response: Response) -> None:
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError:
+        page = pages.internal_server_error(response.environ, None)
+        response.send_page(page, sys.exc_info())  # type: ignore[arg-type]
+
+
+def test_error_before_output_replaces_headers_with_exc_info() -> None:
+    response, server = make("server", returns_write=True)
+    response.start_response([("Content-Type", "text/plain")], 200)
+    error_page(response)
+    status, _, exc_info = server.calls[-1]
+    assert status == "500 Internal Server Error"
+    assert exc_info[0] is RuntimeError
+    assert b"500 Internal Server Error" in b"".join(response.finish())
+
+
+def test_error_after_output_went_out_propagates_to_the_server() -> None:
+    # PEP 3333: once headers are sent, start_response(..., exc_info) re-raises.
+    response, _server = make("server", returns_write=True)
+    response.start_response([("Content-Type", "text/plain")], 200)
+    response.wfile.write(b"half a page")
+    with pytest.raises(RuntimeError, match="boom"):
+        error_page(response)
+
+
+@pytest.mark.parametrize("code", [204, 304])
+def test_no_content_length_added_for_bodyless_statuses(code: int) -> None:
+    response, server = make("buffer", returns_write=False)
+    response.start_response([], code)
+    response.finish()
+    assert server.calls[0][1] == []
+
+
+def test_head_drops_the_body_but_keeps_headers() -> None:
+    response, server = make("buffer", returns_write=False, method="HEAD")
+    response.start_response([("Content-Length", "5")], 200)
+    response.wfile.write(b"hello")
+    assert list(response.finish()) == []
+    assert server.calls[0][1] == [("Content-Length", "5")]
+
+
+def test_finish_without_status_is_an_error() -> None:
+    response, _ = make("buffer", returns_write=False)
+    with pytest.raises(RuntimeError, match="without sending a response"):
+        response.finish()
+
+
+def test_response_body_close_is_idempotent() -> None:
+    closed: list[int] = []
+
+    class Body(list[bytes]):
+        def close(self) -> None:
+            closed.append(1)
+
+    body = ResponseBody([b"a"], Body([b"b"]))
+    assert list(body) == [b"a", b"b"]
+    body.close()
+    body.close()
+    assert closed == [1]
