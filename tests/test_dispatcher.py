@@ -414,3 +414,23 @@ def test_cache_tracker_flag(
     for _ in range(2):
         assert get(fresh, "index").status == "200 OK"
     assert len(opened) == 3  # preload, then once per request
+
+
+def test_csv_export_is_the_same_in_every_combination(
+    apps: dict[str, RequestDispatcher],
+) -> None:
+    # Roundup's export writes row by row through request.wfile (no Length).
+    path = "/issue?@action=export_csv&@columns=id,title&@sort=id"
+    bodies = set()
+    for mode in ("buffer", "server"):
+        for server_write in (True, False):
+            environ = make_environ("GET", path, {})
+            result = support.call_wsgi(apps[mode], environ, server_write=server_write)
+            assert result.status == "200 OK"
+            assert header(result, "Content-Type") == "text/csv; charset=utf-8"
+            if mode == "buffer":  # the whole body is known: its length is sent
+                assert header(result, "Content-Length") == str(len(result.body))
+            bodies.add(result.body)
+    [body] = bodies
+    assert body.startswith(b'"id","title"\r\n"1","Sample issue one"\r\n')
+    assert b'"3","Title with <b>markup</b> & ampersand"' in body
