@@ -1,0 +1,449 @@
+"""The demo tracker ``roundup-wsgi serve`` creates when given no tracker home.
+
+:func:`create_demo` installs a classic/sqlite tracker with
+:func:`roundup_wsgi.tracker.create_tracker` and fills it with
+:func:`seed_demo`: a ``demo`` user and the sample issues in
+:data:`SAMPLE_ISSUES` (with messages, keywords and one small text
+attachment), all through Roundup's own API.  The seed data is plain data at
+module level, so it is easy to read and to change.
+
+The demo is git-ignored and disposable: delete its directory to reset it.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+from dataclasses import dataclass
+from typing import Any
+
+from .tracker import TrackerHomeError, create_tracker, set_tracker_web, tracker_web
+
+__all__ = [
+    "ADMIN_USERNAME",
+    "DEMO_HOME",
+    "DEMO_USERNAME",
+    "SAMPLE_ISSUES",
+    "DemoCredentials",
+    "SampleFile",
+    "SampleIssue",
+    "SampleMessage",
+    "create_demo",
+    "demo_exists",
+    "generate_password",
+    "repoint_demo",
+    "seed_demo",
+]
+
+#: Where ``roundup-wsgi serve`` keeps the demo tracker, relative to the
+#: current directory.
+DEMO_HOME = os.path.join("trackers", "demo")
+
+#: The administrator Roundup's ``initialise`` creates.
+ADMIN_USERNAME = "admin"
+#: The ordinary (role ``User``) account :func:`seed_demo` adds.
+DEMO_USERNAME = "demo"
+
+
+@dataclass(frozen=True)
+class SampleFile:
+    """An attachment: file name, MIME type and content (bytes)."""
+
+    name: str
+    type: str
+    content: bytes
+
+
+@dataclass(frozen=True)
+class SampleMessage:
+    """A message on an issue.
+
+    ``author`` is a username; ``date`` is a Roundup date spec, relative to
+    now (``"-3d"`` is three days ago).
+    """
+
+    author: str
+    date: str
+    content: str
+    files: tuple[SampleFile, ...] = ()
+
+
+@dataclass(frozen=True)
+class SampleIssue:
+    """An issue of the classic schema.
+
+    ``priority`` and ``status`` are names from the classic template's
+    initial data; ``keywords`` are created as needed; ``assignedto`` is a
+    username or None.
+    """
+
+    title: str
+    priority: str
+    status: str
+    messages: tuple[SampleMessage, ...]
+    keywords: tuple[str, ...] = ()
+    assignedto: str | None = None
+
+
+#: The issues :func:`seed_demo` creates, in order (issue1 first).
+SAMPLE_ISSUES: tuple[SampleIssue, ...] = (
+    SampleIssue(
+        title="Login fails when the password contains non-ASCII characters",
+        priority="bug",
+        status="in-progress",
+        keywords=("security",),
+        assignedto=ADMIN_USERNAME,
+        messages=(
+            SampleMessage(
+                author=DEMO_USERNAME,
+                date="-6d",
+                content=(
+                    "Steps to reproduce:\n\n"
+                    "1. Change your password to one with an umlaut, "
+                    "e.g. Grüße-2024.\n"
+                    "2. Log out.\n"
+                    "3. Log in again with the new password.\n\n"
+                    "Expected: you are logged in.\n"
+                    "Actual: 'Invalid login'.  Passwords made of ASCII "
+                    "characters only work fine."
+                ),
+            ),
+            SampleMessage(
+                author=ADMIN_USERNAME,
+                date="-5d",
+                content=(
+                    "Confirmed on the test instance.  The login form is sent "
+                    "as UTF-8 but the password was decoded as Latin-1 before "
+                    "the comparison.  I'm working on a fix."
+                ),
+            ),
+        ),
+    ),
+    SampleIssue(
+        title="Uploading a large attachment ends with connection reset",
+        priority="urgent",
+        status="need-eg",
+        keywords=("performance",),
+        messages=(
+            SampleMessage(
+                author=DEMO_USERNAME,
+                date="-4d",
+                content=(
+                    "Attaching a 30 MB log file to an issue never finishes: "
+                    "after a minute the browser shows 'connection reset'.  "
+                    "Small files are fine.  The proxy's error log is attached."
+                ),
+                files=(
+                    SampleFile(
+                        name="proxy-error.log",
+                        type="text/plain",
+                        content=(
+                            b"[error] client 10.0.0.7: client intended to send "
+                            b"too large body: 31457280 bytes\n"
+                            b"[error] client 10.0.0.7: upstream closed "
+                            b"connection while reading response header\n"
+                        ),
+                    ),
+                ),
+            ),
+            SampleMessage(
+                author=ADMIN_USERNAME,
+                date="-3d",
+                content=(
+                    "Thanks for the log.  It looks like the proxy's request "
+                    "body limit rather than the tracker.  Could you send the "
+                    "proxy configuration, or the exact size at which it starts "
+                    "failing?"
+                ),
+            ),
+        ),
+    ),
+    SampleIssue(
+        title="Send a daily digest of new issues by email",
+        priority="feature",
+        status="chatting",
+        keywords=("email",),
+        messages=(
+            SampleMessage(
+                author=DEMO_USERNAME,
+                date="-10d",
+                content=(
+                    "Several people on the support team would rather get one "
+                    "email a day listing the new issues than one email per "
+                    "change.  Could the tracker send a daily digest?"
+                ),
+            ),
+            SampleMessage(
+                author=ADMIN_USERNAME,
+                date="-9d",
+                content=(
+                    "A nightly cron job calling a short script over the REST "
+                    "API could do it.  Who else would use it?"
+                ),
+            ),
+            SampleMessage(
+                author=DEMO_USERNAME,
+                date="-8d",
+                content=(
+                    "All five of us.  A plain-text list with title, priority "
+                    "and link is enough."
+                ),
+            ),
+        ),
+    ),
+    SampleIssue(
+        title="Spelling mistake in the password reset email",
+        priority="bug",
+        status="resolved",
+        keywords=("email",),
+        assignedto=DEMO_USERNAME,
+        messages=(
+            SampleMessage(
+                author=DEMO_USERNAME,
+                date="-14d",
+                content=(
+                    'The password reset email says "You will recieve a new '
+                    'password shortly."  That should be "receive".'
+                ),
+            ),
+            SampleMessage(
+                author=ADMIN_USERNAME,
+                date="-13d",
+                content="Fixed in the email template.  Thanks for spotting it!",
+            ),
+        ),
+    ),
+    SampleIssue(
+        title="Dark colour scheme for the issue pages",
+        priority="wish",
+        status="deferred",
+        keywords=("ui",),
+        messages=(
+            SampleMessage(
+                author=DEMO_USERNAME,
+                date="-20d",
+                content=(
+                    "When working late the white pages are glaring.  A dark "
+                    "colour scheme, or following the browser's "
+                    "prefers-color-scheme setting, would be welcome."
+                ),
+            ),
+            SampleMessage(
+                author=ADMIN_USERNAME,
+                date="-19d",
+                content=(
+                    "Good idea, but it needs a pass over every template.  "
+                    "Deferred until after the next release."
+                ),
+            ),
+        ),
+    ),
+    SampleIssue(
+        title="Issue list takes eight seconds to load after the import",
+        priority="critical",
+        status="testing",
+        keywords=("performance",),
+        assignedto=ADMIN_USERNAME,
+        messages=(
+            SampleMessage(
+                author=DEMO_USERNAME,
+                date="-2d",
+                content=(
+                    "Since we imported the 20,000 issues from the old tracker, "
+                    "the default issue list takes about eight seconds to show."
+                ),
+            ),
+            SampleMessage(
+                author=ADMIN_USERNAME,
+                date="-1d",
+                content=(
+                    "The list is sorted by activity and that column had no "
+                    "database index.  I added one on the test instance; can "
+                    "you check whether it is fast again?"
+                ),
+            ),
+        ),
+    ),
+)
+
+
+@dataclass(frozen=True)
+class DemoCredentials:
+    """Where the demo tracker is and how to log in to it.
+
+    :ivar home: absolute path of the tracker home.
+    :ivar admin_password: password of the ``admin`` user.
+    :ivar demo_password: password of the ``demo`` user.
+    """
+
+    home: str
+    admin_password: str
+    demo_password: str
+
+
+def generate_password() -> str:
+    """Return a new random password: 16 URL-safe characters (96 bits)."""
+    return secrets.token_urlsafe(12)
+
+
+def demo_exists(home: str | os.PathLike[str] = DEMO_HOME) -> bool:
+    """Tell whether the demo tracker has been created at ``home``.
+
+    :param home: the demo tracker home.
+    :returns: True if ``home`` holds a tracker (a ``config.ini``); False if
+        it is missing or an empty directory, so :func:`create_demo` can make
+        the demo there.
+    :raises TrackerHomeError: ``home`` exists but is neither a tracker nor
+        an empty directory (the message says to delete it).
+    """
+    path = os.path.abspath(os.fspath(home))
+    if not os.path.exists(path):
+        return False
+    if os.path.isfile(os.path.join(path, "config.ini")):
+        return True
+    if os.path.isdir(path) and not os.listdir(path):
+        return False
+    raise TrackerHomeError(
+        f"{path} exists but is not a Roundup tracker (it has no config.ini): "
+        "delete it so that 'roundup-wsgi serve' can create the demo tracker there"
+    )
+
+
+def create_demo(
+    home: str | os.PathLike[str] = DEMO_HOME,
+    *,
+    web: str,
+    admin_password: str | None = None,
+    demo_password: str | None = None,
+) -> DemoCredentials:
+    """Create and seed the demo tracker (classic template, sqlite backend).
+
+    Mail the tracker sends (nosy lists) goes to ``<home>/mail-debug.log``.
+    If seeding fails the half-made tracker is removed, so a later call can
+    start again.
+
+    :param home: directory to create; it must not exist or be empty.
+    :param web: the ``[tracker] web`` URL, e.g. ``web_url(host, port)``.
+    :param admin_password: password for ``admin``; generated with
+        :func:`generate_password` if None.
+    :param demo_password: password for ``demo``; generated if None.
+    :returns: the absolute home and both passwords.
+    :raises FileExistsError: ``home`` exists and is not an empty directory.
+    :raises Exception: whatever Roundup raises creating the database.
+    """
+    credentials = DemoCredentials(
+        home=os.path.abspath(os.fspath(home)),
+        admin_password=admin_password or generate_password(),
+        demo_password=demo_password or generate_password(),
+    )
+    create_tracker(
+        credentials.home,
+        admin_password=credentials.admin_password,
+        template="classic",
+        backend="sqlite",
+        web=web,
+    )
+    try:
+        seed_demo(credentials.home, demo_password=credentials.demo_password)
+    except BaseException:
+        shutil.rmtree(credentials.home, ignore_errors=True)
+        raise
+    return credentials
+
+
+def seed_demo(home: str | os.PathLike[str], *, demo_password: str) -> None:
+    """Add the ``demo`` user and :data:`SAMPLE_ISSUES` to a classic tracker.
+
+    Everything is created as ``admin`` through Roundup's API and committed
+    in one transaction.
+
+    :param home: a freshly initialised classic-template tracker home.
+    :param demo_password: password for the new ``demo`` user.
+    :raises ValueError: the tracker already has a ``demo`` user (it has been
+        seeded before; seeding twice would duplicate the issues).
+    :raises KeyError: a priority or status in the seed data is not in the
+        tracker's schema (e.g. not the classic template).
+    """
+    from roundup import instance, password
+
+    db = instance.open(os.fspath(home)).open(ADMIN_USERNAME)
+    try:
+        if db.user.stringFind(username=DEMO_USERNAME):
+            raise ValueError(
+                f"the tracker at {os.fspath(home)} already has a "
+                f"{DEMO_USERNAME!r} user: it has been seeded already"
+            )
+        db.user.create(
+            username=DEMO_USERNAME,
+            password=password.Password(demo_password, config=db.config),
+            realname="Demo User",
+            address=f"{DEMO_USERNAME}@localhost",
+            roles="User",
+        )
+        for issue in SAMPLE_ISSUES:
+            _create_issue(db, issue)
+        db.commit()
+    finally:
+        db.close()
+
+
+def repoint_demo(home: str | os.PathLike[str], web: str) -> str | None:
+    """Point the demo's ``[tracker] web`` at ``web`` if it is elsewhere.
+
+    :param home: the demo tracker home.
+    :param web: the URL it is about to be served at.
+    :returns: the previous URL if it was changed, None if it already matched.
+    :raises TrackerHomeError: ``home`` is not a tracker home.
+    :raises roundup.configuration.ConfigurationError: broken config.ini.
+    """
+    current = tracker_web(home)
+    if current == web:
+        return None
+    set_tracker_web(home, web)
+    return current
+
+
+def _create_issue(db: Any, issue: SampleIssue) -> str:
+    """Create one sample issue with its messages and files; return its id."""
+    from roundup import date
+
+    user_id = db.user.lookup
+    files: list[str] = []
+    messages: list[str] = []
+    for message in issue.messages:
+        message_files = [_create_file(db, sample) for sample in message.files]
+        files.extend(message_files)
+        messages.append(
+            db.msg.create(
+                author=user_id(message.author),
+                date=date.Date(message.date),
+                content=message.content,
+                files=message_files,
+            )
+        )
+    return str(
+        db.issue.create(
+            title=issue.title,
+            priority=db.priority.lookup(issue.priority),
+            status=db.status.lookup(issue.status),
+            keyword=[_keyword_id(db, name) for name in issue.keywords],
+            assignedto=user_id(issue.assignedto) if issue.assignedto else None,
+            messages=messages,
+            files=files,
+        )
+    )
+
+
+def _create_file(db: Any, sample: SampleFile) -> str:
+    return str(
+        db.file.create(name=sample.name, type=sample.type, content=sample.content)
+    )
+
+
+def _keyword_id(db: Any, name: str) -> str:
+    """Return the id of keyword ``name``, creating it if needed."""
+    found = db.keyword.stringFind(name=name)
+    if found:
+        return str(found[0])
+    return str(db.keyword.create(name=name))

@@ -1,0 +1,398 @@
+"""Tests of the ``roundup-wsgi`` command (roundup_wsgi.cli).
+
+Most tests call :func:`roundup_wsgi.cli.main` in-process; ``serve`` gets a
+fake waitress server whose ``run()`` raises KeyboardInterrupt (Ctrl-C), so
+it returns at once.  One slow test runs the real command as a subprocess.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import sys
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import roundup
+import waitress
+from roundup import instance
+from servers import ServerProcess, free_port
+
+from roundup_wsgi import __version__, cli, demo
+from roundup_wsgi.tracker import tracker_web
+
+#: urllib opener that ignores any ``*_proxy`` environment variables.
+OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+class FakeServer:
+    """Stands in for a waitress server: Ctrl-C as soon as it runs."""
+
+    def __init__(self, app: Any, **options: Any) -> None:
+        self.app = app
+        self.options = options
+        self.closed = False
+
+    def run(self) -> None:
+        raise KeyboardInterrupt
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@pytest.fixture
+def servers_made(monkeypatch: pytest.MonkeyPatch) -> list[FakeServer]:
+    """Replace ``waitress.create_server``; return the fake servers it made."""
+    made: list[FakeServer] = []
+
+    def create_server(app: Any, **options: Any) -> FakeServer:
+        made.append(FakeServer(app, **options))
+        return made[-1]
+
+    monkeypatch.setattr(waitress, "create_server", create_server)
+    return made
+
+
+@pytest.fixture
+def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run the test in ``tmp_path``, where the demo is ``trackers/demo``."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def error_line(capsys: pytest.CaptureFixture[str]) -> str:
+    """The single ``roundup-wsgi: error:`` line on stderr (asserted)."""
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert "Traceback" not in err
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("roundup-wsgi: error: ")
+    return lines[0]
+
+
+def admin_password_verifies(home: Path | str, password: str) -> bool:
+    db = instance.open(str(home)).open("admin")
+    try:
+        return bool(db.user.get(db.user.lookup("admin"), "password") == password)
+    finally:
+        db.close()
+
+
+# --- general ---------------------------------------------------------------
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["--version"]) == 0
+    out = capsys.readouterr().out
+    assert __version__ in out
+    assert f"Roundup {roundup.__version__}" in out
+
+
+def test_no_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main([]) == 2
+    assert "required" in capsys.readouterr().err
+
+
+# --- serve: errors -----------------------------------------------------------
+
+
+def test_serve_missing_home(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    home = tmp_path / "nowhere"
+    assert cli.main(["serve", str(home)]) == 2
+    line = error_line(capsys)
+    assert f"{home} does not exist" in line
+    assert f"roundup-wsgi init {home}" in line
+
+
+def test_serve_directory_that_is_not_a_tracker(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["serve", str(tmp_path)]) == 2
+    line = error_line(capsys)
+    assert f"{tmp_path} is not a Roundup tracker home" in line
+    assert "no config.ini" in line
+    assert f"roundup-wsgi init {tmp_path}" in line
+
+
+@pytest.mark.parametrize(
+    ("edit", "named"),
+    [
+        (lambda text: text.replace("\nweb = ", "\nweb = not-a-url\n#"), "TRACKER_WEB"),
+        (lambda text: text + "\nthis is not ini syntax\n", "parsing errors"),
+    ],
+    ids=["bad-value", "bad-syntax"],
+)
+def test_serve_broken_config(
+    make_tracker: Callable[[str], Path],
+    capsys: pytest.CaptureFixture[str],
+    edit: Callable[[str], str],
+    named: str,
+) -> None:
+    home = make_tracker("http://127.0.0.1:8080/")
+    config = home / "config.ini"
+    config.write_text(edit(config.read_text()))
+    assert cli.main(["serve", str(home)]) == 2
+    line = error_line(capsys)
+    assert f"cannot read {config}" in line
+    assert named in line
+    assert "fix that setting or line in config.ini" in line
+
+
+def test_serve_port_in_use(
+    make_tracker: Callable[[str], Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        home = make_tracker(f"http://127.0.0.1:{port}/")
+        assert cli.main(["serve", str(home), "--port", str(port)]) == 2
+    line = error_line(capsys)
+    assert f"cannot listen on 127.0.0.1:{port}" in line
+    assert "--port" in line
+
+
+def test_serve_rejects_a_bad_port(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["serve", "--port", "70000"]) == 2
+    assert "not a port number" in capsys.readouterr().err
+
+
+# --- serve: the demo tracker -------------------------------------------------
+
+
+def test_serve_creates_the_demo_and_prints_passwords_once(
+    in_tmp: Path,
+    servers_made: list[FakeServer],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    home = in_tmp / "trackers" / "demo"
+    assert cli.main(["serve", "--port", "8123", "--admin-password", "pw"]) == 0
+    first = capsys.readouterr().out
+    match = re.search(
+        rf"^Demo tracker created at {re.escape(str(home))}; "
+        r"log in as admin / pw \(or demo / (\S+)\)$",
+        first,
+        re.MULTILINE,
+    )
+    assert match, first
+    assert (
+        f"Serving {home} at http://127.0.0.1:8123/ (waitress, 4 threads, "
+        "write mode buffer); press Ctrl-C to stop"
+    ) in first
+    assert admin_password_verifies(home, "pw")
+
+    assert cli.main(["serve", "--port", "8123"]) == 0
+    second = capsys.readouterr().out
+    assert "created" not in second
+    assert match.group(1) not in second
+    assert f"Serving {home} at http://127.0.0.1:8123/" in second
+
+    db = instance.open(str(home)).open("admin")
+    try:
+        assert len(db.issue.list()) == len(demo.SAMPLE_ISSUES)
+        assert db.user.get(db.user.lookup("demo"), "password") == match.group(1)
+    finally:
+        db.close()
+
+
+def test_serve_passes_options_to_waitress_and_stops_on_ctrl_c(
+    in_tmp: Path,
+    servers_made: list[FakeServer],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ["serve", "--port", "8124", "--threads", "2", "--write-mode", "server"]
+    assert cli.main(argv) == 0
+    (server,) = servers_made
+    assert server.options == {
+        "host": "127.0.0.1",
+        "port": 8124,
+        "threads": 2,
+        "ident": "roundup-wsgi",
+    }
+    assert server.closed
+    out = capsys.readouterr().out
+    assert "(waitress, 2 threads, write mode server)" in out
+    assert out.endswith("Stopped.\n")
+
+
+def test_serve_generates_the_demo_admin_password(
+    in_tmp: Path,
+    servers_made: list[FakeServer],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert cli.main(["serve"]) == 0
+    match = re.search(r"log in as admin / (\S+) ", capsys.readouterr().out)
+    assert match
+    assert admin_password_verifies(in_tmp / "trackers" / "demo", match.group(1))
+
+
+def test_serve_repoints_the_demo_at_a_new_port(
+    in_tmp: Path,
+    servers_made: list[FakeServer],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    home = in_tmp / "trackers" / "demo"
+    assert cli.main(["serve", "--port", "8125"]) == 0
+    capsys.readouterr()
+    assert cli.main(["serve", "--port", "8126"]) == 0
+    out, err = capsys.readouterr()
+    assert (
+        f"Demo tracker {home}: [tracker] web changed from "
+        "http://127.0.0.1:8125/ to http://127.0.0.1:8126/"
+    ) in out
+    assert err == ""
+    assert tracker_web(home) == "http://127.0.0.1:8126/"
+
+
+def test_serve_refuses_a_demo_directory_that_is_not_a_tracker(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    home = in_tmp / "trackers" / "demo"
+    home.mkdir(parents=True)
+    (home / "stray.txt").write_text("left over")
+    assert cli.main(["serve"]) == 2
+    line = error_line(capsys)
+    assert str(home) in line
+    assert "delete it" in line
+
+
+# --- serve: a user's tracker -------------------------------------------------
+
+
+def test_serve_warns_when_tracker_web_differs(
+    tracker_home: Path,
+    servers_made: list[FakeServer],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert cli.main(["serve", str(tracker_home), "--port", "8127"]) == 0
+    out, err = capsys.readouterr()
+    assert err.startswith("roundup-wsgi: warning: ")
+    for expected in (
+        "http://localhost/",  # tracker_home's [tracker] web
+        "http://127.0.0.1:8127/",  # where it is served
+        "CSRF",
+        f"in the [tracker] section of {tracker_home / 'config.ini'}",
+        "--host localhost --port 80",
+    ):
+        assert expected in err
+    assert f"Serving {tracker_home} at http://127.0.0.1:8127/" in out
+    assert tracker_web(tracker_home) == "http://localhost/"  # not changed
+
+
+def test_serve_does_not_warn_when_tracker_web_matches(
+    make_tracker: Callable[[str], Path],
+    servers_made: list[FakeServer],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    home = make_tracker("http://127.0.0.1:8128/")
+    assert cli.main(["serve", str(home), "--port", "8128"]) == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    assert f"Serving {home} at http://127.0.0.1:8128/" in out
+
+
+# --- init ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "anydbm"])
+def test_init_creates_a_working_tracker(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], backend: str
+) -> None:
+    home = tmp_path / "bugs"
+    argv = ["init", str(home), "--backend", backend, "--admin-password", "s3cret"]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert f"Created a Roundup tracker at {home}" in out
+    assert f"backend {backend}" in out
+    assert "web URL: http://127.0.0.1:8080/" in out
+    assert "log in as admin / s3cret" in out
+    assert f"roundup-wsgi serve {home}" in out
+    assert admin_password_verifies(home, "s3cret")
+    config = instance.open(str(home)).config
+    assert config["RDBMS_BACKEND"] == backend
+
+
+def test_init_generates_and_prints_the_admin_password(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    home = tmp_path / "bugs"
+    assert cli.main(["init", str(home), "--web", "http://localhost:9000"]) == 0
+    out = capsys.readouterr().out
+    match = re.search(r"log in as admin / (\S+)", out)
+    assert match
+    assert "generated password" in out
+    assert admin_password_verifies(home, match.group(1))
+    assert tracker_web(home) == "http://localhost:9000/"
+    assert f"roundup-wsgi serve {home} --host localhost --port 9000" in out
+
+
+def test_init_refuses_a_non_empty_directory(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "notes.txt").write_text("keep me")
+    assert cli.main(["init", str(tmp_path)]) == 2
+    line = error_line(capsys)
+    assert f"cannot create a tracker in {tmp_path}" in line
+    assert "choose a new path or remove it" in line
+    assert (tmp_path / "notes.txt").read_text() == "keep me"
+
+
+def test_init_db_options_need_postgresql(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["init", str(tmp_path / "bugs"), "--db-host", "db", "--db-name", "bugs"]
+    assert cli.main(argv) == 2
+    line = error_line(capsys)
+    assert "--db-host, --db-name: only valid with --backend postgresql" in line
+    assert not (tmp_path / "bugs").exists()
+
+
+def test_init_unreachable_postgresql(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    home = tmp_path / "bugs"
+    argv = ["init", str(home), "--backend", "postgresql"]
+    argv += ["--db-host", "127.0.0.1", "--db-port", str(free_port())]
+    assert cli.main(argv) == 2
+    line = error_line(capsys)
+    assert f"cannot create a tracker at {home}: " in line
+    assert "check --db-host, --db-port" in line
+    assert not home.exists()
+
+
+def test_init_unknown_template(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["init", str(tmp_path / "bugs"), "--template", "nosuch"]) == 2
+    err = capsys.readouterr().err
+    assert "invalid choice: 'nosuch'" in err
+    assert "classic" in err
+
+
+# --- the real command ----------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_serve_demo_with_waitress(tmp_path: Path) -> None:
+    """``python -m roundup_wsgi.cli serve`` in an empty directory creates the
+    demo and serves it; ServerProcess runs it with cwd ``log_dir`` and stops
+    it by its PID (terminate, wait, kill) on leaving the ``with``."""
+    log_dir = tmp_path / "run"
+    port = free_port()
+    command = [sys.executable, "-m", "roundup_wsgi.cli", "serve"]
+    command += ["--port", str(port), "--admin-password", "x"]
+    with ServerProcess(
+        command, port, log_dir, name="roundup-wsgi", ready_path="/issue"
+    ) as server:
+        with OPENER.open(server.url + "issue", timeout=10) as response:
+            assert response.status == 200
+            body = response.read().decode()
+        stdout = server.stdout_log.read_text()
+    assert (log_dir / "trackers" / "demo" / "config.ini").is_file()
+    assert demo.SAMPLE_ISSUES[0].title in body
+    assert f"at http://127.0.0.1:{port}/ (waitress" in stdout
+    assert "log in as admin / x" in stdout
