@@ -6,6 +6,7 @@ The seeded tracker used everywhere is built once per session by
 
 from __future__ import annotations
 
+import functools
 import re
 import shutil
 from collections.abc import Iterable
@@ -40,6 +41,7 @@ class Client(client.Client):
 """
 
 
+@functools.cache
 def big_file_bytes() -> bytes:
     """The 20 MiB attachment: every byte value in turn, so offsets show."""
     return bytes(range(256)) * (BIG_FILE_SIZE // 256)
@@ -91,19 +93,32 @@ def copy_tracker(template: Path, home: Path, web: str) -> Path:
 
 # -- calling a WSGI app as a server would ------------------------------------
 
-NONCE = re.compile(rb'nonce="[^"]*"')
-CSRF = re.compile(rb'(name="@csrf"(?:\s+type="hidden")?\s+value=")[^"]*(")')
+NONCE = re.compile(rb'\bnonce="[^"]*"')
+# The token is in value="..." after or before name="@csrf" in the same tag.
+CSRF_AFTER = re.compile(rb'(name="@csrf"[^>]*?value=")[^"]*"', re.DOTALL)
+CSRF_BEFORE = re.compile(rb'(value=")[^"]*("[^>]*?name="@csrf")', re.DOTALL)
+DATE = re.compile(rb"\d{4}-\d{2}-\d{2}(?:\.|\s|&nbsp;)\d{2}:\d{2}(?::\d{2})?")
+# Relative dates ("just now", "3 minutes ago") change while tests run.
+RELATIVE_DATE = re.compile(
+    rb"\b(?:just now|in a moment|yesterday|tomorrow"
+    rb"|(?:an?|[\d /]+) (?:second|minute|hour|day|week|month|year)s? ago"
+    rb"|in (?:an?|[\d /]+) (?:second|minute|hour|day|week|month|year)s?)\b"
+)
 VARYING_HEADERS = {"date", "expires", "set-cookie"}
 
 
 def normalise_body(body: bytes, base_url: str | None = None) -> bytes:
     """Mask what differs between two renderings of one page: script nonces,
-    CSRF tokens and (if given) the tracker's base URL."""
-    body = NONCE.sub(b'nonce="*"', body)
-    body = CSRF.sub(rb"\1*\2", body)
+    CSRF tokens, absolute and relative dates, and (if given) the tracker's
+    base URL (``[tracker] web``, which holds the server's port)."""
     if base_url:
-        body = body.replace(base_url.encode(), b"{base}")
-    return body
+        body = body.replace(base_url.encode(), b"BASE/")
+        body = body.replace(base_url.rstrip("/").encode(), b"BASE")
+    body = NONCE.sub(b'nonce="NONCE"', body)
+    body = CSRF_AFTER.sub(rb'\1CSRF"', body)
+    body = CSRF_BEFORE.sub(rb"\1CSRF\2", body)
+    body = DATE.sub(b"DATE", body)
+    return RELATIVE_DATE.sub(b"RELDATE", body)
 
 
 def normalise_headers(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:

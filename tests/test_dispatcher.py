@@ -8,6 +8,7 @@ bjoern), in both write modes: status, headers and body bytes must be the same.
 from __future__ import annotations
 
 import base64
+import gc
 import logging
 import os
 from pathlib import Path
@@ -285,6 +286,9 @@ def test_malformed_multipart_body_is_400(apps: dict[str, RequestDispatcher]) -> 
 
 
 def open_fds() -> int:
+    """Open file descriptors of this process, after collecting garbage (so
+    files other tests left to the garbage collector do not count)."""
+    gc.collect()
     return len(os.listdir("/proc/self/fd"))
 
 

@@ -1,0 +1,278 @@
+"""Run real WSGI servers as subprocesses for the slow end-to-end tests.
+
+:func:`free_port` picks a port, the ``*_command`` builders make the command
+lines for waitress, gunicorn and granian, and :class:`ServerProcess` starts
+one, waits until it answers HTTP and stops it again, by its PID only.
+
+The served application is named ``module:callable``: :data:`OUR_APP`
+(``roundup_wsgi.app:application``) or :data:`STOCK_APP`
+(``stock_app:application``, Roundup's own dispatcher, importable because the
+tests directory is put on the subprocess's ``PYTHONPATH``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+
+__all__ = [
+    "OUR_APP",
+    "SERVERS",
+    "STOCK_APP",
+    "ServerError",
+    "ServerProcess",
+    "free_port",
+    "granian_command",
+    "gunicorn_command",
+    "waitress_command",
+]
+
+#: Our dispatcher, built from ``ROUNDUP_TRACKER_HOME``/``ROUNDUP_WSGI_WRITE_MODE``.
+OUR_APP = "roundup_wsgi.app:application"
+#: Roundup's stock ``roundup.cgi.wsgi_handler.RequestDispatcher`` (tests/stock_app.py).
+STOCK_APP = "stock_app:application"
+
+#: The directory holding this module (and ``stock_app.py``).
+TESTS_DIR = Path(__file__).resolve().parent
+
+#: Seconds to wait for a server to answer its first request.
+START_TIMEOUT = 30.0
+#: Seconds to wait for a server to exit after ``terminate()``.
+STOP_TIMEOUT = 10.0
+
+
+#: urllib opener that ignores any ``*_proxy`` environment: traffic stays local.
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+class ServerError(RuntimeError):
+    """A server subprocess did not start (the message has its log tail)."""
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def waitress_command(port: int, app: str = OUR_APP) -> list[str]:
+    """Command line serving ``app`` with waitress (4 threads) on 127.0.0.1:port."""
+    return [
+        sys.executable,
+        "-m",
+        "waitress",
+        f"--listen=127.0.0.1:{port}",
+        "--threads=4",
+        app,
+    ]
+
+
+def gunicorn_command(port: int, app: str = OUR_APP) -> list[str]:
+    """Command line serving ``app`` with gunicorn (2 sync workers) on 127.0.0.1:port."""
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "-b",
+        f"127.0.0.1:{port}",
+        "-w",
+        "2",
+        app,
+    ]
+
+
+def _granian_executable() -> list[str]:
+    """The granian launcher: the script beside ``sys.executable``, else
+    ``python -m granian``."""
+    beside = Path(sys.executable).with_name("granian")
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return [str(beside)]
+    found = shutil.which("granian")
+    if found:
+        return [found]
+    return [sys.executable, "-m", "granian"]
+
+
+def granian_command(port: int, app: str = OUR_APP) -> list[str]:
+    """Command line serving ``app`` with granian's WSGI interface (1 worker)."""
+    return [
+        *_granian_executable(),
+        "--interface",
+        "wsgi",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        app,
+    ]
+
+
+#: Command builders by server name.
+SERVERS: dict[str, Callable[[int, str], list[str]]] = {
+    "waitress": waitress_command,
+    "gunicorn": gunicorn_command,
+    "granian": granian_command,
+}
+
+
+def _tail(path: Path, lines: int = 40) -> str:
+    """The last ``lines`` lines of a log file ('' if it is missing)."""
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+class ServerProcess:
+    """A WSGI server running as a subprocess; use it as a context manager.
+
+    ``with ServerProcess(cmd, port, log_dir, env={...}) as server:`` starts
+    ``cmd``, waits until ``server.url`` answers any HTTP response and stops
+    the process on exit: ``terminate()``, ``wait(STOP_TIMEOUT)``, then
+    ``kill()`` -- always by its own PID, never by name.  Its stdout and stderr
+    go to ``<log_dir>/<name>.stdout.log`` / ``.stderr.log``.
+    """
+
+    def __init__(
+        self,
+        command: Sequence[str],
+        port: int,
+        log_dir: Path,
+        *,
+        env: Mapping[str, str] | None = None,
+        name: str = "server",
+        ready_path: str = "/@@file/style.css",
+        start_timeout: float = START_TIMEOUT,
+    ) -> None:
+        """Prepare (not start) ``command``, which must listen on 127.0.0.1:``port``.
+
+        :param env: extra environment variables for the subprocess.
+        :param ready_path: the path polled until the server answers.
+        """
+        self.command = list(command)
+        self.port = port
+        self.log_dir = Path(log_dir)
+        self.name = name
+        self.ready_path = ready_path
+        self.start_timeout = start_timeout
+        self.extra_env = dict(env or {})
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.stdout_log = self.log_dir / f"{name}.stdout.log"
+        self.stderr_log = self.log_dir / f"{name}.stderr.log"
+
+    @property
+    def url(self) -> str:
+        """The server's base URL, ``http://127.0.0.1:PORT/``."""
+        return f"http://127.0.0.1:{self.port}/"
+
+    def environment(self) -> dict[str, str]:
+        """The subprocess environment: ours plus ``env``, tests dir on PYTHONPATH."""
+        env = dict(os.environ)
+        env.update(self.extra_env)
+        paths = [str(TESTS_DIR)]
+        if env.get("PYTHONPATH"):
+            paths.append(env["PYTHONPATH"])
+        env["PYTHONPATH"] = os.pathsep.join(paths)
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        return env
+
+    def log_tail(self, lines: int = 40) -> str:
+        """The end of the server's stderr and stdout logs, for error messages."""
+        return (
+            f"--- {self.stderr_log} ---\n{_tail(self.stderr_log, lines)}\n"
+            f"--- {self.stdout_log} ---\n{_tail(self.stdout_log, lines)}"
+        )
+
+    def start(self) -> None:
+        """Start the subprocess and wait until it answers HTTP.
+
+        :raises ServerError: the process exited or did not answer within
+            ``start_timeout`` seconds (it is stopped first).
+        """
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        with (
+            open(self.stdout_log, "wb") as out,
+            open(self.stderr_log, "wb") as err,
+        ):
+            self.proc = subprocess.Popen(
+                self.command,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                env=self.environment(),
+                cwd=str(self.log_dir),
+            )
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _wait_ready(self) -> None:
+        """Poll ``ready_path`` until any HTTP response arrives."""
+        assert self.proc is not None
+        url = self.url.rstrip("/") + self.ready_path
+        deadline = time.monotonic() + self.start_timeout
+        while True:
+            code = self.proc.poll()
+            if code is not None:
+                raise ServerError(
+                    f"{self.name} exited with status {code} before answering "
+                    f"{url}\ncommand: {self.command}\n{self.log_tail()}"
+                )
+            try:
+                with _OPENER.open(url, timeout=5):
+                    return
+            except urllib.error.HTTPError:
+                return  # any HTTP status means the server is up
+            except (OSError, urllib.error.URLError):
+                pass
+            if time.monotonic() > deadline:
+                raise ServerError(
+                    f"{self.name} did not answer {url} within "
+                    f"{self.start_timeout:.0f}s\ncommand: {self.command}\n"
+                    f"{self.log_tail()}"
+                )
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        """Stop the subprocess by its PID: terminate, wait, then kill."""
+        proc = self.proc
+        if proc is None or proc.poll() is not None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=STOP_TIMEOUT)
+
+    @property
+    def stopped(self) -> bool:
+        """True once the subprocess has exited (or was never started)."""
+        return self.proc is None or self.proc.poll() is not None
+
+    def __enter__(self) -> ServerProcess:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
