@@ -461,13 +461,12 @@ SIDE_BY_SIDE = [
 ]
 
 
-@pytest.fixture(scope="module")
-def stock_and_ours_waitress(
-    start_server: StartServer,
+def _stock_and_ours(
+    start_server: StartServer, server: str
 ) -> Iterator[tuple[Served, Served]]:
-    """Stock Roundup and ours under waitress, each on its own tracker copy."""
-    stock = start_server("waitress", STOCK_APP)
-    ours = start_server("waitress", OUR_APP, "buffer")
+    """Stock Roundup and ours under ``server``, each on its own tracker copy."""
+    stock = start_server(server, STOCK_APP)
+    ours = start_server(server, OUR_APP, "buffer")
     try:
         yield stock, ours
     finally:
@@ -475,6 +474,14 @@ def stock_and_ours_waitress(
         ours.process.stop()
         assert stock.process.stopped
         assert ours.process.stopped
+
+
+@pytest.fixture(scope="module")
+def stock_and_ours_waitress(
+    start_server: StartServer,
+) -> Iterator[tuple[Served, Served]]:
+    """Stock Roundup and ours under waitress."""
+    yield from _stock_and_ours(start_server, "waitress")
 
 
 def _fetch(
@@ -536,16 +543,8 @@ def test_side_by_side_with_stock(
 def stock_and_ours_granian(
     start_server: StartServer,
 ) -> Iterator[tuple[Served, Served]]:
-    """Stock Roundup and ours under granian, each on its own tracker copy."""
-    stock = start_server("granian", STOCK_APP)
-    ours = start_server("granian", OUR_APP, "buffer")
-    try:
-        yield stock, ours
-    finally:
-        stock.process.stop()
-        ours.process.stop()
-        assert stock.process.stopped
-        assert ours.process.stopped
+    """Stock Roundup and ours under granian."""
+    yield from _stock_and_ours(start_server, "granian")
 
 
 def test_stock_fails_under_granian_ours_works(
