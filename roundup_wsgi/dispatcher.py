@@ -155,7 +155,6 @@ class RequestDispatcher:
                 raise response.sendfile_error[1]
             return response.finish()
         except Exception:
-            response.close()
             self._fail(env, response, sys.exc_info())  # type: ignore[arg-type]
             return response.finish()
 

@@ -256,10 +256,6 @@ class Response:
             return self.file_body
         return ResponseBody(self.chunks, self.file_body)
 
-    def close(self) -> None:
-        """Release a file body that will not be returned (error paths)."""
-        self._drop_file_body()
-
     def _drop_file_body(self) -> None:
         body, self.file_body = self.file_body, None
         _close(body)
