@@ -38,6 +38,7 @@ from .tracker import (
     BACKENDS,
     check_tracker_home,
     create_tracker,
+    host_port,
     list_templates,
     same_origin,
     tracker_web,
@@ -342,15 +343,14 @@ def _check_user_tracker(tracker_home: str, served: str) -> tuple[str, str]:
     web = tracker_web(home)
     if same_origin(web, served):
         return home, web
-    parts = urlsplit(web)
-    default_port = 443 if parts.scheme == "https" else 80
+    host, port = host_port(web)
     _warn(
         f"{_config_path(home)} sets [tracker] web = {web} but the server "
         f"listens at {served}.  Roundup will reject form posts (its CSRF check "
         "compares the Origin/Referer header with [tracker] web) unless they "
         f"match: set 'web = {served}' in the [tracker] section of "
         f"{_config_path(home)}, or serve on that host and port "
-        f"(--host {parts.hostname} --port {parts.port or default_port})."
+        f"(--host {host} --port {port})."
     )
     return home, served
 

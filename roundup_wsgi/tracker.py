@@ -20,6 +20,7 @@ __all__ = [
     "TrackerHomeError",
     "check_tracker_home",
     "create_tracker",
+    "host_port",
     "list_templates",
     "set_tracker_web",
     "tracker_web",
@@ -98,7 +99,13 @@ def web_url(host: str, port: int, path: str = "/") -> str:
     return f"http://{host}:{port}{path}"
 
 
-def _split_web(url: str) -> tuple[str, int | None]:
+def host_port(url: str) -> tuple[str, int]:
+    """Return ``(host, port)`` of an http(s) URL: the host lower-cased, the
+    port filled in from the scheme (80, or 443 for https) when absent.
+
+    >>> host_port("https://Bugs.Example/tracker/")
+    ('bugs.example', 443)
+    """
     parts = urlsplit(url)
     default = 443 if parts.scheme == "https" else 80
     return (parts.hostname or "").lower(), parts.port or default
@@ -107,7 +114,7 @@ def _split_web(url: str) -> tuple[str, int | None]:
 def same_origin(url_a: str, url_b: str) -> bool:
     """True if two URLs have the same host and port (scheme default ports
     filled in, host compared case-insensitively); paths are ignored."""
-    return _split_web(url_a) == _split_web(url_b)
+    return host_port(url_a) == host_port(url_b)
 
 
 def tracker_web(home: str | os.PathLike[str]) -> str:
