@@ -242,7 +242,10 @@ class _Body:
         iterator, first = call.start_iterable(app_iter)
         if first:
             yield first
-        yield from iterator
+        # Not ``yield from``: that would call the app_iter's close() when this
+        # generator is closed, and close() below would call it again.
+        for chunk in iterator:  # noqa: UP028
+            yield chunk
 
 
 # -- buffer -------------------------------------------------------------------
@@ -270,7 +273,8 @@ class _BufferBody(_Body):
             yield written.popleft()
         if self._first:
             yield self._first
-        yield from self._iterator
+        for chunk in self._iterator:  # noqa: UP028 - not yield from: see _Body.rest
+            yield chunk
 
 
 def _run_buffered(app: WSGIApp, environ: dict[str, Any]) -> WSGI2Response:
