@@ -20,7 +20,9 @@ EXPORT_PATH = "issue?@action=export_csv&@columns=id,title,status,priority&@sort=
 
 #: Request header naming a file: the export then stops after its first
 #: data row until that file exists (up to GATE_TIMEOUT seconds).  While it
-#: waits, ``<file>.waiting`` exists; once it goes on, ``<file>.passed``.
+#: waits, ``<file>.waiting`` exists; once it goes on, ``<file>.passed``; if
+#: a later write is interrupted by GeneratorExit (the server closed the
+#: response), ``<file>.interrupted``.
 GATE_HEADER = "X-Test-Export-Gate"
 #: Seconds the gate waits before the export fails.
 GATE_TIMEOUT = 120
@@ -38,8 +40,13 @@ class Client(client.Client):
     _rows_written = 0
 
     def _socket_op(self, call, *args, **kwargs):
-        client.Client._socket_op(self, call, *args, **kwargs)
         gate = self.env.get("HTTP_{GATE_HEADER.upper().replace("-", "_")}")
+        try:
+            client.Client._socket_op(self, call, *args, **kwargs)
+        except GeneratorExit:
+            if gate:
+                open(gate + ".interrupted", "w").close()
+            raise
         self._rows_written += 1
         if gate and self._rows_written == 2:  # the header and the first row
             open(gate + ".waiting", "w").close()

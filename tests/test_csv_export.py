@@ -9,6 +9,7 @@ The tracker is seeded once per session (tests/big_tracker.py); each
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -170,3 +171,39 @@ def test_stream_mode_sends_the_first_bytes_while_exporting(
         body = first + b"".join(chunks)
     assert passed.exists()
     assert body == reference
+
+
+@pytest.mark.parametrize("name", ["waitress", "granian"])
+def test_client_going_away_interrupts_a_streamed_export(
+    start: Callable[[str, str], ServerProcess],
+    reference: bytes,
+    tmp_path: Path,
+    name: str,
+) -> None:
+    # The client reads the first bytes and disconnects while the export is
+    # held at its gate; once the gate opens, Roundup's next write raises
+    # GeneratorExit (the server closed the app_iter) instead of exporting
+    # 20,000 rows to nobody.
+    server = start(name, "stream")
+    gate = tmp_path / "gate"
+    request = (
+        f"GET /{big_tracker.EXPORT_PATH} HTTP/1.1\r\n"
+        f"Host: 127.0.0.1:{server.port}\r\n"
+        f"{big_tracker.GATE_HEADER}: {gate}\r\n"
+        "Connection: close\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT) as sock:
+        sock.sendall(request.encode())
+        received = b""
+        while b'"id","title"' not in received:  # the header row: body started
+            data = sock.recv(65536)
+            assert data, received
+            received += data
+        assert received.startswith(b"HTTP/1.1 200 OK\r\n")
+        assert wait_for(Path(f"{gate}.waiting"))
+    gate.touch()
+    assert wait_for(Path(f"{gate}.interrupted")), server.log_tail()
+    # The server goes on serving.
+    with session() as client:
+        again = client.get(server.url + big_tracker.EXPORT_PATH, timeout=TIMEOUT)
+    assert again.content == reference
