@@ -1,7 +1,7 @@
 """A 20,000-issue CSV export (Roundup's ``@action=export_csv``) under real
 servers, waitress and granian, in every write mode: the same bytes
-everywhere, and in ``"stream"`` mode the first bytes reach the client while
-Roundup is still exporting.
+everywhere; in ``"stream"`` mode the first bytes reach the client while
+Roundup is still exporting, and a client going away interrupts the export.
 
 The tracker is seeded once per session (tests/big_tracker.py); each
 (server, write mode) is started once, on its own copy, and stopped by PID.
