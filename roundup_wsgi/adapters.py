@@ -554,9 +554,10 @@ def wsgi1_to_wsgi2(
     does) closes ``app``'s app_iter exactly once and, if ``app`` is still
     running, interrupts it (``GeneratorExit`` raised by its write()) and
     waits for it (in ``"thread"`` mode an application blocked elsewhere
-    than in write() holds ``close()`` up until it writes or returns).  If ``app`` wrote nothing and called start_response
-    during its call, its app_iter is returned unwrapped (a
-    ``wsgi.file_wrapper`` stays recognisable to the server).
+    than in write() holds ``close()`` up until it writes or returns).  If
+    ``app`` wrote nothing and called start_response during its call, its
+    app_iter is returned unwrapped (a ``wsgi.file_wrapper`` stays
+    recognisable to the server).
 
     :param app: a PEP 3333 application.
     :param mode: one of :data:`MODES` (see the module docstring): where
