@@ -30,6 +30,7 @@ from roundup.cgi.client import BinaryFieldStorage, NotFound
 
 from . import pages
 from .response import ExcInfo, Response, StartResponse
+from .stream import streaming
 from .tracker import check_tracker_home
 
 __all__ = ["WRITE_MODES", "RequestDispatcher"]
@@ -40,7 +41,9 @@ logger = logging.getLogger("roundup_wsgi")
 #: server's write callable is never used (the default, and the same bytes on
 #: every server).  ``"server"``: Roundup's writes go to the server's write
 #: callable when ``start_response`` returns one, else to the buffer.
-WRITE_MODES = ("buffer", "server")
+#: ``"stream"``: ``Client.main`` runs in a greenlet and each write is sent
+#: at once as a chunk of the app_iter (:mod:`roundup_wsgi.stream`).
+WRITE_MODES = ("buffer", "server", "stream")
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -83,6 +86,8 @@ class RequestDispatcher:
         ``{"cache_tracker": False}`` opens the tracker anew for every
         request, as Roundup 2.4-2.6 do (by default it is opened once).
     :param write_mode: one of :data:`WRITE_MODES`.
+    :raises ImportError: ``write_mode="stream"`` without the greenlet
+        package (the message names the extra ``roundup-wsgi[stream]``).
     :raises ValueError: ``write_mode`` is unknown or ``home`` is not a tracker
         home (:class:`~roundup_wsgi.tracker.TrackerHomeError`); the message
         names it and the fix.
@@ -110,6 +115,7 @@ class RequestDispatcher:
         self.timing = timing
         self.feature_flags = feature_flags or {}
         self.write_mode = write_mode
+        self._streaming = streaming(self.respond) if write_mode == "stream" else None
         self.translator = (
             TranslationService.get_translation(lang, tracker_home=self.home)
             if lang
@@ -145,10 +151,20 @@ class RequestDispatcher:
         :returns: the app_iter; it has ``close()`` (idempotent) which releases
             any file being sent.
         """
+        if self._streaming is not None:
+            return self._streaming(environ, start_response)
+        return self.respond(environ, start_response)
+
+    def respond(
+        self, environ: dict[str, Any], start_response: StartResponse
+    ) -> Iterable[bytes]:
+        """Answer one request without the ``"stream"`` machinery (in that mode,
+        as ``"server"`` does; :mod:`roundup_wsgi.stream` runs it)."""
         # Roundup's Client changes the environ (PATH_INFO, CONTENT_LENGTH);
         # work on a copy so the server's and middlewares' one is untouched.
         env = dict(environ)
-        response = Response(env, start_response, self.write_mode)
+        mode = "server" if self.write_mode == "stream" else self.write_mode
+        response = Response(env, start_response, mode)
         try:
             self._handle(env, response)
             if response.sendfile_error is not None:

@@ -2,7 +2,7 @@
 
 Every path is requested under a server whose ``start_response`` returns a
 write callable (waitress, gunicorn) and one whose returns ``None`` (granian,
-bjoern), in both write modes: status, headers and body bytes must be the same.
+bjoern), in every write mode: status, headers and body bytes must be the same.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from webob import Request
 from webtest import TestApp
 
 from roundup_wsgi import RequestDispatcher
+from roundup_wsgi.dispatcher import WRITE_MODES
 from roundup_wsgi.files import FileChunks, FileRange
 
 BIG = support.big_file_bytes()
@@ -80,7 +81,7 @@ def module_tracker(
 def apps(module_tracker: Path) -> dict[str, RequestDispatcher]:
     return {
         mode: RequestDispatcher(str(module_tracker), write_mode=mode)
-        for mode in ("buffer", "server")
+        for mode in WRITE_MODES
     }
 
 
@@ -109,7 +110,7 @@ def test_same_response_on_every_server_and_write_mode(
         (mode, server_write): support.call_wsgi(
             apps[mode], make_environ(method, path, headers), server_write=server_write
         )
-        for mode in ("buffer", "server")
+        for mode in WRITE_MODES
         for server_write in (True, False)
     }
     reference = results["buffer", False]
@@ -127,6 +128,8 @@ def test_same_response_on_every_server_and_write_mode(
     # uses it for Roundup's writes when the server offers one.
     assert results["buffer", True].written == b""
     assert results["server", False].written == b""
+    # The stream mode never uses it: writes come as chunks of the app_iter.
+    assert results["stream", True].written == b""
     if status not in (204, 501) and method != "HEAD" and case_id != "exception":
         writes = results["server", True].written
         file_case = path.startswith("/file") or path.startswith("/@@file")
@@ -138,7 +141,7 @@ def test_same_response_on_every_server_and_write_mode(
 @pytest.mark.parametrize(
     ("case_id", "_m", "_p", "_h", "_s"), CASES, ids=[c[0] for c in CASES]
 )
-@pytest.mark.parametrize("mode", ["buffer", "server"])
+@pytest.mark.parametrize("mode", WRITE_MODES)
 def test_passes_wsgiref_validator(
     apps: dict[str, RequestDispatcher],
     mode: str,
@@ -235,7 +238,7 @@ def test_rest_get_with_basic_auth(apps: dict[str, RequestDispatcher]) -> None:
     assert b'"link": "http://localhost/rest/data/issue/3"' in result.body
 
 
-@pytest.mark.parametrize("mode", ["buffer", "server"])
+@pytest.mark.parametrize("mode", WRITE_MODES)
 def test_exception_escaping_client_is_logged_500_without_traceback(
     apps: dict[str, RequestDispatcher], mode: str, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -379,8 +382,10 @@ def test_servers_environ_is_not_changed(apps: dict[str, RequestDispatcher]) -> N
 
 
 def test_bad_write_mode_is_a_value_error(module_tracker: Path) -> None:
-    with pytest.raises(ValueError, match=r"write_mode='stream'.*'buffer', 'server'"):
-        RequestDispatcher(str(module_tracker), write_mode="stream")
+    with pytest.raises(
+        ValueError, match=r"write_mode='chunked'.*'buffer', 'server', 'stream'"
+    ):
+        RequestDispatcher(str(module_tracker), write_mode="chunked")
 
 
 def test_home_that_is_not_a_tracker_is_a_value_error(tmp_path: Path) -> None:
@@ -426,7 +431,7 @@ def test_csv_export_is_the_same_in_every_combination(
     # Roundup's export writes row by row through request.wfile (no Length).
     path = "/issue?@action=export_csv&@columns=id,title&@sort=id"
     bodies = set()
-    for mode in ("buffer", "server"):
+    for mode in WRITE_MODES:
         for server_write in (True, False):
             environ = make_environ("GET", path, {})
             result = support.call_wsgi(apps[mode], environ, server_write=server_write)

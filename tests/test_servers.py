@@ -52,6 +52,8 @@ CONFIGS = [
     ("granian", "buffer"),
     ("waitress", "server"),
     ("granian", "server"),
+    ("waitress", "stream"),
+    ("granian", "stream"),
 ]
 
 #: Every server process this module started, checked by _no_leaked_servers.
