@@ -33,6 +33,7 @@ from servers import ServerError, ServerProcess
 __all__ = [
     "DEPLOY_DIR",
     "ListeningProcess",
+    "child_users",
     "Session",
     "nginx_config",
     "parse_unit",
@@ -354,6 +355,23 @@ def _link_tree(source: Path, target: Path, skip: set[str]) -> None:
                 (target / rel / name).symlink_to(os.readlink(src))
             else:
                 _link_file(src, target / rel / name)
+
+
+def child_users(pid: int) -> set[str]:
+    """The user names of the processes whose parent is ``pid`` (from
+    ``/proc``; empty where there is no /proc)."""
+    names = set()
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(
+                line.split(":", 1) for line in status.read_text().splitlines()
+            )
+        except (OSError, ValueError):
+            continue
+        if fields.get("PPid", "").strip() == str(pid):
+            uid = int(fields["Uid"].split()[1])  # the effective uid
+            names.add(pwd.getpwuid(uid).pw_name)
+    return names
 
 
 def user_exists(name: str) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import pwd
 import shutil
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from deploy_support import (
     DEPLOY_DIR,
     ListeningProcess,
     Session,
+    child_users,
     nginx_config,
     parse_unit,
     readable_python,
@@ -362,6 +364,9 @@ def test_mod_wsgi_express_with_the_script(
             command, port, base / "logs", env=env, name="mod_wsgi", start_timeout=START
         ) as server:
             use_tracker(web, title="Made under Apache mod_wsgi")
+            assert server.proc is not None
+            if as_root:  # Apache's children and the daemon run as that user
+                assert child_users(server.proc.pid) == {apache_user}
             log = server.log_tail(400)
         assert "mod_wsgi" in log
     finally:
@@ -373,3 +378,100 @@ def _group_of(user: str) -> str:
     import pwd
 
     return grp.getgrgid(pwd.getpwnam(user).pw_gid).gr_name
+
+
+def test_apache_conf_with_apache_httpd(
+    tracker_template: Path, apache_user: str
+) -> None:
+    """deploy/apache-roundup.conf in a real Apache httpd (``apache2``) with
+    mod_wsgi's module: the daemon process group serves the tracker, Apache
+    itself serves ``@@file`` static files."""
+    apache = require_program(
+        "apache2", "apt-get install apache2 apache2-dev", "/usr/sbin/apache2"
+    )
+    modules = Path("/usr/lib/apache2/modules")
+    express = Path(sys.executable).with_name("mod_wsgi-express")
+    if not express.exists() or not modules.is_dir():
+        message = "mod_wsgi-express or Apache modules not found: pip install mod_wsgi"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    base = Path(tempfile.mkdtemp(prefix="roundup-wsgi-httpd-"))
+    base.chmod(0o755)
+    try:
+        port = free_port()
+        web = f"http://127.0.0.1:{port}/"
+        home = tracker(tracker_template, base / "bugs", web)
+        as_root = os.geteuid() == 0
+        user = apache_user if as_root else pwd.getpwuid(os.geteuid()).pw_name
+        group = _group_of(user)
+        python = sys.executable
+        if as_root:
+            python = str(readable_python(base, apache_user))
+            subprocess.run(["chown", "-R", f"{apache_user}:", str(home)], check=True)
+        script = base / "roundup.wsgi"
+        script.write_text(wsgi_script(str(home)))
+        script.chmod(0o644)
+        site = rewrite(
+            recipe("apache-roundup.conf"),
+            {
+                "<VirtualHost *:80>": f"<VirtualHost *:{port}>",
+                "ServerName bugs.example.org": "ServerName 127.0.0.1",
+                "user=roundup group=roundup": f"user={user} group={group}",
+                "/srv/roundup/bugs": str(home),
+                "/srv/roundup/roundup.wsgi": str(script),
+                "/srv/roundup": str(base),
+            },
+        )
+        (base / "site.conf").write_text(site)
+        module_config = subprocess.run(
+            [python, str(express), "module-config"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        root = base / "httpd"
+        (root / "logs").mkdir(parents=True)
+        (root / "run").mkdir()
+        load = "".join(
+            f"LoadModule {name}_module {modules / f'mod_{name}.so'}\n"
+            for name in ("mpm_event", "authz_core", "alias", "mime")
+        )
+        user_lines = f"User {user}\nGroup {group}\n" if as_root else ""
+        config = root / "httpd.conf"
+        config.write_text(
+            f'ServerRoot "{root}"\nListen 127.0.0.1:{port}\n'
+            f"PidFile {root / 'run' / 'httpd.pid'}\n"
+            f"DefaultRuntimeDir {root / 'run'}\n"
+            "ErrorLog /dev/stderr\nLogLevel info\n"
+            f"{load}TypesConfig /etc/mime.types\n{user_lines}"
+            f"WSGISocketPrefix {root / 'run' / 'wsgi'}\n"
+            f"{module_config}\nInclude {base / 'site.conf'}\n"
+        )
+        checked = subprocess.run(
+            [apache, "-t", "-f", str(config)], capture_output=True, text=True
+        )
+        assert checked.returncode == 0, checked.stderr
+        command = [apache, "-DFOREGROUND", "-f", str(config)]
+        env = {"LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+        with (
+            ServerProcess(
+                command, port, base / "logs", env=env, name="httpd", start_timeout=START
+            ) as server,
+            Session() as anon,
+        ):
+            use_tracker(web, title="Made under Apache httpd")
+            style = anon.get(web + "@@file/style.css")
+            assert style.status_code == 200
+            assert style.content == (home / "html" / "style.css").read_bytes()
+            # Apache's AliasMatch answered, not Roundup (which would add its
+            # Cache-Control: public, max-age=...).
+            assert "Cache-Control" not in style.headers
+            admin = ("admin", support.ADMIN_PASSWORD)
+            rest = anon.get(web + "rest/data/issue/1", auth=admin)
+            assert rest.status_code == 200  # WSGIPassAuthorization On
+            assert server.proc is not None
+            if as_root:
+                assert child_users(server.proc.pid) == {apache_user}
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
