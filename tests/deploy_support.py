@@ -33,8 +33,8 @@ from servers import ServerError, ServerProcess
 __all__ = [
     "DEPLOY_DIR",
     "ListeningProcess",
-    "child_users",
     "Session",
+    "child_users",
     "nginx_config",
     "parse_unit",
     "readable_python",
