@@ -475,3 +475,38 @@ def test_apache_conf_with_apache_httpd(
                 assert child_users(server.proc.pid) == {apache_user}
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_roundup_wsgi_serve_two_trackers(
+    tmp_path: Path, tracker_template: Path
+) -> None:
+    """``roundup-wsgi serve bugs=... support=...`` (waitress): the index
+    page, both trackers under their names, 404 for another name."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}/"
+    homes = {
+        name: tracker(tracker_template, tmp_path / name, f"{base}{name}/")
+        for name in ("bugs", "support")
+    }
+    command = [
+        venv_program("roundup-wsgi"),
+        "serve",
+        *(f"{name}={home}" for name, home in homes.items()),
+        "--port",
+        str(port),
+        "--trusted-proxy",
+        "127.0.0.1",
+    ]
+    with (
+        ServerProcess(command, port, tmp_path / "logs", name="serve", ready_path="/"),
+        Session() as anon,
+    ):
+        index = anon.get(base)
+        assert [f'href="/{name}/"' in index.text for name in homes] == [True, True]
+        assert anon.get(base + "other/").status_code == 404
+        use_tracker(base + "bugs/", title="Made in bugs by roundup-wsgi serve")
+        use_tracker(base + "support/", title="Made in support")
+    out = (tmp_path / "logs" / "serve.stdout.log").read_text()
+    assert f"at {base} (waitress" in out
+    err = (tmp_path / "logs" / "serve.stderr.log").read_text()
+    assert "warning" not in err
