@@ -4,6 +4,7 @@ with several trackers and trusted proxies, ``wsgi-script`` and ``check``."""
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -122,13 +123,16 @@ def test_wsgi_script_prints_the_script(
     assert out == wsgi_script(str(tracker_home))
     # Run it as mod_wsgi would, with no tracker in the environment.
     namespace: dict[str, Any] = {}
+    before = os.environ.get("ROUNDUP_TRACKER_HOME")
     with pytest.MonkeyPatch.context() as patch:
-        patch.delenv("ROUNDUP_TRACKER_HOME", raising=False)
-        patch.delenv("ROUNDUP_TRACKERS", raising=False)
+        # Empty (as if unset) and restored afterwards: the script sets one.
+        patch.setenv("ROUNDUP_TRACKER_HOME", "")
+        patch.setenv("ROUNDUP_TRACKERS", "")
         importlib.reload(roundup_wsgi.app)
         exec(compile(out, "roundup.wsgi", "exec"), namespace)
     importlib.reload(roundup_wsgi.app)
     assert namespace["application"].home == str(tracker_home)
+    assert os.environ.get("ROUNDUP_TRACKER_HOME") == before  # not leaked
 
 
 def test_wsgi_script_for_several_trackers(

@@ -46,6 +46,17 @@ pytestmark = pytest.mark.slow
 START = 90.0
 
 
+@pytest.fixture(autouse=True)
+def _no_tracker_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The servers started here get only the variables each test gives
+    (ServerProcess passes ours on): none from the developer's shell."""
+    for name in list(os.environ):
+        if name in ("ROUNDUP_TRACKER_HOME", "ROUNDUP_TRACKERS") or name.startswith(
+            "ROUNDUP_WSGI_"
+        ):
+            monkeypatch.delenv(name)
+
+
 def venv_program(name: str) -> str:
     """A console script installed beside this Python (gunicorn, uwsgi, ...)."""
     path = Path(sys.executable).with_name(name)
