@@ -222,7 +222,14 @@ def _permissions(path: str, config: Any, user: str | None) -> Iterator[Finding]:
             f"or 'chgrp -R GROUP {path}; chmod -R g+rX {path}'",
         )
     else:
-        yield Finding("readable", True, f"user {who.name} can read the tracker home")
+        hint = (
+            " (as root; give --user with the account the server runs as)"
+            if who.uid == 0 and user is None
+            else ""
+        )
+        yield Finding(
+            "readable", True, f"user {who.name} can read the tracker home{hint}"
+        )
 
     database = str(config["DATABASE"])
     if not os.path.isdir(database):

@@ -3,7 +3,10 @@
 ``roundup-wsgi serve [TRACKER_HOME]`` serves a tracker with waitress; without
 a home it serves (and on first run creates) the demo tracker in
 ``trackers/demo``.  ``roundup-wsgi init TRACKER_HOME`` creates a tracker
-without serving it.  Expected failures (bad tracker home, broken config.ini,
+without serving it.  ``serve NAME=HOME NAME=HOME`` serves several trackers,
+each under ``/NAME/``; ``wsgi-script`` prints a mod_wsgi script and
+``check`` diagnoses a tracker before it is served (exit status 1 when a
+check fails).  Expected failures (bad tracker home, broken config.ini,
 port in use, database unreachable) print one line,
 ``roundup-wsgi: error: ...``, and exit with status 2.
 """

@@ -310,6 +310,19 @@ def test_wsgi_script_recipe_is_the_commands_output() -> None:
     assert recipe("roundup.wsgi") == wsgi_script("/srv/roundup/bugs")
 
 
+def mod_wsgi_express() -> Path:
+    """The ``mod_wsgi-express`` of this environment (skip, or fail in CI,
+    without it)."""
+    beside = Path(sys.executable).with_name("mod_wsgi-express")
+    found = require_program(
+        "mod_wsgi-express",
+        "pip install mod_wsgi (it builds against apt-get install apache2-dev)",
+        str(beside),
+    )
+    # Prefer the one beside this Python: it has this environment's packages.
+    return beside if beside.exists() else Path(found)
+
+
 @pytest.fixture
 def apache_user() -> str:
     """The account Apache's children run as when the test runs as root."""
@@ -329,12 +342,7 @@ def test_mod_wsgi_express_with_the_script(
     require_program(
         "apache2", "apt-get install apache2 apache2-dev", "/usr/sbin/apache2"
     )
-    express = Path(sys.executable).with_name("mod_wsgi-express")
-    if not express.exists():
-        message = "mod_wsgi-express not found: pip install mod_wsgi (needs apache2-dev)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+    express = mod_wsgi_express()
     # Outside pytest's 0700 tmp root, so the Apache user can reach it.
     base = Path(tempfile.mkdtemp(prefix="roundup-wsgi-apache-"))
     base.chmod(0o755)
@@ -401,12 +409,9 @@ def test_apache_conf_with_apache_httpd(
         "apache2", "apt-get install apache2 apache2-dev", "/usr/sbin/apache2"
     )
     modules = Path("/usr/lib/apache2/modules")
-    express = Path(sys.executable).with_name("mod_wsgi-express")
-    if not express.exists() or not modules.is_dir():
-        message = "mod_wsgi-express or Apache modules not found: pip install mod_wsgi"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+    express = mod_wsgi_express()
+    if not modules.is_dir():
+        pytest.fail(f"apache2 is installed but {modules} is missing")
     base = Path(tempfile.mkdtemp(prefix="roundup-wsgi-httpd-"))
     base.chmod(0o755)
     try:
