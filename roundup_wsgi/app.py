@@ -31,6 +31,7 @@ __all__ = [
     "ENV_WRITE_MODE",
     "ConfigError",
     "make_app",
+    "options_from_environment",
 ]
 
 logger = logging.getLogger("roundup_wsgi")
