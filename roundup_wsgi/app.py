@@ -2,55 +2,173 @@
 
 ``gunicorn roundup_wsgi.app:application`` (or granian, uWSGI, mod_wsgi)
 serves the tracker named by the environment variable
-``ROUNDUP_TRACKER_HOME``.  The application is built on first access of the
-``application`` attribute (PEP 562 module ``__getattr__``), so importing this
-module for :func:`make_app` needs no environment.
+``ROUNDUP_TRACKER_HOME``, or the trackers named by ``ROUNDUP_TRACKERS``
+(``bugs=/srv/bugs,support=/srv/support``, each under ``/<name>/``), with the
+options given as ``ROUNDUP_WSGI_<OPTION>`` variables.  The application is
+built on first access of the ``application`` attribute (PEP 562 module
+``__getattr__``), so importing this module for :func:`make_app` needs no
+environment; a missing or wrong setting raises :class:`ConfigError` then,
+naming the variable.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .dispatcher import WRITE_MODES, RequestDispatcher
+from .dispatcher import RequestDispatcher
+from .mount import TrackerMount, WSGIApp
+from .options import ConfigError, convert, dispatcher_options, parse_trackers
+from .tracker import TrackerHomeError
 
-__all__ = ["ENV_TRACKER_HOME", "ENV_WRITE_MODE", "make_app"]
+__all__ = [
+    "APP_OPTIONS",
+    "ENV_PREFIX",
+    "ENV_TRACKERS",
+    "ENV_TRACKER_HOME",
+    "ENV_WRITE_MODE",
+    "ConfigError",
+    "make_app",
+    "options_from_environment",
+]
+
+logger = logging.getLogger("roundup_wsgi")
 
 #: Environment variable naming the tracker home served by ``application``.
 ENV_TRACKER_HOME = "ROUNDUP_TRACKER_HOME"
+#: Environment variable naming several trackers: ``bugs=/srv/bugs,support=/srv/s``.
+ENV_TRACKERS = "ROUNDUP_TRACKERS"
+#: Prefix of the variables setting options: ``ROUNDUP_WSGI_<OPTION>``, e.g.
+#: ``ROUNDUP_WSGI_WRITE_MODE``, ``ROUNDUP_WSGI_DEBUG``,
+#: ``ROUNDUP_WSGI_TRUSTED_PROXIES``.
+ENV_PREFIX = "ROUNDUP_WSGI_"
 #: Environment variable choosing the write mode of ``application``.
-ENV_WRITE_MODE = "ROUNDUP_WSGI_WRITE_MODE"
+ENV_WRITE_MODE = ENV_PREFIX + "WRITE_MODE"
+
+#: Options of :func:`make_app` itself (not the dispatcher's), with their types.
+APP_OPTIONS: dict[str, Any] = {"trusted_proxies": list}
 
 
-def make_app(tracker_home: str | os.PathLike[str], **options: Any) -> RequestDispatcher:
-    """Return a :class:`~roundup_wsgi.dispatcher.RequestDispatcher` for one tracker.
+def make_app(
+    tracker_home_or_mapping: str | os.PathLike[str] | Mapping[str, Any],
+    *,
+    trusted_proxies: str | Iterable[str] | None = None,
+    **options: Any,
+) -> WSGIApp:
+    """Return the WSGI application serving one tracker, or several.
 
-    :param tracker_home: the tracker home directory.
-    :param options: keyword arguments of ``RequestDispatcher`` (``debug``,
-        ``timing``, ``lang``, ``feature_flags``, ``write_mode``).
-    :raises ValueError: bad tracker home or option (the message names it).
+    :param tracker_home_or_mapping: a tracker home directory, giving a
+        :class:`~roundup_wsgi.dispatcher.RequestDispatcher`; or ``{name:
+        tracker home}``, giving a :class:`~roundup_wsgi.mount.TrackerMount`
+        that serves each under ``/<name>/``.
+    :param trusted_proxies: addresses or networks of reverse proxies whose
+        ``X-Forwarded-*`` headers are honoured (``"127.0.0.1 ::1"``); the
+        application is then wrapped in
+        :class:`~roundup_wsgi.proxy.TrustedProxyFix`.  None: no proxy.
+    :param options: keyword options of ``RequestDispatcher`` (``debug``,
+        ``timing``, ``lang``, ``feature_flags``, ``write_mode``, and any
+        added later), applied to every tracker.
+    :raises TypeError: an option ``RequestDispatcher`` does not have (the
+        message lists those it has).
+    :raises ValueError: a bad tracker home, tracker name, trusted proxy or
+        option value (the message names it).
     """
-    return RequestDispatcher(os.fspath(tracker_home), **options)
+    known = dispatcher_options()
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise TypeError(
+            f"make_app() got unknown option(s) {', '.join(unknown)}: the "
+            f"options are {', '.join([*known, *APP_OPTIONS])}"
+        )
+    app: WSGIApp
+    if isinstance(tracker_home_or_mapping, Mapping):
+        app = TrackerMount(
+            {
+                name: RequestDispatcher(os.fspath(home), **options)
+                for name, home in tracker_home_or_mapping.items()
+            }
+        )
+    else:
+        app = RequestDispatcher(os.fspath(tracker_home_or_mapping), **options)
+    if trusted_proxies is not None:
+        from .proxy import TrustedProxyFix
+
+        app = TrustedProxyFix(app, trusted_proxies)
+    return app
 
 
-def _from_environment() -> RequestDispatcher:
+def options_from_environment(
+    environ: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Read the ``ROUNDUP_WSGI_<OPTION>`` variables, converted to the
+    options' types (see :func:`roundup_wsgi.options.convert`).
+
+    A ``ROUNDUP_WSGI_`` variable that names no option is logged as a
+    warning (a typo would otherwise be silently ignored).
+
+    :param environ: the variables; ``os.environ`` if None.
+    :raises ConfigError: a value of the wrong type (the message names the
+        variable and what it expects).
+    """
+    environ = os.environ if environ is None else environ
+    hints = {name: option.hint for name, option in dispatcher_options().items()}
+    hints.update(APP_OPTIONS)
+    found: dict[str, Any] = {}
+    for variable, text in environ.items():
+        if not variable.startswith(ENV_PREFIX):
+            continue
+        name = variable[len(ENV_PREFIX) :].lower()
+        if name not in hints:
+            logger.warning(
+                "%s is not an option of roundup_wsgi.app and is ignored; the "
+                "options are %s",
+                variable,
+                ", ".join(ENV_PREFIX + option.upper() for option in hints),
+            )
+            continue
+        try:
+            found[name] = convert(text, hints[name])
+        except ValueError as exc:
+            raise ConfigError(f"{variable}={text!r}: {exc}") from None
+    return found
+
+
+def _from_environment() -> WSGIApp:
     home = os.environ.get(ENV_TRACKER_HOME)
-    if not home:
-        raise RuntimeError(
+    several = os.environ.get(ENV_TRACKERS)
+    if home and several:
+        raise ConfigError(
+            f"both {ENV_TRACKER_HOME} and {ENV_TRACKERS} are set: unset one "
+            f"({ENV_TRACKER_HOME} serves one tracker at /, {ENV_TRACKERS} "
+            "several under /<name>/)"
+        )
+    if not home and not several:
+        raise ConfigError(
             f"roundup_wsgi.app:application needs the environment variable "
             f"{ENV_TRACKER_HOME} set to a tracker home, e.g. "
-            f"{ENV_TRACKER_HOME}=/srv/roundup/bugs"
+            f"{ENV_TRACKER_HOME}=/srv/roundup/bugs (or {ENV_TRACKERS}="
+            "bugs=/srv/roundup/bugs,support=/srv/roundup/support for several)"
         )
-    write_mode = os.environ.get(ENV_WRITE_MODE, "buffer")
-    if write_mode not in WRITE_MODES:
-        raise RuntimeError(
-            f"{ENV_WRITE_MODE}={write_mode!r} is not a write mode: use one of "
-            + ", ".join(WRITE_MODES)
+    options = options_from_environment()
+    target: str | dict[str, str] = (
+        parse_trackers(several, ENV_TRACKERS) if several else str(home)
+    )
+    source = ENV_TRACKERS if several else ENV_TRACKER_HOME
+    try:
+        return make_app(target, **options)
+    except TrackerHomeError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    except ValueError as exc:
+        settings = ", ".join(
+            f"{ENV_PREFIX}{name.upper()}={os.environ[ENV_PREFIX + name.upper()]!r}"
+            for name in options
         )
-    return make_app(home, write_mode=write_mode)
+        raise ConfigError(f"{exc} (set in the environment: {settings})") from None
 
 
-_application: RequestDispatcher | None = None
+_application: WSGIApp | None = None
 
 
 def __getattr__(name: str) -> Any:

@@ -3,7 +3,10 @@
 ``roundup-wsgi serve [TRACKER_HOME]`` serves a tracker with waitress; without
 a home it serves (and on first run creates) the demo tracker in
 ``trackers/demo``.  ``roundup-wsgi init TRACKER_HOME`` creates a tracker
-without serving it.  Expected failures (bad tracker home, broken config.ini,
+without serving it.  ``serve NAME=HOME NAME=HOME`` serves several trackers,
+each under ``/NAME/``; ``wsgi-script`` prints a mod_wsgi script and
+``check`` diagnoses a tracker before it is served (exit status 1 when a
+check fails).  Expected failures (bad tracker home, broken config.ini,
 port in use, database unreachable) print one line,
 ``roundup-wsgi: error: ...``, and exit with status 2.
 """
@@ -14,6 +17,7 @@ import argparse
 import configparser
 import logging
 import os
+import re
 import shlex
 import signal
 import sys
@@ -34,6 +38,7 @@ from .demo import (
     generate_password,
     repoint_demo,
 )
+from .options import ConfigError, parse_trackers
 from .tracker import (
     BACKENDS,
     check_tracker_home,
@@ -127,9 +132,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "tracker_home",
-        nargs="?",
-        metavar="TRACKER_HOME",
-        help=f"the tracker home directory (default: the demo, {DEMO_HOME})",
+        nargs="*",
+        metavar="TRACKER_HOME | NAME=TRACKER_HOME",
+        help=f"the tracker home directory (default: the demo, {DEMO_HOME}); "
+        "or several NAME=TRACKER_HOME, each served under /NAME/",
     )
     serve.add_argument(
         "--host", default=DEFAULT_HOST, help="address to bind (default: %(default)s)"
@@ -161,6 +167,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--debug",
         action="store_true",
         help="reload templates on change, show tracebacks in error pages",
+    )
+    serve.add_argument(
+        "--trusted-proxy",
+        metavar="ADDR",
+        action="append",
+        help="honour X-Forwarded-* headers from this proxy address or network "
+        "(e.g. 127.0.0.1 or 10.0.0.0/8; repeatable)",
     )
     serve.set_defaults(run=run_serve)
 
@@ -206,6 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     database.add_argument("--db-user", metavar="U")
     database.add_argument("--db-password", metavar="P")
     init.set_defaults(run=run_init)
+    _add_deploy_commands(commands)
     return parser
 
 
@@ -218,6 +232,7 @@ def run_serve(args: argparse.Namespace) -> int:
     :raises CliError: bad tracker home, broken config.ini, port in use.
     """
     served = web_url(args.host, args.port)
+    trackers = _serve_targets(args)
     # Bind first: a busy port fails before the tracker is created or changed.
     apps: list[Any] = []
     server = _create_server(
@@ -227,7 +242,11 @@ def run_serve(args: argparse.Namespace) -> int:
         args.threads,
     )
     try:
-        home, url, app = _prepare_app(args, served)
+        if trackers:
+            home, url, app = _prepare_mount(args, trackers, served)
+        else:
+            home, url, app = _prepare_app(args, served)
+        app = _with_trusted_proxies(app, args.trusted_proxy)
     except BaseException:
         server.close()
         raise
@@ -475,6 +494,178 @@ def _web(text: str) -> str:
             f"{text!r} is not an absolute http(s) URL like {DEFAULT_WEB}"
         )
     return text if text.endswith("/") else text + "/"
+
+
+# -- several trackers, proxies, wsgi-script and check (deployment) -----------
+
+#: ``NAME=`` at the start of a serve argument: a tracker to mount at /NAME/.
+_NAMED_HOME = re.compile(r"^[A-Za-z0-9._~-]+=")
+
+
+def _serve_targets(args: argparse.Namespace) -> dict[str, str]:
+    """Split ``serve``'s positional arguments: ``{name: home}`` for
+    ``NAME=TRACKER_HOME`` arguments (``args.tracker_home`` set to None), or
+    ``{}`` with ``args.tracker_home`` the single home (or None: the demo).
+
+    :raises CliError: several homes without names, or a bad name.
+    """
+    given: list[str] = list(args.tracker_home or [])
+    named = [item for item in given if _NAMED_HOME.match(item)]
+    if not named:
+        if len(given) > 1:
+            raise CliError(
+                "serve takes one TRACKER_HOME, or NAME=TRACKER_HOME for each of "
+                f"several trackers (e.g. bugs={given[0]} support={given[1]})"
+            )
+        args.tracker_home = given[0] if given else None
+        return {}
+    if len(named) != len(given):
+        plain = next(item for item in given if item not in named)
+        raise CliError(
+            f"{plain}: give every tracker as NAME=TRACKER_HOME when serving "
+            f"several (e.g. bugs={plain})"
+        )
+    try:
+        trackers = parse_trackers(named, "serve")
+    except ConfigError as exc:
+        raise CliError(str(exc)) from exc
+    args.tracker_home = None
+    return trackers
+
+
+def _prepare_mount(
+    args: argparse.Namespace, trackers: dict[str, str], served: str
+) -> tuple[str, str, Any]:
+    """Check the trackers ``serve NAME=HOME ...`` mounts and warn where
+    ``[tracker] web`` is not ``<served>NAME/``; return ``(description, url
+    of the index, WSGI app)``.
+
+    :raises CliError: bad tracker home, broken config.ini.
+    """
+    from roundup.configuration import ConfigurationError
+
+    from .mount import TrackerMount
+
+    if args.admin_password is not None:
+        _note("--admin-password ignored: it only sets up the demo tracker")
+    apps: dict[str, Any] = {}
+    for name, given in trackers.items():
+        try:
+            home = check_tracker_home(given)
+            web = tracker_web(home)
+            expected = served + name + "/"
+            if web.rstrip("/") != expected.rstrip("/"):
+                _warn(
+                    f"{_config_path(home)} sets [tracker] web = {web} but it is "
+                    f"served at {expected}: Roundup rejects form posts and builds "
+                    f"wrong links unless they match; set 'web = {expected}' in "
+                    f"the [tracker] section of {_config_path(home)}."
+                )
+            apps[name] = _make_app(home, debug=args.debug, write_mode=args.write_mode)
+        except (ConfigurationError, configparser.Error) as exc:
+            raise CliError(
+                f"cannot read {_config_path(given)}: {exc}; fix that setting "
+                "or line in config.ini"
+            ) from exc
+        except ValueError as exc:  # TrackerHomeError, or refused by the dispatcher
+            raise CliError(f"{name}={given}: {exc}") from exc
+    description = ", ".join(f"{name}={trackers[name]}" for name in apps)
+    return description, served, TrackerMount(apps)
+
+
+def _with_trusted_proxies(app: Any, trusted: list[str] | None) -> Any:
+    """Wrap ``app`` in :class:`~roundup_wsgi.proxy.TrustedProxyFix` when
+    ``--trusted-proxy`` was given.
+
+    :raises CliError: an address that is not an IP address or network.
+    """
+    if not trusted:
+        return app
+    from .proxy import TrustedProxyFix
+
+    try:
+        return TrustedProxyFix(app, trusted)
+    except ValueError as exc:
+        raise CliError(f"--trusted-proxy: {exc}") from exc
+
+
+def _add_deploy_commands(commands: Any) -> None:
+    """Add the ``wsgi-script`` and ``check`` subcommands."""
+    script = commands.add_parser(
+        "wsgi-script",
+        help="print a mod_wsgi script (.wsgi file) for a tracker",
+        description="Print a mod_wsgi script serving the tracker (or several "
+        "trackers given as NAME=TRACKER_HOME, each under /NAME/); save it as "
+        "the file WSGIScriptAlias names.",
+    )
+    script.add_argument(
+        "tracker_home", nargs="+", metavar="TRACKER_HOME | NAME=TRACKER_HOME"
+    )
+    script.set_defaults(run=run_wsgi_script)
+
+    check = commands.add_parser(
+        "check",
+        help="diagnose a tracker before serving it",
+        description="Check that the tracker opens, its backend is reachable, "
+        "the serving user can read it and write its db directory, and "
+        "[tracker] web matches the URL it is served at.  Exit status 1 when a "
+        "check fails.",
+    )
+    check.add_argument("tracker_home", metavar="TRACKER_HOME")
+    check.add_argument(
+        "--url",
+        type=_web,
+        help="the URL browsers use for the tracker, e.g. https://bugs.example/",
+    )
+    check.add_argument(
+        "--user",
+        help="the account the WSGI server runs as (default: the current user)",
+    )
+    check.set_defaults(run=run_check)
+
+
+def run_wsgi_script(args: argparse.Namespace) -> int:
+    """Handle ``roundup-wsgi wsgi-script``: print the mod_wsgi script.
+
+    :returns: 0.
+    :raises CliError: a path that is not a tracker home, or several homes
+        without names.
+    """
+    from .deploy import wsgi_script
+
+    trackers = _serve_targets(args)
+    try:
+        if trackers:
+            target: str | dict[str, str] = {
+                name: check_tracker_home(home) for name, home in trackers.items()
+            }
+        else:
+            target = check_tracker_home(args.tracker_home)
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
+    print(wsgi_script(target), end="", flush=True)
+    return 0
+
+
+def run_check(args: argparse.Namespace) -> int:
+    """Handle ``roundup-wsgi check``: print each finding (and its fix).
+
+    :returns: 0 when every check passed or was skipped, 1 when one failed.
+    """
+    from .check import run_checks
+
+    findings = run_checks(args.tracker_home, url=args.url, user=args.user)
+    labels = {True: "ok  ", False: "FAIL", None: "skip"}
+    for finding in findings:
+        print(f"{labels[finding.ok]}  {finding.check}: {finding.message}")
+        if finding.fix:
+            print(f"      fix: {finding.fix}")
+    failed = sum(finding.ok is False for finding in findings)
+    if failed:
+        print(f"{_plural(failed, 'check')} failed.", flush=True)
+        return 1
+    print("All checks passed.", flush=True)
+    return 0
 
 
 if __name__ == "__main__":

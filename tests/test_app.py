@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import roundup_wsgi.app
 from roundup_wsgi import RequestDispatcher
+from roundup_wsgi.mount import TrackerMount
+from roundup_wsgi.options import ConfigError, convert, dispatcher_options
+from roundup_wsgi.proxy import TrustedProxyFix
 
 
 @pytest.fixture
@@ -16,6 +20,7 @@ def app_module(monkeypatch: pytest.MonkeyPatch) -> object:
     """A freshly imported roundup_wsgi.app (no cached ``application``)."""
     monkeypatch.delenv("ROUNDUP_TRACKER_HOME", raising=False)
     monkeypatch.delenv("ROUNDUP_WSGI_WRITE_MODE", raising=False)
+    monkeypatch.delenv("ROUNDUP_TRACKERS", raising=False)
     return importlib.reload(roundup_wsgi.app)
 
 
@@ -50,3 +55,91 @@ def test_application_is_built_once_from_the_environment(
     assert first.write_mode == "server"
     with pytest.raises(AttributeError):
         app_module.no_such_name  # type: ignore[attr-defined]  # noqa: B018
+
+
+# -- several trackers, generic options, errors naming the variable -----------
+
+
+def test_application_serves_several_trackers(
+    app_module: object, make_tracker: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bugs = make_tracker("http://localhost/bugs/")
+    other = make_tracker("http://localhost/support/")
+    monkeypatch.setenv("ROUNDUP_TRACKERS", f"bugs={bugs}, support={other}")
+    monkeypatch.setenv("ROUNDUP_WSGI_DEBUG", "yes")
+    monkeypatch.setenv("ROUNDUP_WSGI_TRUSTED_PROXIES", "127.0.0.1")
+    app = app_module.application  # type: ignore[attr-defined]
+    assert isinstance(app, TrustedProxyFix)
+    assert isinstance(app.app, TrackerMount)
+    assert {name: d.home for name, d in app.app.apps.items()} == {
+        "bugs": str(bugs),
+        "support": str(other),
+    }
+    assert all(d.debug for d in app.app.apps.values())
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        ({"ROUNDUP_TRACKERS": "bugs"}, "ROUNDUP_TRACKERS: 'bugs' is not NAME="),
+        ({"ROUNDUP_TRACKERS": "a/b=/x"}, "tracker name 'a/b' cannot be"),
+        ({"ROUNDUP_TRACKERS": "a={home},a={home}"}, "'a' is given twice"),
+        ({"ROUNDUP_TRACKER_HOME": "{home}", "ROUNDUP_TRACKERS": "a=/x"}, "both"),
+        ({"ROUNDUP_TRACKER_HOME": "{home}/nope"}, "ROUNDUP_TRACKER_HOME: tracker"),
+        ({"ROUNDUP_TRACKERS": "a={home}/nope"}, "ROUNDUP_TRACKERS: tracker home"),
+        (
+            {"ROUNDUP_TRACKER_HOME": "{home}", "ROUNDUP_WSGI_TIMING": "often"},
+            "ROUNDUP_WSGI_TIMING='often': expected a boolean",
+        ),
+        (
+            {"ROUNDUP_TRACKER_HOME": "{home}", "ROUNDUP_WSGI_TRUSTED_PROXIES": "lan"},
+            "trusted proxy 'lan' is not an IP address",
+        ),
+    ],
+)
+def test_environment_errors_name_the_variable(
+    app_module: object,
+    tracker_home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    variables: dict[str, str],
+    message: str,
+) -> None:
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value.format(home=tracker_home))
+    with pytest.raises(ConfigError, match=message):
+        app_module.application  # type: ignore[attr-defined]  # noqa: B018
+
+
+def test_unknown_prefixed_variable_is_logged(
+    app_module: object,
+    tracker_home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setenv("ROUNDUP_TRACKER_HOME", str(tracker_home))
+    monkeypatch.setenv("ROUNDUP_WSGI_WRITEMODE", "server")
+    app = app_module.application  # type: ignore[attr-defined]
+    assert app.write_mode == "buffer"
+    assert "ROUNDUP_WSGI_WRITEMODE is not an option" in caplog.text
+
+
+def test_make_app_names_an_unknown_option(tracker_home: Path) -> None:
+    with pytest.raises(TypeError, match=r"unknown option.*writemode.*write_mode"):
+        roundup_wsgi.app.make_app(tracker_home, writemode="server")
+
+
+def test_options_follow_the_dispatcher_signature() -> None:
+    """New RequestDispatcher options are picked up without edits."""
+    options = dispatcher_options()
+    assert {"debug", "timing", "lang", "feature_flags", "write_mode"} <= set(options)
+    assert options["debug"].hint is bool
+    assert convert("off", options["debug"].hint) is False
+    assert convert("", options["lang"].hint) is None
+    assert convert("de", options["lang"].hint) == "de"
+    assert convert('{"cache_tracker": false}', options["feature_flags"].hint) == {
+        "cache_tracker": False
+    }
+    assert convert("1_048_576", int) == 1048576
+    assert convert("a, b c", list) == ["a", "b", "c"]
+    with pytest.raises(ValueError, match="whole number"):
+        convert("10MB", int | None)

@@ -1,0 +1,327 @@
+"""Diagnose a tracker before serving it: ``roundup-wsgi check TRACKER_HOME``.
+
+:func:`run_checks` returns one :class:`Finding` per check, in order: the
+tracker home, its config.ini, the tracker opening (schema, detectors,
+extensions), the backend (database initialised and reachable), files the
+serving user must read and the directories it must write, and
+``[tracker] web`` against the URL the tracker is served at.  A failed
+finding carries the fix.  Checks that need an earlier one to pass are
+skipped when it fails.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from .tracker import TrackerHomeError, check_tracker_home, host_port
+
+__all__ = ["Finding", "ServingUser", "run_checks"]
+
+#: Paths listed in one finding before "and N more".
+MAX_LISTED = 5
+
+
+@dataclass(frozen=True)
+class Finding:
+    """The result of one check.
+
+    :ivar check: what was checked, e.g. ``"backend"``.
+    :ivar ok: True (passed), False (failed) or None (skipped).
+    :ivar message: what was found.
+    :ivar fix: how to fix a failure ('' when it passed).
+    """
+
+    check: str
+    ok: bool | None
+    message: str
+    fix: str = ""
+
+
+@dataclass(frozen=True)
+class ServingUser:
+    """The account the WSGI server runs as: name, uid and all its group ids."""
+
+    name: str
+    uid: int
+    gids: frozenset[int]
+
+    @classmethod
+    def current(cls) -> ServingUser:
+        """The user running this process (effective uid and groups)."""
+        import pwd
+
+        uid = os.geteuid()
+        try:
+            name = pwd.getpwuid(uid).pw_name
+        except KeyError:
+            name = str(uid)
+        return cls(name, uid, frozenset([os.getegid(), *os.getgroups()]))
+
+    @classmethod
+    def named(cls, name: str) -> ServingUser:
+        """Look a user up in the password database (``pwd``, ``grp``).
+
+        :raises KeyError: no such user.
+        """
+        import pwd
+
+        entry = pwd.getpwnam(name)
+        gids = os.getgrouplist(entry.pw_name, entry.pw_gid)
+        return cls(entry.pw_name, entry.pw_uid, frozenset(gids))
+
+    def may(self, path: str, want: int) -> bool:
+        """True if this user may access ``path`` as ``want`` (bits of
+        ``os.R_OK | os.W_OK | os.X_OK``) by its mode bits; root may always
+        (POSIX permissions; ACLs and read-only mounts are not considered)."""
+        if self.uid == 0:
+            return True
+        info = os.stat(path)
+        if info.st_uid == self.uid:
+            bits = (info.st_mode >> 6) & 7
+        elif info.st_gid in self.gids:
+            bits = (info.st_mode >> 3) & 7
+        else:
+            bits = info.st_mode & 7
+        return bits & want == want
+
+
+def run_checks(
+    home: str | os.PathLike[str], url: str | None = None, user: str | None = None
+) -> list[Finding]:
+    """Run every check on the tracker at ``home``.
+
+    :param home: the tracker home.
+    :param url: the URL the tracker is served at (as browsers see it), e.g.
+        ``https://bugs.example/``; None skips the comparison with
+        ``[tracker] web``.
+    :param user: the account the server runs as (e.g. ``www-data``); None
+        means the user running the check.
+    :returns: the findings, in the order above.
+    """
+    return list(_checks(os.fspath(home), url, user))
+
+
+def _checks(home: str, url: str | None, user: str | None) -> Iterator[Finding]:
+    from roundup import instance
+    from roundup.configuration import CoreConfig
+
+    try:
+        path = check_tracker_home(home)
+    except TrackerHomeError as exc:
+        message, _, rest = str(exc).partition(": create")
+        yield Finding("tracker home", False, message, "create" + rest)
+        return
+    yield Finding("tracker home", True, path)
+
+    try:
+        config: Any = CoreConfig(path)
+    except Exception as exc:
+        yield Finding(
+            "config.ini",
+            False,
+            f"{os.path.join(path, 'config.ini')} cannot be read: {_one_line(exc)}",
+            "correct the option or line it names in config.ini",
+        )
+        return
+    backend = config["RDBMS_BACKEND"]
+    yield Finding("config.ini", True, f"read; backend {backend}")
+
+    try:
+        tracker = instance.open(path, optimize=1)
+    except Exception as exc:
+        yield Finding(
+            "tracker opens",
+            False,
+            f"Roundup cannot open the tracker: {type(exc).__name__}: {_one_line(exc)}",
+            "fix the error in the file it names (schema.py, detectors/, "
+            "extensions/, interfaces.py), then run the check again",
+        )
+        return
+    yield Finding("tracker opens", True, "schema, detectors and extensions load")
+    yield _backend(tracker, path, backend)
+    yield from _permissions(path, config, user)
+    yield _web(config, path, url)
+
+
+def _backend(tracker: Any, path: str, backend: str) -> Finding:
+    server = backend in ("postgresql", "mysql")
+    server_hint = (
+        "check rdbms_host, rdbms_port, rdbms_name, rdbms_user and "
+        "rdbms_password in the [rdbms] section of config.ini, and that the "
+        "database server runs and accepts this user"
+    )
+    initialise = f"run 'roundup-admin -i {path} initialise'"
+    try:
+        if not tracker.exists():
+            if server:  # Roundup cannot tell "unreachable" from "missing"
+                return Finding(
+                    "backend",
+                    False,
+                    f"the {backend} database cannot be reached or does not exist",
+                    f"{server_hint}; if it is reachable, {initialise}",
+                )
+            return Finding(
+                "backend",
+                False,
+                f"the {backend} database of this tracker is not initialised",
+                initialise,
+            )
+        db = tracker.open("admin")
+        try:
+            users = len(db.user.list())
+        finally:
+            db.close()
+    except Exception as exc:
+        hint = (
+            server_hint
+            if server
+            else "check the database files in the db directory and the "
+            "schema.py and detectors the error names"
+        )
+        return Finding(
+            "backend",
+            False,
+            f"the {backend} database cannot be opened: {_one_line(exc)}",
+            hint,
+        )
+    return Finding("backend", True, f"{backend} database opens ({users} users)")
+
+
+def _permissions(path: str, config: Any, user: str | None) -> Iterator[Finding]:
+    try:
+        who = ServingUser.current() if user is None else ServingUser.named(user)
+    except KeyError:
+        yield Finding(
+            "serving user",
+            False,
+            f"there is no user {user!r} on this machine",
+            "name the account the WSGI server runs as, e.g. --user www-data",
+        )
+        return
+    readable = [path, os.path.join(path, "config.ini")]
+    for name in ("html", "detectors", "extensions", "lib"):
+        directory = os.path.join(path, name)
+        if os.path.isdir(directory):
+            readable += [d for d in _tree(directory) if not _in_pycache(d)]
+    unreadable = [
+        p
+        for p in readable
+        if not who.may(p, os.R_OK | (os.X_OK if os.path.isdir(p) else 0))
+    ]
+    if unreadable:
+        yield Finding(
+            "readable",
+            False,
+            f"user {who.name} cannot read {_listing(unreadable)}",
+            f"let {who.name} read the tracker home, e.g. 'chmod -R o+rX {path}' "
+            f"or 'chgrp -R GROUP {path}; chmod -R g+rX {path}'",
+        )
+    else:
+        hint = (
+            " (as root; give --user with the account the server runs as)"
+            if who.uid == 0 and user is None
+            else ""
+        )
+        yield Finding(
+            "readable", True, f"user {who.name} can read the tracker home{hint}"
+        )
+
+    database = str(config["DATABASE"])
+    if not os.path.isdir(database):
+        yield Finding(
+            "db writable",
+            False,
+            f"the database directory {database} does not exist",
+            f"run 'roundup-admin -i {path} initialise' or create it and make "
+            f"it writable by {who.name}",
+        )
+        return
+    # The server writes new files into every directory (sessions, attachments)
+    # and into the files directly in db/ (the sqlite database, locks).
+    writable = [database]
+    writable += [os.path.join(database, e) for e in sorted(os.listdir(database))]
+    writable += [p for p in _tree(database) if os.path.isdir(p)]
+    unwritable = []
+    for candidate in dict.fromkeys(writable):
+        is_dir = os.path.isdir(candidate)
+        want = os.W_OK | (os.X_OK | os.R_OK if is_dir else os.R_OK)
+        if not who.may(candidate, want):
+            unwritable.append(candidate)
+    if unwritable:
+        yield Finding(
+            "db writable",
+            False,
+            f"user {who.name} cannot write {_listing(unwritable)}",
+            f"run 'chown -R {who.name} {database}' (or give its group "
+            f"write access: 'chmod -R g+rwX {database}')",
+        )
+    else:
+        yield Finding("db writable", True, f"user {who.name} can write {database}")
+
+
+def _web(config: Any, path: str, url: str | None) -> Finding:
+    web = str(config["TRACKER_WEB"])
+    ini = os.path.join(path, "config.ini")
+    parts = urlsplit(web)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return Finding(
+            "tracker web",
+            False,
+            f"[tracker] web = {web} is not an absolute http(s) URL",
+            f"set 'web = https://your.host/' in the [tracker] section of {ini}",
+        )
+    if url is None:
+        return Finding(
+            "tracker web",
+            None,
+            f"[tracker] web = {web}; not compared (give --url URL, the address "
+            "browsers use)",
+        )
+    want = url if url.endswith("/") else url + "/"
+    if _normal(web) == _normal(want):
+        return Finding("tracker web", True, f"[tracker] web = {web} matches {url}")
+    return Finding(
+        "tracker web",
+        False,
+        f"[tracker] web = {web} but the tracker is served at {want}: Roundup "
+        "refuses form posts whose Origin/Referer/Host differ from [tracker] "
+        "web and builds its links from it",
+        f"set 'web = {want}' in the [tracker] section of {ini} (or serve it at {web})",
+    )
+
+
+def _normal(url: str) -> tuple[str, str, int, str]:
+    """A URL's scheme, host, port (default filled in) and path with a slash."""
+    parts = urlsplit(url)
+    host, port = host_port(url)
+    path = parts.path if parts.path.endswith("/") else parts.path + "/"
+    return parts.scheme.lower(), host, port, path
+
+
+def _tree(top: str) -> Iterator[str]:
+    """``top`` and every directory and file below it."""
+    yield top
+    for root, dirs, files in os.walk(top):
+        for name in sorted(dirs) + sorted(files):
+            full = os.path.join(root, name)
+            if not stat.S_ISLNK(os.lstat(full).st_mode):
+                yield full
+
+
+def _in_pycache(path: str) -> bool:
+    return "__pycache__" in path.split(os.sep)
+
+
+def _listing(paths: list[str]) -> str:
+    shown = ", ".join(paths[:MAX_LISTED])
+    more = len(paths) - MAX_LISTED
+    return shown + (f" and {more} more" if more > 0 else "")
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())

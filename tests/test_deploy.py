@@ -1,0 +1,528 @@
+"""The deploy/ recipes, each started for real on loopback ports.
+
+Every recipe serves copies of the seeded tracker and passes
+:func:`deploy_support.use_tracker`: an issue page, a login through the
+form, an issue created through the form, an attachment downloaded.  Paths
+and ports in the recipes are rewritten to the test's (asserting the recipe
+still has them); servers are stopped by PID (tests/servers.py).
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import pwd
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+import support
+from deploy_support import (
+    DEPLOY_DIR,
+    ListeningProcess,
+    Session,
+    child_users,
+    nginx_config,
+    parse_unit,
+    readable_python,
+    recipe,
+    rewrite,
+    self_signed_certificate,
+    use_tracker,
+    user_exists,
+)
+from servers import ServerProcess, free_port
+from system import require_program
+
+from roundup_wsgi.deploy import wsgi_script
+
+pytestmark = pytest.mark.slow
+
+#: Seconds a server may take to answer its first request (Apache, uWSGI and
+#: nginx start several processes; the machine is shared).
+START = 90.0
+
+
+@pytest.fixture(autouse=True)
+def _no_tracker_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The servers started here get only the variables each test gives
+    (ServerProcess passes ours on): none from the developer's shell."""
+    for name in list(os.environ):
+        if name in ("ROUNDUP_TRACKER_HOME", "ROUNDUP_TRACKERS") or name.startswith(
+            "ROUNDUP_WSGI_"
+        ):
+            monkeypatch.delenv(name)
+
+
+def venv_program(name: str) -> str:
+    """A console script installed beside this Python (gunicorn, uwsgi, ...)."""
+    path = Path(sys.executable).with_name(name)
+    if not path.exists():
+        pytest.fail(f"{name} is not installed beside {sys.executable}")
+    return str(path)
+
+
+def tracker(template: Path, home: Path, web: str) -> Path:
+    return support.copy_tracker(template, home, web)
+
+
+def test_gunicorn_with_the_config_file(tmp_path: Path, tracker_template: Path) -> None:
+    port = free_port()
+    web = f"http://127.0.0.1:{port}/"
+    home = tracker(tracker_template, tmp_path / "bugs", web)
+    command = [
+        venv_program("gunicorn"),
+        "-c",
+        str(DEPLOY_DIR / "gunicorn.conf.py"),
+        "-b",
+        f"127.0.0.1:{port}",
+    ]
+    env = {"ROUNDUP_TRACKER_HOME": str(home)}
+    with ServerProcess(command, port, tmp_path / "logs", env=env, name="gunicorn"):
+        use_tracker(web, title="Made under gunicorn.conf.py")
+    assert "Booting worker" in (tmp_path / "logs" / "gunicorn.stderr.log").read_text()
+
+
+def test_uwsgi_ini(tmp_path: Path, tracker_template: Path) -> None:
+    port = free_port()
+    web = f"http://127.0.0.1:{port}/"
+    home = tracker(tracker_template, tmp_path / "bugs", web)
+    script = tmp_path / "roundup.wsgi"
+    script.write_text(wsgi_script(str(home)))
+    ini = tmp_path / "uwsgi.ini"
+    ini.write_text(
+        rewrite(
+            recipe("uwsgi.ini"),
+            {
+                "http-socket = 127.0.0.1:8080": f"http-socket = 127.0.0.1:{port}",
+                "wsgi-file = /srv/roundup/roundup.wsgi": f"wsgi-file = {script}",
+            },
+        )
+    )
+    command = [venv_program("uwsgi"), "--ini", str(ini)]
+    with ServerProcess(
+        command, port, tmp_path / "logs", name="uwsgi", start_timeout=START
+    ):
+        use_tracker(web, title="Made under uWSGI")
+
+
+def test_paste_ini_two_trackers_under_gunicorn(
+    tmp_path: Path, tracker_template: Path
+) -> None:
+    """deploy/paste.ini beside two trackers, loaded by ``gunicorn --paste``
+    (PasteDeploy's loadapp): both served, each under its name."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}/"
+    for name in ("bugs", "support"):
+        tracker(tracker_template, tmp_path / name, f"{base}{name}/")
+    shutil.copy(DEPLOY_DIR / "paste.ini", tmp_path / "paste.ini")
+    command = [
+        venv_program("gunicorn"),
+        "--paste",
+        str(tmp_path / "paste.ini"),
+        "-b",
+        f"127.0.0.1:{port}",
+        "-w",
+        "1",
+    ]
+    with (
+        ServerProcess(command, port, tmp_path / "logs", name="paste", ready_path="/"),
+        Session() as anon,
+    ):
+        index = anon.get(base)
+        assert index.status_code == 200
+        assert 'href="/bugs/"' in index.text
+        assert 'href="/support/"' in index.text
+        assert anon.get(base + "nope/issue1").status_code == 404
+        moved = anon.get(base + "bugs", allow_redirects=False)
+        assert moved.status_code == 301
+        assert moved.headers["Location"] == base + "bugs/"
+        bugs_issue = use_tracker(base + "bugs/", title="Made in bugs via paste")
+        support_issue = use_tracker(base + "support/", title="Made in support")
+        # Two databases: each new issue exists only in its own tracker.
+        assert bugs_issue == support_issue == "issue4"
+        titles = {
+            name: anon.get(f"{base}{name}/issue4").text for name in ("bugs", "support")
+        }
+        assert "Made in bugs via paste" in titles["bugs"]
+        assert "Made in bugs via paste" not in titles["support"]
+
+
+def post_from(
+    source: str, port: int, path: str, body: str, headers: dict[str, str]
+) -> http.client.HTTPResponse:
+    """POST to 127.0.0.1:port from the loopback address ``source``."""
+    connection = http.client.HTTPConnection(
+        "127.0.0.1", port, timeout=60, source_address=(source, 0)
+    )
+    connection.request(
+        "POST",
+        path,
+        body=body,
+        headers={"Content-Type": "application/x-www-form-urlencoded", **headers},
+    )
+    response = connection.getresponse()
+    response.read_body = response.read()  # type: ignore[attr-defined]
+    connection.close()
+    return response
+
+
+def test_nginx_https_in_front_of_gunicorn(
+    tmp_path: Path, tracker_template: Path
+) -> None:
+    """deploy/nginx-roundup.conf (TLS, X-Forwarded-*) in front of
+    gunicorn: login and form posts pass Roundup's Origin/Host checks over
+    https; forwarded headers count from nginx only."""
+    nginx = require_program("nginx", "apt-get install nginx-light")
+    openssl = require_program("openssl", "apt-get install openssl")
+    https_port, http_port, app_port = free_port(), free_port(), free_port()
+    public = f"https://127.0.0.1:{https_port}/"
+    web = public + "bugs/"
+    home = tracker(tracker_template, tmp_path / "bugs", web)
+    cert, key = self_signed_certificate(openssl, tmp_path)
+    site = rewrite(
+        recipe("nginx-roundup.conf"),
+        {
+            "server 127.0.0.1:8080;": f"server 127.0.0.1:{app_port};",
+            "listen 80;": f"listen 127.0.0.1:{http_port};",
+            "listen 443 ssl;": f"listen 127.0.0.1:{https_port} ssl;",
+            "server_name bugs.example.org;": "server_name 127.0.0.1;",
+            "/etc/ssl/certs/bugs.example.org.pem": str(cert),
+            "/etc/ssl/private/bugs.example.org.key": str(key),
+        },
+    )
+    nginx_dir = tmp_path / "nginx"
+    nginx_dir.mkdir()
+    config = nginx_config(site, nginx_dir)
+    test = subprocess.run(
+        [nginx, "-t", "-e", str(nginx_dir / "error.log"), "-c", str(config)],
+        capture_output=True,
+        text=True,
+    )
+    assert test.returncode == 0, test.stderr
+    app = [
+        venv_program("gunicorn"),
+        "-c",
+        str(DEPLOY_DIR / "gunicorn.conf.py"),
+        "-b",
+        f"127.0.0.1:{app_port}",
+    ]
+    env = {
+        "ROUNDUP_TRACKERS": f"bugs={home}",
+        "ROUNDUP_WSGI_TRUSTED_PROXIES": "127.0.0.1",
+    }
+    proxy = [nginx, "-e", str(nginx_dir / "error.log"), "-c", str(config)]
+    with (
+        ServerProcess(app, app_port, tmp_path / "logs", env=env, name="gunicorn"),
+        ListeningProcess(proxy, https_port, tmp_path / "logs", name="nginx"),
+        Session(verify=str(cert)) as browser,
+    ):
+        use_tracker(web, verify=str(cert), title="Made over https through nginx")
+
+        # Plain http is redirected to https.
+        plain = browser.get(
+            f"http://127.0.0.1:{http_port}/bugs/", allow_redirects=False
+        )
+        assert plain.status_code == 301
+        assert plain.headers["Location"] == f"https://127.0.0.1:{http_port}/bugs/"
+
+        # Through nginx the forwarded scheme and host are honoured.
+        moved = browser.get(public + "bugs", allow_redirects=False)
+        assert moved.status_code == 301
+        assert moved.headers["Location"] == web
+
+        # A client reaching gunicorn directly (from 127.0.0.2, not trusted)
+        # cannot claim to be the https site: its X-Forwarded-* are dropped.
+        forged = {
+            "Host": f"127.0.0.1:{app_port}",
+            "X-Forwarded-Proto": "https",
+            "X-Forwarded-Host": f"127.0.0.1:{https_port}",
+            "Origin": public.rstrip("/"),
+            "Referer": web,
+        }
+        login = (
+            f"__login_name={support.DEMO_USER}&__login_password="
+            f"{support.DEMO_PASSWORD}&@action=login"
+        )
+        direct = post_from("127.0.0.2", app_port, "/bugs/", login, forged)
+        assert b"Invalid HOST" in direct.read_body  # type: ignore[attr-defined]
+        assert b"Hello, demo" not in direct.read_body  # type: ignore[attr-defined]
+        spoofed = post_from("127.0.0.2", app_port, "/bugs", "", forged)
+        location = spoofed.getheader("Location")
+        assert location == f"http://127.0.0.1:{app_port}/bugs/"
+        # The same headers from the trusted address are believed.
+        trusted = post_from("127.0.0.1", app_port, "/bugs/", login, forged)
+        assert b"Hello, demo" in trusted.read_body  # type: ignore[attr-defined]
+
+
+def test_systemd_unit(tmp_path: Path, tracker_template: Path) -> None:
+    """deploy/roundup-wsgi.service: systemd-analyze verify accepts it, and
+    its ExecStart, with its Environment, serves the tracker."""
+    port = free_port()
+    web = f"http://127.0.0.1:{port}/"
+    home = tracker(tracker_template, tmp_path / "bugs", web)
+    unit_text = rewrite(
+        recipe("roundup-wsgi.service"),
+        {
+            "/srv/roundup/venv/bin/gunicorn": venv_program("gunicorn"),
+            "/srv/roundup/deploy/gunicorn.conf.py": str(
+                DEPLOY_DIR / "gunicorn.conf.py"
+            ),
+            "/srv/roundup/bugs": str(home),
+            "WorkingDirectory=/srv/roundup": f"WorkingDirectory={tmp_path}",
+        },
+    )
+    unit = parse_unit(unit_text)
+    assert set(unit) == {"Unit", "Service", "Install"}
+    service = dict(unit["Service"])
+    assert service["Type"] == "notify"
+    assert service["User"] == "roundup"
+    unit_file = tmp_path / "roundup-wsgi.service"
+    unit_file.write_text(unit_text)
+    analyze = shutil.which("systemd-analyze")
+    if analyze is not None:
+        verify = subprocess.run(
+            [analyze, "verify", str(unit_file)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert verify.returncode == 0, verify.stderr
+        assert "Unknown key" not in verify.stderr
+        assert "unit-file" not in verify.stderr
+    env = dict(
+        item.split("=", 1) for key, item in unit["Service"] if key == "Environment"
+    )
+    assert set(env) == {"ROUNDUP_TRACKER_HOME", "ROUNDUP_WSGI_TRUSTED_PROXIES"}
+    env["GUNICORN_CMD_ARGS"] = f"-b 127.0.0.1:{port}"  # instead of port 8080
+    command = service["ExecStart"].split()
+    with ServerProcess(command, port, tmp_path / "logs", env=env, name="unit"):
+        use_tracker(web, title="Made by the systemd unit's command")
+
+
+# -- Apache httpd with mod_wsgi ------------------------------------------------
+
+
+def test_wsgi_script_recipe_is_the_commands_output() -> None:
+    assert recipe("roundup.wsgi") == wsgi_script("/srv/roundup/bugs")
+
+
+def mod_wsgi_express() -> Path:
+    """The ``mod_wsgi-express`` of this environment (skip, or fail in CI,
+    without it)."""
+    beside = Path(sys.executable).with_name("mod_wsgi-express")
+    found = require_program(
+        "mod_wsgi-express",
+        "pip install mod_wsgi (it builds against apt-get install apache2-dev)",
+        str(beside),
+    )
+    # Prefer the one beside this Python: it has this environment's packages.
+    return beside if beside.exists() else Path(found)
+
+
+@pytest.fixture
+def apache_user() -> str:
+    """The account Apache's children run as when the test runs as root."""
+    for name in ("www-data", "nobody"):
+        if user_exists(name):
+            return name
+    pytest.skip("no www-data or nobody account to run Apache as")
+
+
+def test_mod_wsgi_express_with_the_script(
+    tracker_template: Path,
+    apache_user: str,
+) -> None:
+    """``mod_wsgi-express start-server deploy/roundup.wsgi``; as root with
+    --user/--group, the tracker (and, if need be, a Python) made readable
+    for that user."""
+    require_program(
+        "apache2", "apt-get install apache2 apache2-dev", "/usr/sbin/apache2"
+    )
+    express = mod_wsgi_express()
+    # Outside pytest's 0700 tmp root, so the Apache user can reach it.
+    base = Path(tempfile.mkdtemp(prefix="roundup-wsgi-apache-"))
+    base.chmod(0o755)
+    try:
+        port = free_port()
+        web = f"http://127.0.0.1:{port}/"
+        home = tracker(tracker_template, base / "bugs", web)
+        python = sys.executable
+        as_root = os.geteuid() == 0
+        options: list[str] = []
+        if as_root:
+            python = str(readable_python(base, apache_user))
+            subprocess.run(["chown", "-R", f"{apache_user}:", str(home)], check=True)
+            options = ["--user", apache_user, "--group", _group_of(apache_user)]
+        script = base / "roundup.wsgi"
+        shutil.copy(DEPLOY_DIR / "roundup.wsgi", script)
+        os.chmod(script, 0o644)
+        command = [
+            python,
+            str(express),
+            "start-server",
+            str(script),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--server-root",
+            str(base / "httpd"),
+            "--log-to-terminal",
+            *options,
+        ]
+        env = {
+            "ROUNDUP_TRACKER_HOME": str(home),
+            "LANG": "C.UTF-8",
+            "LC_ALL": "C.UTF-8",
+        }
+        with ServerProcess(
+            command, port, base / "logs", env=env, name="mod_wsgi", start_timeout=START
+        ) as server:
+            use_tracker(web, title="Made under Apache mod_wsgi")
+            assert server.proc is not None
+            if as_root:  # Apache's children and the daemon run as that user
+                assert child_users(server.proc.pid) == {apache_user}
+            log = server.log_tail(400)
+        assert "mod_wsgi" in log
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _group_of(user: str) -> str:
+    import grp
+    import pwd
+
+    return grp.getgrgid(pwd.getpwnam(user).pw_gid).gr_name
+
+
+def test_apache_conf_with_apache_httpd(
+    tracker_template: Path, apache_user: str
+) -> None:
+    """deploy/apache-roundup.conf in a real Apache httpd (``apache2``) with
+    mod_wsgi's module: the daemon process group serves the tracker, Apache
+    itself serves ``@@file`` static files."""
+    apache = require_program(
+        "apache2", "apt-get install apache2 apache2-dev", "/usr/sbin/apache2"
+    )
+    modules = Path("/usr/lib/apache2/modules")
+    express = mod_wsgi_express()
+    if not modules.is_dir():
+        pytest.fail(f"apache2 is installed but {modules} is missing")
+    base = Path(tempfile.mkdtemp(prefix="roundup-wsgi-httpd-"))
+    base.chmod(0o755)
+    try:
+        port = free_port()
+        web = f"http://127.0.0.1:{port}/"
+        home = tracker(tracker_template, base / "bugs", web)
+        as_root = os.geteuid() == 0
+        user = apache_user if as_root else pwd.getpwuid(os.geteuid()).pw_name
+        group = _group_of(user)
+        python = sys.executable
+        if as_root:
+            python = str(readable_python(base, apache_user))
+            subprocess.run(["chown", "-R", f"{apache_user}:", str(home)], check=True)
+        script = base / "roundup.wsgi"
+        script.write_text(wsgi_script(str(home)))
+        script.chmod(0o644)
+        site = rewrite(
+            recipe("apache-roundup.conf"),
+            {
+                "<VirtualHost *:80>": f"<VirtualHost *:{port}>",
+                "ServerName bugs.example.org": "ServerName 127.0.0.1",
+                "user=roundup group=roundup": f"user={user} group={group}",
+                "/srv/roundup/bugs": str(home),
+                "/srv/roundup/roundup.wsgi": str(script),
+                "/srv/roundup": str(base),
+            },
+        )
+        (base / "site.conf").write_text(site)
+        module_config = subprocess.run(
+            [python, str(express), "module-config"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        root = base / "httpd"
+        (root / "logs").mkdir(parents=True)
+        (root / "run").mkdir()
+        load = "".join(
+            f"LoadModule {name}_module {modules / f'mod_{name}.so'}\n"
+            for name in ("mpm_event", "authz_core", "alias", "mime")
+        )
+        user_lines = f"User {user}\nGroup {group}\n" if as_root else ""
+        config = root / "httpd.conf"
+        config.write_text(
+            f'ServerRoot "{root}"\nListen 127.0.0.1:{port}\n'
+            f"PidFile {root / 'run' / 'httpd.pid'}\n"
+            f"DefaultRuntimeDir {root / 'run'}\n"
+            "ErrorLog /dev/stderr\nLogLevel info\n"
+            f"{load}TypesConfig /etc/mime.types\n{user_lines}"
+            f"WSGISocketPrefix {root / 'run' / 'wsgi'}\n"
+            f"{module_config}\nInclude {base / 'site.conf'}\n"
+        )
+        checked = subprocess.run(
+            [apache, "-t", "-f", str(config)], capture_output=True, text=True
+        )
+        assert checked.returncode == 0, checked.stderr
+        command = [apache, "-DFOREGROUND", "-f", str(config)]
+        env = {"LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+        with (
+            ServerProcess(
+                command, port, base / "logs", env=env, name="httpd", start_timeout=START
+            ) as server,
+            Session() as anon,
+        ):
+            use_tracker(web, title="Made under Apache httpd")
+            style = anon.get(web + "@@file/style.css")
+            assert style.status_code == 200
+            assert style.content == (home / "html" / "style.css").read_bytes()
+            # Apache's AliasMatch answered, not Roundup (which would add its
+            # Cache-Control: public, max-age=...).
+            assert "Cache-Control" not in style.headers
+            admin = ("admin", support.ADMIN_PASSWORD)
+            rest = anon.get(web + "rest/data/issue/1", auth=admin)
+            assert rest.status_code == 200  # WSGIPassAuthorization On
+            assert server.proc is not None
+            if as_root:
+                assert child_users(server.proc.pid) == {apache_user}
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_roundup_wsgi_serve_two_trackers(
+    tmp_path: Path, tracker_template: Path
+) -> None:
+    """``roundup-wsgi serve bugs=... support=...`` (waitress): the index
+    page, both trackers under their names, 404 for another name."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}/"
+    homes = {
+        name: tracker(tracker_template, tmp_path / name, f"{base}{name}/")
+        for name in ("bugs", "support")
+    }
+    command = [
+        venv_program("roundup-wsgi"),
+        "serve",
+        *(f"{name}={home}" for name, home in homes.items()),
+        "--port",
+        str(port),
+        "--trusted-proxy",
+        "127.0.0.1",
+    ]
+    with (
+        ServerProcess(command, port, tmp_path / "logs", name="serve", ready_path="/"),
+        Session() as anon,
+    ):
+        index = anon.get(base)
+        assert [f'href="/{name}/"' in index.text for name in homes] == [True, True]
+        assert anon.get(base + "other/").status_code == 404
+        use_tracker(base + "bugs/", title="Made in bugs by roundup-wsgi serve")
+        use_tracker(base + "support/", title="Made in support")
+    out = (tmp_path / "logs" / "serve.stdout.log").read_text()
+    assert f"at {base} (waitress" in out
+    err = (tmp_path / "logs" / "serve.stderr.log").read_text()
+    assert "warning" not in err

@@ -1,0 +1,110 @@
+"""Tests of roundup_wsgi.mount: several trackers in one application."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from wsgiref.validate import validator
+
+import pytest
+import support
+from webtest import TestApp
+
+from roundup_wsgi.app import make_app
+from roundup_wsgi.mount import TrackerMount
+
+
+def echo(label: str) -> Any:
+    """A WSGI app answering ``label SCRIPT_NAME PATH_INFO``."""
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        body = f"{label} {environ['SCRIPT_NAME']} {environ['PATH_INFO']}".encode()
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [body]
+
+    return app
+
+
+@pytest.fixture
+def mounted() -> TestApp:
+    mount = TrackerMount({"bugs": echo("B"), "support": echo("S")})
+    return TestApp(validator(mount), extra_environ={"HTTP_HOST": "localhost"})
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/bugs/", "B /bugs /"),
+        ("/bugs/issue1", "B /bugs /issue1"),
+        ("/bugs/@@file/style.css", "B /bugs /@@file/style.css"),
+        ("/support/user?@template=register", "S /support /user"),
+        ("/bugs/a//b/", "B /bugs /a//b/"),
+    ],
+)
+def test_path_is_shifted_to_script_name(mounted: TestApp, path: str, body: str) -> None:
+    assert mounted.get(path).text == body
+
+
+def test_shift_keeps_an_outer_script_name() -> None:
+    app = TestApp(TrackerMount({"bugs": echo("B")}))
+    reply = app.get("/bugs/issue2", extra_environ={"SCRIPT_NAME": "/roundup"})
+    assert reply.text == "B /roundup/bugs /issue2"
+
+
+def test_index_lists_the_trackers(mounted: TestApp) -> None:
+    page = mounted.get("/")
+    assert page.content_type == "text/html"
+    assert "Roundup trackers index" in page.text
+    links = [a["href"] for a in page.html.find_all("a")]
+    assert links == ["/bugs/", "/support/"]
+    under = TestApp(TrackerMount({"bugs": echo("B")})).get(
+        "/", extra_environ={"SCRIPT_NAME": "/rt"}
+    )
+    assert [a["href"] for a in under.html.find_all("a")] == ["/rt/bugs/"]
+
+
+def test_index_head_and_post(mounted: TestApp) -> None:
+    head = mounted.head("/")
+    assert head.status_int == 200
+    assert head.body == b""
+    refused = mounted.post("/", status=405)
+    assert "GET" in refused.headers["Allow"]
+
+
+def test_unknown_tracker_is_404(mounted: TestApp) -> None:
+    reply = mounted.get("/nosuch/issue1", status=404)
+    assert "There is no tracker named &#x27;nosuch&#x27; here" in reply.text
+    mounted.get("/Bugs/", status=404)  # names are case-sensitive
+
+
+def test_name_without_slash_redirects(mounted: TestApp) -> None:
+    reply = mounted.get("/bugs?x=1", status=301)
+    assert reply.headers["Location"] == "http://localhost/bugs/?x=1"
+    scripted = mounted.get(
+        "/support", extra_environ={"SCRIPT_NAME": "/rt", "wsgi.url_scheme": "https"}
+    )
+    assert scripted.status_int == 301
+    assert scripted.headers["Location"] == "https://localhost/rt/support/"
+
+
+def test_bad_names_are_refused() -> None:
+    with pytest.raises(ValueError, match="'a/b' cannot be a URL path segment"):
+        TrackerMount({"a/b": echo("x")})
+    with pytest.raises(ValueError, match="at least one tracker"):
+        TrackerMount({})
+
+
+def test_two_real_trackers(make_tracker: Callable[[str], Path]) -> None:
+    """make_app with a mapping: each tracker answers under its own name."""
+    bugs = make_tracker("http://localhost/bugs/")
+    other = make_tracker("http://localhost/support/")
+    app = TestApp(validator(make_app({"bugs": bugs, "support": other})))
+    issue = app.get("/bugs/issue1")
+    assert "Sample issue one" in issue.text
+    assert 'action="http://localhost/bugs/"' in issue.text  # from [tracker] web
+    attachment = app.get(f"/support/file1/{support.SMALL_FILE_NAME}")
+    assert attachment.body == support.SMALL_FILE_BYTES
+    style = app.get("/bugs/@@file/style.css")
+    assert style.body == (bugs / "html" / "style.css").read_bytes()
+    assert "Not found: nosuchclass" in app.get("/bugs/nosuchclass", status=404).text

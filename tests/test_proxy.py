@@ -1,0 +1,117 @@
+"""Tests of roundup_wsgi.proxy: X-Forwarded-* honoured from trusted proxies only."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from webtest import TestApp
+
+from roundup_wsgi.app import make_app
+from roundup_wsgi.mount import TrackerMount
+from roundup_wsgi.proxy import TrustedProxyFix, parse_networks
+
+FORWARDED = {
+    "X-Forwarded-For": "203.0.113.7",
+    "X-Forwarded-Proto": "https",
+    "X-Forwarded-Host": "bugs.example",
+    "X-Forwarded-Prefix": "/tracker",
+    "Forwarded": "for=203.0.113.7;proto=https",
+}
+
+
+def show_environ(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+    """Answer the environ keys a proxy can change, as JSON."""
+    keys = ("REMOTE_ADDR", "wsgi.url_scheme", "HTTP_HOST", "SCRIPT_NAME")
+    seen = {key: environ.get(key) for key in keys}
+    seen["forwarding"] = sorted(
+        k for k in environ if k.startswith(("HTTP_X_FORWARDED", "HTTP_FORWARDED"))
+    )
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [json.dumps(seen).encode()]
+
+
+def request(app: Any, remote_addr: str) -> dict[str, Any]:
+    test = TestApp(app, extra_environ={"REMOTE_ADDR": remote_addr})
+    reply = test.get("/", headers=FORWARDED, extra_environ={"HTTP_HOST": "app:8000"})
+    return dict(reply.json)
+
+
+@pytest.mark.parametrize(
+    "remote_addr", ["127.0.0.1", "10.1.2.3", "::1", "::ffff:127.0.0.1"]
+)
+def test_trusted_proxy_sets_scheme_host_prefix_and_client(remote_addr: str) -> None:
+    app = TrustedProxyFix(show_environ, "127.0.0.1 ::1, 10.0.0.0/8")
+    seen = request(app, remote_addr)
+    assert seen["REMOTE_ADDR"] == "203.0.113.7"
+    assert seen["wsgi.url_scheme"] == "https"
+    assert seen["HTTP_HOST"] == "bugs.example"
+    assert seen["SCRIPT_NAME"] == "/tracker"
+
+
+@pytest.mark.parametrize("remote_addr", ["192.0.2.10", "127.0.0.2", "::2", "", "x"])
+def test_untrusted_clients_cannot_spoof(remote_addr: str) -> None:
+    app = TrustedProxyFix(show_environ, ["127.0.0.1", "::1"])
+    seen = request(app, remote_addr)
+    assert seen["REMOTE_ADDR"] == remote_addr
+    assert seen["wsgi.url_scheme"] == "http"
+    assert seen["HTTP_HOST"] == "app:8000"
+    assert seen["SCRIPT_NAME"] == ""
+    assert seen["forwarding"] == []  # Roundup never sees the forged headers
+
+
+def test_bad_proxy_addresses_are_named() -> None:
+    with pytest.raises(ValueError, match=r"'proxy\.example' is not an IP address"):
+        parse_networks("127.0.0.1, proxy.example")
+    with pytest.raises(ValueError, match="no trusted proxy"):
+        parse_networks(" ")
+
+
+def test_redirect_behind_a_trusted_proxy() -> None:
+    """The mount's redirect uses the forwarded scheme, host and prefix."""
+    mount = TrackerMount({"bugs": show_environ})
+    app = TrustedProxyFix(mount, "127.0.0.1")
+    reply = TestApp(app, extra_environ={"REMOTE_ADDR": "127.0.0.1"}).get(
+        "/bugs", headers=FORWARDED
+    )
+    assert reply.status_int == 301
+    assert reply.headers["Location"] == "https://bugs.example/tracker/bugs/"
+    direct = TestApp(app, extra_environ={"REMOTE_ADDR": "192.0.2.1"}).get(
+        "/bugs", headers=FORWARDED, extra_environ={"HTTP_HOST": "app:8000"}
+    )
+    assert direct.headers["Location"] == "http://app:8000/bugs/"
+
+
+def test_forged_forwarded_host_does_not_pass_roundups_csrf_check(
+    make_tracker: Callable[[str], Path],
+) -> None:
+    """A direct client sending the tracker's host as X-Forwarded-Host to get
+    past Roundup's Host check is refused; the same from the proxy passes."""
+    home = make_tracker("https://bugs.example/")
+    app = make_app(home, trusted_proxies="127.0.0.1")
+    headers = {
+        "Origin": "https://bugs.example",
+        "Referer": "https://bugs.example/",
+        "X-Forwarded-Host": "bugs.example",
+        "X-Forwarded-Proto": "https",
+    }
+    login = {"__login_name": "demo", "__login_password": "demo-secret"}
+
+    def post(remote_addr: str) -> Any:
+        test = TestApp(app, extra_environ={"REMOTE_ADDR": remote_addr})
+        return test.post(
+            "/",
+            {**login, "@action": "login"},
+            headers=headers,
+            extra_environ={"HTTP_HOST": "127.0.0.1:8080"},
+        )
+
+    forged = post("192.0.2.1")
+    assert "Invalid HOST 127.0.0.1:8080" in forged.text
+    assert "Hello, demo" not in forged.text
+    proxied = post("127.0.0.1")
+    assert "Hello, demo" in proxied.text
+    assert "Invalid" not in proxied.text
