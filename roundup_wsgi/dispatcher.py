@@ -28,7 +28,7 @@ from roundup.anypy.html import html_escape
 from roundup.cgi import TranslationService
 from roundup.cgi.client import BinaryFieldStorage, NotFound
 
-from . import pages
+from . import pages, static
 from .response import ExcInfo, Response, StartResponse
 from .tracker import check_tracker_home
 
@@ -83,6 +83,11 @@ class RequestDispatcher:
         ``{"cache_tracker": False}`` opens the tracker anew for every
         request, as Roundup 2.4-2.6 do (by default it is opened once).
     :param write_mode: one of :data:`WRITE_MODES`.
+    :param static_fast_path: answer ``GET``/``HEAD`` of ``@@file/...`` and
+        ``_file/...`` without opening the tracker database, with Roundup's
+        own static-file code (:mod:`roundup_wsgi.static`); the response is
+        the one Roundup gives.  ``False`` sends them through ``Client.main``
+        like any other request.
     :raises ValueError: ``write_mode`` is unknown or ``home`` is not a tracker
         home (:class:`~roundup_wsgi.tracker.TrackerHomeError`); the message
         names it and the fix.
@@ -99,6 +104,7 @@ class RequestDispatcher:
         feature_flags: dict[str, Any] | None = None,
         *,
         write_mode: str = "buffer",
+        static_fast_path: bool = True,
     ) -> None:
         if write_mode not in WRITE_MODES:
             raise ValueError(
@@ -110,6 +116,10 @@ class RequestDispatcher:
         self.timing = timing
         self.feature_flags = feature_flags or {}
         self.write_mode = write_mode
+        self.static_fast_path = static_fast_path
+        #: The tracker the static-file fast path reads its config from when
+        #: trackers are not cached (opened on first use, then kept).
+        self._static_tracker: Any = None
         self.translator = (
             TranslationService.get_translation(lang, tracker_home=self.home)
             if lang
@@ -183,6 +193,12 @@ class RequestDispatcher:
                 )
                 return
         try:
+            if (
+                self.static_fast_path
+                and static.is_static_request(env)
+                and self._serve_static_file(env, form, response)
+            ):
+                return
             if self.use_cached_tracker():
                 self._run_client(self.tracker, env, form, response)
             else:
@@ -191,12 +207,55 @@ class RequestDispatcher:
         finally:
             _release_form(form)
 
+    def _serve_static_file(
+        self, env: dict[str, Any], form: Any, response: Response
+    ) -> bool:
+        """Try the static-file fast path; ``False`` if Roundup's own path
+        must answer instead.
+
+        Roundup's ``Client.inner_main`` turns an unexpected exception while
+        serving a file into its own error page (and mails the admin), which
+        needs the database: such a request is handed back, unless its status
+        line has already been given to the server (then the error goes on).
+        """
+        try:
+            self._run_client(
+                self._tracker_for_static_files(), env, form, response, True
+            )
+        except Exception:
+            if response.status is not None:
+                raise
+            logger.debug(
+                "static-file fast path failed for %s; Roundup's path answers",
+                env.get("PATH_INFO"),
+                exc_info=True,
+            )
+            return False
+        return True
+
+    def _tracker_for_static_files(self) -> Any:
+        """The tracker instance (config, ``Client`` class) for the static-file
+        fast path: the cached one, else one opened once for this dispatcher."""
+        if self.tracker is not None:
+            return self.tracker
+        if self._static_tracker is None:
+            self._static_tracker = roundup.instance.open(self.home, not self.debug)
+        return self._static_tracker
+
     def _run_client(
-        self, tracker: Any, env: dict[str, Any], form: Any, response: Response
+        self,
+        tracker: Any,
+        env: dict[str, Any],
+        form: Any,
+        response: Response,
+        static_file: bool = False,
     ) -> None:
         client = tracker.Client(tracker, response, env, form, self.translator)
         try:
-            client.main()
+            if static_file:
+                static.serve_static_file(client)
+            else:
+                client.main()
         except NotFound:
             # Roundup's own body, byte for byte, plus a Content-Length.
             body = f"Not found: {html_escape(client.path)}".encode()
