@@ -182,6 +182,13 @@ class RequestDispatcher:
         if self.timing:
             env["CGI_SHOW_TIMING"] = self.timing
 
+        if (
+            self.static_fast_path
+            and static.is_static_request(env)
+            and self._serve_static_file(env, response)
+        ):
+            return
+
         form = None
         if method not in ("OPTIONS", "DELETE"):
             # (Roundup's Client builds an empty form itself for these.)
@@ -193,12 +200,6 @@ class RequestDispatcher:
                 )
                 return
         try:
-            if (
-                self.static_fast_path
-                and static.is_static_request(env)
-                and self._serve_static_file(env, form, response)
-            ):
-                return
             if self.use_cached_tracker():
                 self._run_client(self.tracker, env, form, response)
             else:
@@ -207,9 +208,7 @@ class RequestDispatcher:
         finally:
             _release_form(form)
 
-    def _serve_static_file(
-        self, env: dict[str, Any], form: Any, response: Response
-    ) -> bool:
+    def _serve_static_file(self, env: dict[str, Any], response: Response) -> bool:
         """Try the static-file fast path; ``False`` if Roundup's own path
         must answer instead.
 
@@ -220,7 +219,7 @@ class RequestDispatcher:
         """
         try:
             self._run_client(
-                self._tracker_for_static_files(), env, form, response, True
+                self._tracker_for_static_files(), env, None, response, True
             )
         except Exception:
             if response.status is not None:
@@ -250,7 +249,10 @@ class RequestDispatcher:
         response: Response,
         static_file: bool = False,
     ) -> None:
-        client = tracker.Client(tracker, response, env, form, self.translator)
+        if static_file:
+            client = static.make_client(tracker, response, env, self.translator)
+        else:
+            client = tracker.Client(tracker, response, env, form, self.translator)
         try:
             if static_file:
                 static.serve_static_file(client)

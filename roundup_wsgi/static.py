@@ -8,12 +8,13 @@ database (as ``admin``, then as the user), which is most of the cost of a
 check, the CSRF and ``[tracker] web`` (Host/Origin) checks, and Roundup's
 ``Client.serve_static_file`` checks no permission.
 
-:func:`serve_static_file` takes the same steps with the tracker's own
-``Client`` class (so a tracker's ``interfaces.py`` override of
-``serve_static_file`` is honoured) and Roundup's own code for everything
-that decides the response: ``determine_charset`` (a ``@charset`` query
-parameter still sets its cookie), ``serve_static_file`` (``[web]
-static_files`` then ``templates`` lookup, path-traversal check, mime type,
+:func:`serve_static_file` takes the same steps with an instance of the
+tracker's own ``Client`` class (:func:`make_client`; a tracker's
+``interfaces.py`` override of ``serve_static_file`` is honoured) and
+Roundup's own code for everything that decides the response:
+``determine_charset`` (a ``@charset`` query parameter still sets its
+cookie), ``serve_static_file`` (``[tracker] static_files`` then
+``templates`` lookup, path-traversal check, mime type,
 ``Cache-Control``, ``ETag``, ``Last-Modified``, ``If-None-Match`` and
 ``If-Modified-Since`` giving 304, ``Range``, precompressed files chosen by
 ``Accept-Encoding``) and ``header``.  The database is replaced by an object
@@ -29,12 +30,15 @@ PBKDF2 first).
 from __future__ import annotations
 
 import os
+import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
+from roundup.cgi import TranslationService
+from roundup.cgi.client import BinaryFieldStorage, LiberalCookie
 from roundup.cgi.exceptions import NotModified
 
-__all__ = ["STATIC_PREFIXES", "is_static_request", "serve_static_file"]
+__all__ = ["STATIC_PREFIXES", "is_static_request", "make_client", "serve_static_file"]
 
 #: The first path segments Roundup's ``determine_context`` serves as static
 #: files (``SendStaticFile``), with the separating slash.
@@ -73,12 +77,73 @@ def is_static_request(environ: Mapping[str, Any]) -> bool:
     return path.startswith(STATIC_PREFIXES)
 
 
+def make_client(
+    tracker: Any, request: Any, environ: dict[str, Any], translator: Any = None
+) -> Any:
+    """An instance of the tracker's ``Client`` class ready to serve a static file.
+
+    ``Client.__init__`` costs more than serving the file (it seeds two
+    random generators, makes a CSP nonce and a ``Mailer``, and parses the
+    query string into a ``cgi.FieldStorage``), so the instance is made
+    without it, with the attributes that ``determine_charset``,
+    ``serve_static_file`` and the methods they call read, set as
+    ``__init__`` sets them.  An attribute a Roundup version needs and this
+    does not set raises ``AttributeError``, and the dispatcher then answers
+    through Roundup's own path instead.
+
+    :param tracker: the tracker instance (``roundup.instance.Tracker``).
+    :param request: the request object (:class:`roundup_wsgi.response.Response`).
+    :param environ: the request's environ, ``PATH_INFO`` without its leading
+        slash.
+    :param translator: a Roundup ``TranslationService``, or ``None`` for
+        Roundup's ``NullTranslationService``.
+    :returns: the client; :func:`serve_static_file` gives it its ``db``.
+    """
+    cls = tracker.Client
+    client = cls.__new__(cls)
+    client.instance = tracker
+    client.request = request
+    client.env = environ
+    # Only a query string can hold @charset (the one form field used here).
+    client.form = (
+        BinaryFieldStorage(fp=environ.get("wsgi.input"), environ=environ)
+        if environ.get("QUERY_STRING")
+        else {}
+    )
+    client.setTranslator(translator or TranslationService.NullTranslationService())
+    try:
+        client.language = translator.info()["language"] if translator else ""
+    except (AttributeError, KeyError):
+        client.language = ""
+    client.path = environ["PATH_INFO"]
+    base = tracker.config.TRACKER_WEB
+    client.base = base if base.endswith("/") else base + "/"
+    client.secure = client.base.startswith("https")
+    client.cookie_path = urllib.parse.urlsplit(client.base)[2]
+    client._cookies = {}
+    try:
+        client.debug = int(environ.get("ROUNDUP_DEBUG", 0))
+    except ValueError:
+        client.debug = 0
+    client.headers_done = 0
+    client.headers_sent = []
+    client.additional_headers = {}
+    client.response_code = 200
+    client.charset = client.STORAGE_CHARSET
+    client.cookie = LiberalCookie(environ.get("HTTP_COOKIE", ""))
+    client.form_wins = False
+    client._ok_message = []
+    client._error_message = []
+    client.user = client.userid = client.nodeid = None
+    client.classname = client.template = None
+    return client
+
+
 def serve_static_file(client: Any) -> None:
     """Answer a static-file request with Roundup's own code, without a database.
 
-    :param client: a newly made instance of the tracker's ``Client`` (its
-        ``db`` is set here); its ``path`` starts with one of
-        :data:`STATIC_PREFIXES`.
+    :param client: from :func:`make_client` (its ``db`` is set here); its
+        ``path`` starts with one of :data:`STATIC_PREFIXES`.
     :raises roundup.cgi.exceptions.NotFound: no such file, or the path
         leaves the static-file directories (Roundup's answer: 404); the
         caller answers it as for any other request.

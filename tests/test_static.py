@@ -161,10 +161,13 @@ def test_fast_path_answers_as_roundup_does(
     path: str,
     headers: dict[str, str],
     status: int | None,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    fast_opens = count_database_opens(monkeypatch, fast.tracker)
     result = assert_same(fast, slow, method, path, headers)
     if status is not None:
         assert int(result.status[:3]) == status
+        assert fast_opens() == 0  # answered by the fast path, not handed back
 
 
 def test_served_bytes_are_the_files(
