@@ -86,8 +86,11 @@ class RequestDispatcher:
     :param static_fast_path: answer ``GET``/``HEAD`` of ``@@file/...`` and
         ``_file/...`` without opening the tracker database, with Roundup's
         own static-file code (:mod:`roundup_wsgi.static`); the response is
-        the one Roundup gives.  ``False`` sends them through ``Client.main``
-        like any other request.
+        the one Roundup gives.  Not used for requests with an
+        ``Authorization`` header, nor for a tracker whose ``Client``
+        overrides ``main``, ``inner_main``, ``determine_user``,
+        ``determine_context`` or ``opendb``.  ``False`` sends them through
+        ``Client.main`` like any other request.
     :raises ValueError: ``write_mode`` is unknown or ``home`` is not a tracker
         home (:class:`~roundup_wsgi.tracker.TrackerHomeError`); the message
         names it and the fix.
@@ -217,10 +220,11 @@ class RequestDispatcher:
         needs the database: such a request is handed back, unless its status
         line has already been given to the server (then the error goes on).
         """
+        tracker = self._tracker_for_static_files()
+        if not static.client_allows_fast_path(tracker.Client):
+            return False
         try:
-            self._run_client(
-                self._tracker_for_static_files(), env, None, response, True
-            )
+            self._run_client(tracker, env, None, response, True)
         except Exception:
             if response.status is not None:
                 raise

@@ -24,7 +24,8 @@ from it.
 Requests whose answer could depend on the user are left to the slow path
 (:func:`is_static_request`): those with an ``Authorization`` header (an
 invalid password answers 401/403 there, and a valid one is verified with
-PBKDF2 first).
+PBKDF2 first).  So are all static files of a tracker whose ``Client``
+overrides a method the fast path skips (:func:`client_allows_fast_path`).
 """
 
 from __future__ import annotations
@@ -35,14 +36,43 @@ from collections.abc import Mapping
 from typing import Any
 
 from roundup.cgi import TranslationService
-from roundup.cgi.client import BinaryFieldStorage, LiberalCookie
+from roundup.cgi.client import BinaryFieldStorage, Client, LiberalCookie
 from roundup.cgi.exceptions import NotModified
 
-__all__ = ["STATIC_PREFIXES", "is_static_request", "make_client", "serve_static_file"]
+__all__ = [
+    "BYPASSED_METHODS",
+    "STATIC_PREFIXES",
+    "client_allows_fast_path",
+    "is_static_request",
+    "make_client",
+    "serve_static_file",
+]
 
 #: The first path segments Roundup's ``determine_context`` serves as static
 #: files (``SendStaticFile``), with the separating slash.
 STATIC_PREFIXES = ("@@file/", "_file/")
+
+
+#: The ``Client`` methods on Roundup's way to ``serve_static_file`` that the
+#: fast path does not run.  A tracker whose ``interfaces.py`` overrides one
+#: of them may act on static files there (deny, log, redirect), so its
+#: static files take Roundup's whole path.
+BYPASSED_METHODS = (
+    "main",
+    "inner_main",
+    "determine_user",
+    "determine_context",
+    "opendb",
+)
+
+
+def client_allows_fast_path(client_class: type) -> bool:
+    """True if ``client_class`` (a tracker's ``Client``) overrides none of
+    :data:`BYPASSED_METHODS` of Roundup's ``roundup.cgi.client.Client``."""
+    return all(
+        getattr(client_class, name, None) is getattr(Client, name, None)
+        for name in BYPASSED_METHODS
+    )
 
 
 class _ConfigOnlyDatabase:

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import base64
 import email.utils
+import http.client
 import os
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +23,7 @@ from typing import Any
 
 import pytest
 import roundup.instance
+import servers
 import support
 from roundup.configuration import CoreConfig
 from webob import Request
@@ -53,6 +56,9 @@ def static_home(
         tmp_path_factory.mktemp("static") / "tracker",
         "http://localhost/",
     )
+    # The seeded tracker's interfaces.py overrides Client.main, which turns
+    # the fast path off (see test_client_overrides_decide_the_path).
+    (home / "interfaces.py").unlink()
     config = CoreConfig(str(home))
     config["STATIC_FILES"] = "static"
     config["WEB_USE_PRECOMPRESSED_FILES"] = True
@@ -329,3 +335,102 @@ def test_option_off_sends_static_files_through_roundup(
     opens = count_database_opens(monkeypatch, slow.tracker)
     assert answer(slow, make_environ("GET", "/@@file/style.css", {})).status == "200 OK"
     assert opens() >= 1
+
+
+SERVE_STATIC_OVERRIDE = """
+from roundup.cgi import client
+
+
+class Client(client.Client):
+    def serve_static_file(self, file):
+        self.additional_headers["X-Served-By"] = "tracker override"
+        return client.Client.serve_static_file(self, file)
+"""
+
+
+def test_client_overrides_decide_the_path(
+    tracker_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tracker Client overriding a method the fast path skips (here the
+    seeded tracker's ``main``) gets Roundup's whole path; one overriding
+    ``serve_static_file`` keeps the fast path, which runs the override."""
+    assert "def main" in (tracker_home / "interfaces.py").read_text()
+    app = RequestDispatcher(str(tracker_home))
+    opens = count_database_opens(monkeypatch, app.tracker)
+    assert answer(app, make_environ("GET", CSS, {})).status == "200 OK"
+    assert opens() >= 1
+
+    (tracker_home / "interfaces.py").write_text(SERVE_STATIC_OVERRIDE)
+    app = RequestDispatcher(str(tracker_home))
+    slow = RequestDispatcher(str(tracker_home), static_fast_path=False)
+    opens = count_database_opens(monkeypatch, app.tracker)
+    result = assert_same(app, slow, "GET", CSS, {})
+    assert header(result, "X-Served-By") == "tracker override"
+    assert opens() == 0
+
+
+# -- through real servers -------------------------------------------------------
+
+# (method, raw request path, request headers); the path is sent as is.
+REAL_SERVER_CASES = [
+    ("GET", CSS, {}),
+    ("HEAD", CSS, {}),
+    ("GET", CSS, {"Range": "bytes=5-104"}),
+    ("GET", CSS, {"Accept-Encoding": "gzip"}),
+    ("GET", "/@@file/only-static.css", {}),
+    ("GET", "/@@file/no-such-file.css", {}),
+    ("GET", "/@@file/../config.ini", {}),
+    ("GET", "/@@file/%2e%2e/config.ini", {}),
+    ("GET", "/_file/..%2fconfig.ini", {}),
+]
+# Headers the server sets itself; Vary, which Roundup's handler adds because
+# it has no sendfile and so sends files through Client.write, whose on-the-fly
+# compression step sets "Vary: Accept-Encoding" (roundup-wsgi sends files as
+# stored, as roundup-server does); and Content-Length, which roundup-wsgi
+# adds to its 404 page (Roundup's handler sends none).
+SERVER_HEADERS = {"date", "server", "connection", "transfer-encoding", "vary"}
+
+
+def fetch(port: int, method: str, path: str, headers: dict[str, str]) -> Any:
+    """``(status, headers but the server's own, body)`` of one raw request."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        conn.request(method, path, headers=headers)
+        response = conn.getresponse()
+        body = response.read()
+    finally:
+        conn.close()
+    ignored = SERVER_HEADERS | ({"content-length"} if response.status == 404 else set())
+    kept = sorted(
+        (k.lower(), v) for k, v in response.getheaders() if k.lower() not in ignored
+    )
+    return response.status, kept, body
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("server", ["waitress", "gunicorn"])
+def test_fast_path_under_real_servers_answers_as_stock_roundup(
+    server: str, static_home: Path, tmp_path: Path
+) -> None:
+    """Roundup's own dispatcher and ours (fast path) under the same server:
+    same status, headers (but the server's own) and bytes; then a 304."""
+    answers = {}
+    home = tmp_path / "tracker"  # one copy: the ETag holds the file's inode
+    shutil.copytree(static_home, home)
+    for app in (servers.STOCK_APP, servers.OUR_APP):
+        port = servers.free_port()
+        command = servers.SERVERS[server](port, app)
+        env = {"ROUNDUP_TRACKER_HOME": str(home)}
+        with servers.ServerProcess(command, port, tmp_path / f"log-{app}", env=env):
+            answers[app] = [fetch(port, *case) for case in REAL_SERVER_CASES]
+            etag = dict(answers[app][0][1])["etag"]
+            answers[app].append(fetch(port, "GET", CSS, {"If-None-Match": etag}))
+    stock, ours = answers[servers.STOCK_APP], answers[servers.OUR_APP]
+    for case, stock_answer, our_answer in zip(
+        [*REAL_SERVER_CASES, "If-None-Match"], stock, ours, strict=True
+    ):
+        assert our_answer == stock_answer, case
+    assert [status for status, _, _ in ours] == [
+        200, 200, 206, 200, 200, 404, 404, 404, 404, 304,
+    ]  # fmt: skip
+    assert ours[3][2] == GZIP_BODY
