@@ -28,7 +28,7 @@ import support
 from roundup.configuration import CoreConfig
 from webob import Request
 
-from roundup_wsgi import RequestDispatcher
+from roundup_wsgi import RequestDispatcher, static
 from roundup_wsgi.static import is_static_request
 
 STATIC_ONLY = b"/* only in static_files */\n"
@@ -434,3 +434,25 @@ def test_fast_path_under_real_servers_answers_as_stock_roundup(
         200, 200, 206, 200, 200, 404, 404, 404, 404, 304,
     ]  # fmt: skip
     assert ours[3][2] == GZIP_BODY
+
+
+def test_static_requests_keep_roundups_log_context(
+    fast: RequestDispatcher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Log lines of a fast-path request carry Roundup's process name and a
+    trace id of their own (Roundup >= 2.5); the trace reason is left out."""
+    logcontext = pytest.importorskip("roundup.logcontext")
+    seen: list[dict[str, Any]] = []
+    real = static.serve_static_file
+
+    def recording(client: Any) -> None:
+        seen.append(logcontext.get_context_dict())
+        real(client)
+
+    monkeypatch.setattr(static, "serve_static_file", recording)
+    for _ in range(2):
+        assert answer(fast, make_environ("GET", CSS, {})).status == "200 OK"
+    assert [context["processName"] for context in seen] == ["wsgi_handler"] * 2
+    trace_ids = {str(context["trace_id"]) for context in seen}
+    assert len(trace_ids) == 2
+    assert all(len(trace_id) >= 8 for trace_id in trace_ids)
