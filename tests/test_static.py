@@ -456,3 +456,32 @@ def test_static_requests_keep_roundups_log_context(
     trace_ids = {str(context["trace_id"]) for context in seen}
     assert len(trace_ids) == 2
     assert all(len(trace_id) >= 8 for trace_id in trace_ids)
+
+
+@pytest.mark.parametrize("server_write", [True, False], ids=["write", "no-write"])
+def test_server_write_mode_answers_the_same(
+    static_home: Path, server_write: bool
+) -> None:
+    """In the "server" write mode the fast path starts the response through
+    the server's start_response at once, as Roundup's path does."""
+    fast = RequestDispatcher(str(static_home), write_mode="server")
+    slow = RequestDispatcher(
+        str(static_home), write_mode="server", static_fast_path=False
+    )
+    etag = header(answer(fast, make_environ("GET", CSS, {})), "ETag")
+    for method, path, headers in [
+        ("GET", CSS, {}),
+        ("HEAD", CSS, {}),
+        ("GET", CSS, {"Range": "bytes=10-99"}),
+        ("GET", CSS, {"If-None-Match": etag}),
+        ("GET", "/@@file/no-such-file.css", {}),
+    ]:
+        results = [
+            support.call_wsgi(
+                app, make_environ(method, path, headers), server_write=server_write
+            )
+            for app in (fast, slow)
+        ]
+        assert results[0].status == results[1].status
+        assert headers_but_date(results[0]) == headers_but_date(results[1])
+        assert results[0].body == results[1].body
