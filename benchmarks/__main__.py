@@ -142,7 +142,8 @@ class Row:
     stock: list[float] = field(default_factory=list)
     ours: list[float] = field(default_factory=list)
     latency: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
-    errors: int = 0
+    #: wrk's error count (non-2xx/3xx answers, socket errors, timeouts) by side.
+    errors: dict[str, int] = field(default_factory=dict)
 
 
 def check(server: Served, request: Request) -> None:
@@ -300,7 +301,9 @@ def bench_server(
                     row.latency.setdefault(server.name, []).append(
                         (result.p50_ms, result.p99_ms)
                     )
-                    row.errors += result.errors
+                    row.errors[server.name] = (
+                        row.errors.get(server.name, 0) + result.errors
+                    )
             log(f"{label}: round {round_ + 1} of {args.rounds} done")
         rows.extend(table)
         rows.extend(down)
@@ -354,7 +357,8 @@ def render(rows: list[Row]) -> str:
                 parts50.append(fmt(statistics.median(v[0] for v in values)))
                 parts99.append(fmt(statistics.median(v[1] for v in values)))
             p50, p99 = "/".join(parts50), "/".join(parts99)
-        label = row.label + (f" ({row.errors} errors)" if row.errors else "")
+        errors = ", ".join(f"{n} {side}" for side, n in row.errors.items() if n)
+        label = row.label + (f" (errors: {errors})" if errors else "")
         lines.append(
             (
                 row.server,
