@@ -11,6 +11,8 @@ ours, each on its own copy of a tracker holding one attachment of
 after another, and prints the growth of the peak resident set size
 (``VmHWM`` of the server's processes, summed) over what it was after a
 warm-up page, with the ratio stock/ours.  Everything runs on 127.0.0.1.
+``python -m benchmarks`` measures the same for one and four concurrent
+downloads, with time to first byte, beside its throughput table.
 """
 
 from __future__ import annotations
@@ -24,10 +26,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
 
 import servers  # noqa: E402 - the test suite's server harness
 import support  # noqa: E402
 from roundup import instance  # noqa: E402
+
+from benchmarks.load import peak_rss_kib  # noqa: E402 - python -m benchmarks's
 
 SERVERS = {
     "waitress": servers.waitress_command,
@@ -51,20 +56,6 @@ def build_tracker(home: Path, size: int) -> str:
     finally:
         db.close()
     return f"file{file_id}/payload.bin"
-
-
-def peak_rss_kib(pid: int) -> int:
-    """``VmHWM`` (peak resident set, KiB) of ``pid`` and its children."""
-    total = 0
-    pids = [pid]
-    children = Path(f"/proc/{pid}/task/{pid}/children")
-    if children.exists():
-        pids += [int(p) for p in children.read_text().split()]
-    for each in pids:
-        for line in Path(f"/proc/{each}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                total += int(line.split()[1])
-    return total
 
 
 def measure(

@@ -16,6 +16,7 @@ applications "should produce their output via their returned iterable").
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 import traceback
@@ -28,7 +29,7 @@ from roundup.anypy.html import html_escape
 from roundup.cgi import TranslationService
 from roundup.cgi.client import BinaryFieldStorage, NotFound
 
-from . import pages
+from . import pages, static
 from .response import ExcInfo, Response, StartResponse
 from .stream import streaming
 from .tracker import check_tracker_home
@@ -56,14 +57,32 @@ except ImportError:  # pragma: no cover - Roundup 2.4
 def _with_log_context(func: _F) -> _F:
     """Decorate a WSGI ``__call__`` with Roundup's log context, as Roundup's own
     handler does (process name ``wsgi_handler``, a trace id, and the path as
-    the trace reason); unchanged where Roundup has no ``logcontext``."""
+    the trace reason); unchanged where Roundup has no ``logcontext``.
+
+    Static-file requests (``/@@file/...``, ``/_file/...``) get the process
+    name and trace id but no trace reason: Roundup's ``store_trace_reason``
+    compiles its ``extract`` expression with ``eval`` on every call, a third
+    of the cost of a static file on the fast path (:mod:`.static`).
+    """
     if _logcontext is None:
         return func
-    func = _logcontext.store_trace_reason("wsgi", extract="args[1]['PATH_INFO'][1:]")(
-        func
-    )
-    func = _logcontext.gen_trace_id()(func)
-    return cast(_F, _logcontext.set_processName("wsgi_handler")(func))
+    log = _logcontext
+    reason = log.store_trace_reason("wsgi", extract="args[1]['PATH_INFO'][1:]")
+    full = log.set_processName("wsgi_handler")(log.gen_trace_id()(reason(func)))
+    light = log.set_processName("wsgi_handler")(log.gen_trace_id()(func))
+
+    @functools.wraps(func)
+    def wrapper(self: Any, environ: dict[str, Any], start_response: Any) -> Any:
+        path = environ.get("PATH_INFO", "")
+        if path.startswith(_STATIC_PATHS):
+            return light(self, environ, start_response)
+        return full(self, environ, start_response)
+
+    return cast(_F, wrapper)
+
+
+#: ``PATH_INFO`` prefixes of static files, as the server gives them.
+_STATIC_PATHS = tuple("/" + prefix for prefix in static.STATIC_PREFIXES)
 
 
 class RequestDispatcher:
@@ -88,6 +107,14 @@ class RequestDispatcher:
     :param write_mode: one of :data:`WRITE_MODES`.
     :raises ImportError: ``write_mode="stream"`` without the greenlet
         package (the message names the extra ``roundup-wsgi[stream]``).
+    :param static_fast_path: answer ``GET``/``HEAD`` of ``@@file/...`` and
+        ``_file/...`` without opening the tracker database, with Roundup's
+        own static-file code (:mod:`roundup_wsgi.static`); the response is
+        the one Roundup gives.  Not used for requests with an
+        ``Authorization`` header, nor for a tracker whose ``Client``
+        overrides ``main``, ``inner_main``, ``determine_user``,
+        ``determine_context`` or ``opendb``.  ``False`` sends them through
+        ``Client.main`` like any other request.
     :raises ValueError: ``write_mode`` is unknown or ``home`` is not a tracker
         home (:class:`~roundup_wsgi.tracker.TrackerHomeError`); the message
         names it and the fix.
@@ -104,6 +131,7 @@ class RequestDispatcher:
         feature_flags: dict[str, Any] | None = None,
         *,
         write_mode: str = "buffer",
+        static_fast_path: bool = True,
     ) -> None:
         if write_mode not in WRITE_MODES:
             raise ValueError(
@@ -116,6 +144,10 @@ class RequestDispatcher:
         self.feature_flags = feature_flags or {}
         self.write_mode = write_mode
         self._streaming = streaming(self.respond) if write_mode == "stream" else None
+        self.static_fast_path = static_fast_path
+        #: The tracker the static-file fast path reads its config from when
+        #: trackers are not cached (opened on first use, then kept).
+        self._static_tracker: Any = None
         self.translator = (
             TranslationService.get_translation(lang, tracker_home=self.home)
             if lang
@@ -188,6 +220,13 @@ class RequestDispatcher:
         if self.timing:
             env["CGI_SHOW_TIMING"] = self.timing
 
+        if (
+            self.static_fast_path
+            and static.is_static_request(env)
+            and self._serve_static_file(env, response)
+        ):
+            return
+
         form = None
         if method not in ("OPTIONS", "DELETE"):
             # (Roundup's Client builds an empty form itself for these.)
@@ -207,12 +246,57 @@ class RequestDispatcher:
         finally:
             _release_form(form)
 
-    def _run_client(
-        self, tracker: Any, env: dict[str, Any], form: Any, response: Response
-    ) -> None:
-        client = tracker.Client(tracker, response, env, form, self.translator)
+    def _serve_static_file(self, env: dict[str, Any], response: Response) -> bool:
+        """Try the static-file fast path; ``False`` if Roundup's own path
+        must answer instead.
+
+        Roundup's ``Client.inner_main`` turns an unexpected exception while
+        serving a file into its own error page (and mails the admin), which
+        needs the database: such a request is handed back, unless its status
+        line has already been given to the server (then the error goes on).
+        """
+        tracker = self._tracker_for_static_files()
+        if not static.client_allows_fast_path(tracker.Client):
+            return False
         try:
-            client.main()
+            self._run_client(tracker, env, None, response, True)
+        except Exception:
+            if response.status is not None:
+                raise
+            logger.debug(
+                "static-file fast path failed for %s; Roundup's path answers",
+                env.get("PATH_INFO"),
+                exc_info=True,
+            )
+            return False
+        return True
+
+    def _tracker_for_static_files(self) -> Any:
+        """The tracker instance (config, ``Client`` class) for the static-file
+        fast path: the cached one, else one opened once for this dispatcher."""
+        if self.tracker is not None:
+            return self.tracker
+        if self._static_tracker is None:
+            self._static_tracker = roundup.instance.open(self.home, not self.debug)
+        return self._static_tracker
+
+    def _run_client(
+        self,
+        tracker: Any,
+        env: dict[str, Any],
+        form: Any,
+        response: Response,
+        static_file: bool = False,
+    ) -> None:
+        if static_file:
+            client = static.make_client(tracker, response, env, self.translator)
+        else:
+            client = tracker.Client(tracker, response, env, form, self.translator)
+        try:
+            if static_file:
+                static.serve_static_file(client)
+            else:
+                client.main()
         except NotFound:
             # Roundup's own body, byte for byte, plus a Content-Length.
             body = f"Not found: {html_escape(client.path)}".encode()

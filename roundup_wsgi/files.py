@@ -10,7 +10,9 @@ into a WSGI app_iter:
   use their fast paths (``sendfile(2)`` where available);
 * otherwise :class:`FileChunks`, reading blocks of :data:`BLOCK_SIZE` bytes.
 
-Either way at most one block is held in memory at a time.
+Either way at most one block is held in memory at a time: the file handed
+to ``wsgi.file_wrapper`` returns at most one block per ``read`` whatever
+size the server asks for (:class:`BoundedReads`, :class:`FileRange`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any, BinaryIO
 
 from webob.static import FileIter
 
-__all__ = ["BLOCK_SIZE", "FileChunks", "FileRange", "open_file_body"]
+__all__ = ["BLOCK_SIZE", "BoundedReads", "FileChunks", "FileRange", "open_file_body"]
 
 #: Bytes read per block when streaming a file (64 KiB).
 BLOCK_SIZE = 64 * 1024
@@ -35,23 +37,100 @@ class FileRange:
     stops at the end of the range.  It has no ``fileno``, so servers iterate
     it with ``read`` instead of using ``sendfile(2)``.
 
+    It is seekable within the range (``tell`` and ``seek`` count from the
+    range's first byte, ``seek(0, 2)`` goes to its end), so waitress streams
+    it from the file as it streams a whole file, and each ``read`` returns at
+    most ``max_read`` bytes (see :class:`BoundedReads`).
+
     :param file: an open binary file, positioned at the range's first byte.
     :param length: bytes to expose (>= 0).
+    :param max_read: the most bytes one ``read`` returns.
     """
 
-    def __init__(self, file: BinaryIO, length: int) -> None:
+    def __init__(self, file: BinaryIO, length: int, max_read: int = BLOCK_SIZE) -> None:
         self._file = file
-        self._remaining = length
+        self._start = file.tell()
+        self._length = length
+        self._max_read = max_read
 
     def read(self, size: int = -1) -> bytes:
-        """Read at most ``size`` bytes (all remaining ones if ``size`` < 0)."""
-        if self._remaining <= 0:
+        """Read at most ``size`` bytes (and at most ``max_read``; all that are
+        left of the range if ``size`` < 0, up to ``max_read``)."""
+        remaining = self._start + self._length - self._file.tell()
+        if remaining <= 0:
             return b""
-        if size < 0 or size > self._remaining:
-            size = self._remaining
-        data = self._file.read(size)
-        self._remaining -= len(data)
-        return data
+        if size < 0 or size > remaining:
+            size = remaining
+        return self._file.read(min(size, self._max_read))
+
+    def seekable(self) -> bool:
+        """True: the range can be seeked (within its bounds)."""
+        return True
+
+    def tell(self) -> int:
+        """The position within the range (0 at its first byte)."""
+        return self._file.tell() - self._start
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        """Move within the range (``whence`` as for files; ``SEEK_END`` is the
+        range's end) and return the new position, clipped to the range."""
+        if whence == os.SEEK_CUR:
+            offset += self.tell()
+        elif whence == os.SEEK_END:
+            offset += self._length
+        elif whence != os.SEEK_SET:
+            raise ValueError(f"invalid whence ({whence!r})")
+        offset = max(0, min(offset, self._length))
+        self._file.seek(self._start + offset)
+        return offset
+
+    def close(self) -> None:
+        """Close the underlying file (idempotent)."""
+        self._file.close()
+
+
+class BoundedReads:
+    """``file`` as it is (position, ``seek``, ``tell``, ``fileno``), except
+    that one ``read`` returns at most ``max_read`` bytes.
+
+    Handed to ``wsgi.file_wrapper`` for a body that runs to the end of the
+    file.  Servers that can use ``sendfile(2)`` (gunicorn, mod_wsgi) still
+    find the ``fileno``.  waitress does not: its channel reads the wrapped
+    file with ``read(n)`` where ``n`` is the socket's send buffer size
+    (``SO_SNDBUF``, about 4 MB on Linux loopback), twice per send (it reads
+    ahead, then seeks back), so an unbounded ``read`` costs several MiB of
+    server memory per download; bounded, one block per download.
+
+    :param file: an open binary file, positioned at the first byte to send.
+    :param max_read: the most bytes one ``read`` returns.
+    """
+
+    def __init__(self, file: BinaryIO, max_read: int = BLOCK_SIZE) -> None:
+        self._file = file
+        self._max_read = max_read
+
+    def read(self, size: int = -1) -> bytes:
+        """Read at most ``min(size, max_read)`` bytes (``max_read`` if
+        ``size`` < 0)."""
+        if size < 0 or size > self._max_read:
+            size = self._max_read
+        return self._file.read(size)
+
+    def seekable(self) -> bool:
+        """Whether the underlying file is seekable."""
+        return self._file.seekable()
+
+    def tell(self) -> int:
+        """The underlying file's position (bytes from its start)."""
+        return self._file.tell()
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        """Seek the underlying file (as ``io.BufferedReader.seek``)."""
+        return self._file.seek(offset, whence)
+
+    def fileno(self) -> int:
+        """The underlying file's descriptor (for ``sendfile(2)``)."""
+        return self._file.fileno()
 
     def close(self) -> None:
         """Close the underlying file (idempotent)."""
@@ -120,9 +199,11 @@ def open_file_body(
             return FileChunks(file, offset, length, block_size)
         file.seek(offset)
         if offset + length < size:
-            body: Iterable[bytes] = wrapper(FileRange(file, length), block_size)
+            body: Iterable[bytes] = wrapper(
+                FileRange(file, length, block_size), block_size
+            )
         else:
-            body = wrapper(file, block_size)
+            body = wrapper(BoundedReads(file, block_size), block_size)
         return body
     except BaseException:
         file.close()

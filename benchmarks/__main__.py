@@ -1,0 +1,448 @@
+"""Roundup's own WSGI dispatcher against roundup_wsgi's, side by side.
+
+Run from the repository root, with the test extras installed and Debian's
+wrk::
+
+    python -m benchmarks [--issues 500] [--quick]
+
+It builds a seeded tracker (``benchmarks/seed.py``: ``--issues`` issues with
+messages and files, and a 50 MiB attachment), then for each server
+(waitress with 4 threads, gunicorn with 2 sync workers) starts three
+servers on 127.0.0.1, each on its own copy of the tracker: Roundup's stock
+``roundup.cgi.wsgi_handler.RequestDispatcher`` (``tests/stock_app.py``),
+ours (``roundup_wsgi.app:application``) and a hello-world application (the
+server's ceiling).  It measures, for stock and ours in turn:
+
+* the 50 MiB attachment: time to the first body byte and total time of one
+  download, and the growth of the server's peak RSS with one and with four
+  concurrent downloads (on fresh servers, after a warm-up);
+* throughput (req/s) and latency (p50, p99) with wrk, alternating stock and
+  ours for each request (who goes first alternates by request and round),
+  for ``GET /issue``, ``/issue1``, ``/@@file/style.css``, REST ``GET``
+  with basic auth and with a JWT (obtained from the tracker's
+  ``POST /rest/jwt/issue``), and a REST ``POST`` creating an issue (JWT).
+
+It prints one table.  ``--quick`` (1 round of 2 s per measurement) takes
+under 2 minutes; the default (3 rounds of 10 s) about 15.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+import servers  # noqa: E402 - the test suite's server harness (tests/servers.py)
+
+from roundup_wsgi.tracker import set_tracker_web  # noqa: E402
+
+from . import load, seed  # noqa: E402
+
+HELLO_APP = "benchmarks.hello:application"
+OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+ADMIN_BASIC = (
+    "Basic " + base64.b64encode(f"admin:{seed.ADMIN_PASSWORD}".encode()).decode()
+)
+MIB = 1024 * 1024
+
+#: Server name -> (label, command builder).
+SERVER_KINDS: dict[str, tuple[str, Callable[[int, str], list[str]]]] = {
+    "waitress": ("waitress, 4 threads", servers.waitress_command),
+    "gunicorn": ("gunicorn, 2 sync workers", servers.gunicorn_command),
+}
+
+
+@dataclass
+class Served:
+    """One running server: its process, base URL and request headers."""
+
+    name: str
+    process: servers.ServerProcess
+    token: str = ""
+
+    @property
+    def url(self) -> str:
+        return self.process.url
+
+    @property
+    def pid(self) -> int:
+        assert self.process.proc is not None
+        return self.process.proc.pid
+
+    def rest_headers(self, auth: str) -> dict[str, str]:
+        """Headers a REST client sends for a write (Roundup's CSRF checks)."""
+        return {
+            "Authorization": auth,
+            "Origin": self.url.rstrip("/"),
+            "Referer": self.url,
+            "X-Requested-With": "rest",
+            "Content-Type": "application/json",
+        }
+
+
+@dataclass
+class Request:
+    """One benchmarked request: what wrk sends to a server."""
+
+    label: str
+    path: str
+    method: str = "GET"
+    auth: str = ""  # "", "basic" or "jwt"
+    body: str | None = None
+    status: int = 200
+
+    def headers(self, server: Served) -> dict[str, str]:
+        if not self.auth:
+            return {}
+        auth = ADMIN_BASIC if self.auth == "basic" else f"Bearer {server.token}"
+        if self.method == "POST":
+            return server.rest_headers(auth)
+        return {"Authorization": auth}
+
+
+REQUESTS = [
+    Request("GET /issue", "issue"),
+    Request("GET /issue1", "issue1"),
+    Request("GET /@@file/style.css", "@@file/style.css"),
+    Request("REST GET, basic auth", "rest/data/issue/1", auth="basic"),
+    Request("REST GET, JWT", "rest/data/issue/1", auth="jwt"),
+    Request(
+        "REST POST new issue, JWT",
+        "rest/data/issue",
+        method="POST",
+        auth="jwt",
+        body=json.dumps({"title": "benchmark issue"}),
+        status=201,
+    ),
+]
+
+
+@dataclass
+class Row:
+    """One line of the table: a measurement for stock and for ours."""
+
+    server: str
+    label: str
+    unit: str
+    stock: list[float] = field(default_factory=list)
+    ours: list[float] = field(default_factory=list)
+    latency: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    #: wrk's error count (non-2xx/3xx answers, socket errors, timeouts) by side.
+    errors: dict[str, int] = field(default_factory=dict)
+
+
+def check(server: Served, request: Request) -> None:
+    """Send ``request`` once and check its status, so that the table never
+    reports the speed of an error page."""
+    data = request.body.encode() if request.body is not None else None
+    req = urllib.request.Request(
+        server.url + request.path,
+        data=data,
+        method=request.method,
+        headers=request.headers(server),
+    )
+    try:
+        with OPENER.open(req, timeout=120) as response:
+            status = response.status
+            response.read()
+    except urllib.error.HTTPError as error:
+        status = error.code
+        detail = error.read()[:300]
+    else:
+        detail = b""
+    if status != request.status:
+        raise SystemExit(
+            f"benchmarks: {request.method} {server.url}{request.path} on "
+            f"{server.name} answered {status}, expected {request.status}: {detail!r}"
+        )
+
+
+def get_token(server: Served) -> str:
+    """A JWT for ``admin`` from the tracker's ``POST /rest/jwt/issue``."""
+    req = urllib.request.Request(
+        server.url + "rest/jwt/issue",
+        data=b"{}",
+        method="POST",
+        headers=server.rest_headers(ADMIN_BASIC),
+    )
+    with OPENER.open(req, timeout=120) as response:
+        return str(json.loads(response.read())["data"]["jwt"])
+
+
+@contextmanager
+def started(
+    kind: str, template: Path, work: Path
+) -> Iterator[tuple[Served, Served, Served]]:
+    """Start stock, ours and hello under ``kind``; stop them on exit."""
+    command = SERVER_KINDS[kind][1]
+    with ExitStack() as stack:
+        result = []
+        for name, app in (
+            ("stock", servers.STOCK_APP),
+            ("ours", servers.OUR_APP),
+            ("hello", HELLO_APP),
+        ):
+            port = servers.free_port()
+            home = work / f"{kind}-{name}"
+            shutil.copytree(template, home)
+            set_tracker_web(home, f"http://127.0.0.1:{port}/")
+            process = servers.ServerProcess(
+                command(port, app),
+                port,
+                work / f"log-{kind}-{name}",
+                env={"ROUNDUP_TRACKER_HOME": str(home), "PYTHONPATH": str(ROOT)},
+                name=f"{kind}-{name}",
+                ready_path="/" if name == "hello" else "/@@file/style.css",
+                start_timeout=120,
+            )
+            stack.enter_context(process)
+            result.append(Served(name, process))
+        yield result[0], result[1], result[2]
+
+
+def measure_downloads(
+    server: Served, path: str, size: int
+) -> tuple[float, float, float, float]:
+    """Download ``path`` once, then four times at once.
+
+    :returns: ``(TTFB s, total s, peak RSS growth MiB for 1, for 4)``.
+    """
+    for warm in ("issue", "issue1", "@@file/style.css"):
+        OPENER.open(server.url + warm, timeout=120).read()
+    before = load.peak_rss_kib(server.pid)
+    ttfb, total, got = load.timed_download(server.url + path)
+    if got != size:
+        raise SystemExit(f"benchmarks: {server.name} sent {got} of {size} bytes")
+    one = (load.peak_rss_kib(server.pid) - before) / 1024
+    threads = [
+        threading.Thread(target=load.timed_download, args=(server.url + path,))
+        for _ in range(4)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    four = (load.peak_rss_kib(server.pid) - before) / 1024
+    return ttfb, total, one, four
+
+
+def bench_server(
+    kind: str, template: Path, work: Path, args: argparse.Namespace, wrk: str
+) -> list[Row]:
+    """All the rows for one server kind."""
+    label = SERVER_KINDS[kind][0]
+    rows: list[Row] = []
+    with started(kind, template, work) as (stock, ours, hello):
+        log(f"{label}: servers up")
+        size = args.big_mib * MIB
+        down = [
+            Row(label, f"{args.big_mib} MiB file: {what}", unit)
+            for what, unit in (
+                ("time to first byte", "ms"),
+                ("total time", "s"),
+                ("peak RSS growth, 1 download", "MiB"),
+                ("peak RSS growth, 4 at once", "MiB"),
+            )
+        ]
+        for server in (stock, ours):
+            ttfb, total, one, four = measure_downloads(server, args.big_path, size)
+            for row, value in zip(down, (ttfb * 1e3, total, one, four), strict=True):
+                getattr(row, server.name).append(value)
+        log(f"{label}: downloads measured")
+
+        for server in (stock, ours):
+            server.token = get_token(server)
+        ceiling = Row(label, "hello world (ceiling, no Roundup)", "req/s")
+        rows.append(ceiling)
+        table = [Row(label, request.label, "req/s") for request in REQUESTS]
+        for request in REQUESTS:
+            for server in (stock, ours):
+                check(server, request)
+        for round_ in range(args.rounds):
+            result = load.run_wrk(
+                hello.url, seconds=args.seconds, connections=args.connections, wrk=wrk
+            )
+            ceiling.stock.append(result.rate)
+            ceiling.ours.append(result.rate)
+            for name in ("stock", "ours"):
+                ceiling.latency.setdefault(name, []).append(
+                    (result.p50_ms, result.p99_ms)
+                )
+            for number, (request, row) in enumerate(zip(REQUESTS, table, strict=True)):
+                # Who goes first alternates by request and by round, so a
+                # drift in the machine's load favours neither.
+                order = (stock, ours) if (round_ + number) % 2 == 0 else (ours, stock)
+                for server in order:
+                    result = load.run_wrk(
+                        server.url + request.path,
+                        seconds=args.seconds,
+                        connections=args.connections,
+                        method=request.method,
+                        headers=request.headers(server),
+                        body=request.body,
+                        wrk=wrk,
+                    )
+                    getattr(row, server.name).append(result.rate)
+                    row.latency.setdefault(server.name, []).append(
+                        (result.p50_ms, result.p99_ms)
+                    )
+                    row.errors[server.name] = (
+                        row.errors.get(server.name, 0) + result.errors
+                    )
+            log(f"{label}: round {round_ + 1} of {args.rounds} done")
+        rows.extend(table)
+        rows.extend(down)
+    return rows
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def fmt(value: float) -> str:
+    if value >= 100:
+        return f"{value:.0f}"
+    if value >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}"
+
+
+def ratio_text(ratio: float) -> str:
+    """``1.05x``; small ratios with three decimals (``0.004x``)."""
+    return f"{ratio:.3f}x" if ratio < 0.1 else f"{ratio:.2f}x"
+
+
+def render(rows: list[Row]) -> str:
+    """The table: one line per measurement, stock and ours side by side."""
+    header = (
+        "server",
+        "measurement",
+        "unit",
+        "stock",
+        "ours",
+        "ours/stock",
+        "p50 ms stock/ours",
+        "p99 ms stock/ours",
+    )
+    lines: list[tuple[str, ...]] = [header]
+    for row in rows:
+        stock = statistics.mean(row.stock) if row.stock else float("nan")
+        ours = statistics.mean(row.ours) if row.ours else float("nan")
+        is_ceiling = row.label.startswith("hello")
+        ratio = "-" if is_ceiling or not stock else ratio_text(ours / stock)
+        p50 = p99 = ""
+        if row.latency:
+            parts50, parts99 = [], []
+            for name in ("stock", "ours"):
+                values = row.latency.get(name)
+                if not values:
+                    parts50.append("-")
+                    parts99.append("-")
+                    continue
+                parts50.append(fmt(statistics.median(v[0] for v in values)))
+                parts99.append(fmt(statistics.median(v[1] for v in values)))
+            p50, p99 = "/".join(parts50), "/".join(parts99)
+        errors = ", ".join(f"{n} {side}" for side, n in row.errors.items() if n)
+        label = row.label + (f" (errors: {errors})" if errors else "")
+        lines.append(
+            (
+                row.server,
+                label,
+                row.unit.strip(),
+                fmt(stock),
+                fmt(ours),
+                ratio,
+                p50,
+                p99,
+            )
+        )
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    out = []
+    for number, line in enumerate(lines):
+        cells = [
+            cell.ljust(widths[i]) if i < 3 else cell.rjust(widths[i])
+            for i, cell in enumerate(line)
+        ]
+        out.append("  ".join(cells).rstrip())
+        if number == 0:
+            out.append("  ".join("-" * w for w in widths))
+    return "\n".join(out)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--issues", type=int, default=500, help="issues (500)")
+    parser.add_argument(
+        "--quick", action="store_true", help="1 round of 2 s each: under 2 minutes"
+    )
+    parser.add_argument("--rounds", type=int, help="rounds per request (3)")
+    parser.add_argument("--seconds", type=int, help="seconds per wrk run (10)")
+    parser.add_argument(
+        "--connections", type=int, default=4, help="wrk connections (4)"
+    )
+    parser.add_argument("--big-mib", type=int, default=50, help="attachment MiB (50)")
+    parser.add_argument(
+        "--servers",
+        default="waitress,gunicorn",
+        help="comma-separated: waitress,gunicorn",
+    )
+    args = parser.parse_args(argv)
+    args.rounds = args.rounds or (1 if args.quick else 3)
+    args.seconds = args.seconds or (2 if args.quick else 10)
+    args.server_list = [
+        name.strip() for name in args.servers.split(",") if name.strip()
+    ]
+    unknown = [name for name in args.server_list if name not in SERVER_KINDS]
+    if unknown:
+        parser.error(f"unknown server {unknown[0]!r}: use {', '.join(SERVER_KINDS)}")
+    if args.issues < 1:
+        parser.error("--issues must be at least 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Build the tracker, run every measurement, print the table."""
+    args = parse_args(argv)
+    wrk = load.find_wrk()
+    try:
+        import jwt  # noqa: F401 - Roundup needs it for bearer tokens
+    except ImportError:
+        raise SystemExit(
+            "benchmarks: pyjwt is missing: pip install '.[test]' (or pip install pyjwt)"
+        ) from None
+    started_at = time.monotonic()
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(prefix="roundup-wsgi-bench-") as tmp:
+        work = Path(tmp)
+        template = work / "template"
+        log(f"building the tracker: {args.issues} issues, {args.big_mib} MiB file")
+        args.big_path = seed.build_tracker(template, args.issues, args.big_mib * MIB)
+        for kind in args.server_list:
+            rows += bench_server(kind, template, work, args, wrk)
+    print(
+        f"roundup-wsgi benchmark: {args.issues} issues, {args.rounds} round(s) of "
+        f"{args.seconds} s per measurement, wrk -t1 -c{args.connections}; "
+        f"{time.monotonic() - started_at:.0f} s"
+    )
+    print(render(rows))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,155 @@
+"""The benchmark suite's parts (benchmarks/): seeded tracker, wrk driver, table.
+
+Nothing here is timed: these check that ``python -m benchmarks`` builds the
+same tracker every time, talks to wrk correctly and prints what it measured.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+import servers
+from roundup import instance
+from system import require_program
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # benchmarks/ is not installed, only run from here
+
+from benchmarks import load, seed  # noqa: E402
+from benchmarks.__main__ import Row, parse_args, ratio_text, render  # noqa: E402
+
+
+def tracker_content(home: Path) -> list[tuple[str, list[str], list[bytes]]]:
+    """Every issue's title, message texts and file contents."""
+    db = instance.open(str(home)).open("admin")
+    try:
+        return [
+            (
+                db.issue.get(issue, "title"),
+                [db.msg.get(m, "content") for m in db.issue.get(issue, "messages")],
+                [db.file.get(f, "content") for f in db.issue.get(issue, "files")],
+            )
+            for issue in sorted(db.issue.list(), key=int)
+        ]
+    finally:
+        db.close()
+
+
+def test_seeded_tracker_is_deterministic(tmp_path: Path) -> None:
+    first = seed.build_tracker(tmp_path / "a", 12, 4096)
+    second = seed.build_tracker(tmp_path / "b", 12, 4096)
+    assert first == second
+    assert first.endswith(f"/{seed.BIG_FILE_NAME}")
+    content = tracker_content(tmp_path / "a")
+    assert content == tracker_content(tmp_path / "b")
+    assert len(content) == 12
+    assert all(1 <= len(messages) <= 3 for _, messages, _ in content)
+    assert sum(len(files) for _, _, files in content) == 2  # issues 1 and 11
+    db = instance.open(str(tmp_path / "a")).open("admin")
+    try:
+        big = Path(db.filename("file", first.split("/")[0][4:])).read_bytes()
+    finally:
+        db.close()
+    assert big == bytes(range(256)) * 16
+    assert "jwt_secret = " in (tmp_path / "a" / "config.ini").read_text()
+
+
+def test_build_tracker_rejects_no_issues(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="at least 1 issue"):
+        seed.build_tracker(tmp_path / "t", 0, 1024)
+
+
+@pytest.mark.parametrize(
+    "text", ["plain", "a ]] b", "]=] and ]] and ]==]", 'quote " \\ back'], ids=str
+)
+def test_lua_long_string_holds_any_text(text: str) -> None:
+    literal = load._lua_string(text)
+    level = literal.index("[", 1)
+    closing = "]" + "=" * (level - 1) + "]"
+    assert literal.endswith(closing)
+    assert literal[level + 1 : -len(closing)] == text
+    assert closing not in text
+
+
+def test_table_has_one_line_per_measurement() -> None:
+    row = Row("waitress", "GET /issue", "req/s", [10.0, 12.0], [11.0, 13.0])
+    row.latency = {"stock": [(100.0, 200.0)], "ours": [(90.0, 150.0)]}
+    ceiling = Row("waitress", "hello world (ceiling, no Roundup)", "req/s", [3000.0])
+    ceiling.ours = [3000.0]
+    memory = Row("waitress", "50 MiB file: peak RSS growth", "MiB", [100.0], [0.4])
+    lines = render([ceiling, row, memory]).splitlines()
+    assert lines[0].split() == [
+        "server",
+        "measurement",
+        "unit",
+        "stock",
+        "ours",
+        "ours/stock",
+        "p50",
+        "ms",
+        "stock/ours",
+        "p99",
+        "ms",
+        "stock/ours",
+    ]
+    assert "GET /issue" in lines[3]
+    assert lines[3].split()[-5:] == ["11.0", "12.0", "1.09x", "100/90.0", "200/150"]
+    assert lines[2].split()[-3:] == ["3000", "3000", "-"]
+    assert lines[4].split()[-3:] == ["100", "0.40", "0.004x"]
+    assert ratio_text(0.5) == "0.50x"
+
+
+def test_quick_settings() -> None:
+    quick = parse_args(["--quick"])
+    assert (quick.rounds, quick.seconds, quick.issues) == (1, 2, 500)
+    assert quick.server_list == ["waitress", "gunicorn"]
+    full = parse_args(["--servers", "gunicorn", "--issues", "50"])
+    assert (full.rounds, full.seconds, full.server_list) == (3, 10, ["gunicorn"])
+    with pytest.raises(SystemExit):
+        parse_args(["--servers", "nginx"])
+
+
+@pytest.mark.slow
+def test_wrk_driver_sends_method_headers_and_body(tmp_path: Path) -> None:
+    """wrk through load.run_wrk against a real waitress: the Lua script sets
+    the method, a header and the body, and its totals are parsed."""
+    wrk = require_program("wrk", "apt-get install wrk")
+    port = servers.free_port()
+    echo = tmp_path / "echo_app.py"
+    echo.write_text(
+        "def application(environ, start_response):\n"
+        "    size = int(environ.get('CONTENT_LENGTH') or 0)\n"
+        "    body = environ['wsgi.input'].read(size)\n"
+        "    ok = (environ['REQUEST_METHOD'] == 'POST'\n"
+        "          and environ.get('HTTP_X_BENCH') == 'yes ]] \"quoted\"'\n"
+        '          and body == b\'{"title": "x"}\')\n'
+        "    start_response('200 OK' if ok else '400 Bad Request',\n"
+        "                   [('Content-Length', '0')])\n"
+        "    return [b'']\n"
+    )
+    command = [*servers.waitress_command(port, "echo_app:application")]
+    env = {"PYTHONPATH": str(tmp_path)}
+    with servers.ServerProcess(
+        command, port, tmp_path / "logs", env=env, ready_path="/"
+    ) as server:
+        result = load.run_wrk(
+            server.url,
+            seconds=1,
+            connections=2,
+            method="POST",
+            headers={"X-Bench": 'yes ]] "quoted"'},
+            body=json.dumps({"title": "x"}),
+            wrk=wrk,
+        )
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with pytest.raises(urllib.error.HTTPError, match="400"):
+            opener.open(server.url)  # the control: a GET is refused
+    assert result.requests > 0
+    assert result.errors == 0  # every request was the POST the app expects
+    assert result.rate > 0
+    assert 0 < result.p50_ms <= result.p99_ms
