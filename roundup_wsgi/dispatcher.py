@@ -28,7 +28,7 @@ from roundup.anypy.html import html_escape
 from roundup.cgi import TranslationService
 from roundup.cgi.client import BinaryFieldStorage, NotFound
 
-from . import pages
+from . import limits, pages, unavailable
 from .response import ExcInfo, Response, StartResponse
 from .tracker import check_tracker_home
 
@@ -83,8 +83,13 @@ class RequestDispatcher:
         ``{"cache_tracker": False}`` opens the tracker anew for every
         request, as Roundup 2.4-2.6 do (by default it is opened once).
     :param write_mode: one of :data:`WRITE_MODES`.
-    :raises ValueError: ``write_mode`` is unknown or ``home`` is not a tracker
-        home (:class:`~roundup_wsgi.tracker.TrackerHomeError`); the message
+    :param max_request_body: the largest request body accepted, in bytes
+        (default :data:`~roundup_wsgi.limits.DEFAULT_MAX_REQUEST_BODY`,
+        64 MiB); larger ones answer 413 before Roundup reads them
+        (:mod:`roundup_wsgi.limits`).  ``None``: no limit.
+    :raises ValueError: ``max_request_body`` is not a size,
+        ``write_mode`` is unknown or ``home`` is not a tracker home
+        (:class:`~roundup_wsgi.tracker.TrackerHomeError`); the message
         names it and the fix.
     :raises roundup.configuration.ConfigurationError: the tracker's
         config.ini is invalid (the message names the option).
@@ -99,6 +104,7 @@ class RequestDispatcher:
         feature_flags: dict[str, Any] | None = None,
         *,
         write_mode: str = "buffer",
+        max_request_body: int | None = limits.DEFAULT_MAX_REQUEST_BODY,
     ) -> None:
         if write_mode not in WRITE_MODES:
             raise ValueError(
@@ -110,6 +116,7 @@ class RequestDispatcher:
         self.timing = timing
         self.feature_flags = feature_flags or {}
         self.write_mode = write_mode
+        self.max_request_body = limits.check_max_request_body(max_request_body)
         self.translator = (
             TranslationService.get_translation(lang, tracker_home=self.home)
             if lang
@@ -172,6 +179,10 @@ class RequestDispatcher:
         if self.timing:
             env["CGI_SHOW_TIMING"] = self.timing
 
+        page = limits.check_request_body(env, self.max_request_body)
+        if page is not None:
+            response.send_page(page)
+            return
         form = None
         if method not in ("OPTIONS", "DELETE"):
             # (Roundup's Client builds an empty form itself for these.)
@@ -181,6 +192,9 @@ class RequestDispatcher:
                 response.send_page(
                     pages.bad_request(env, f"Malformed request: {error}")
                 )
+                return
+            except limits.RequestBodyTooLargeError:
+                response.send_page(limits.too_large(env, self.max_request_body or 0))
                 return
         try:
             if self.use_cached_tracker():
@@ -195,8 +209,10 @@ class RequestDispatcher:
         self, tracker: Any, env: dict[str, Any], form: Any, response: Response
     ) -> None:
         client = tracker.Client(tracker, response, env, form, self.translator)
+        watch = unavailable.DatabaseWatch(client)
         try:
             client.main()
+            watch.check(response.status)
         except NotFound:
             # Roundup's own body, byte for byte, plus a Content-Length.
             body = f"Not found: {html_escape(client.path)}".encode()
@@ -208,6 +224,10 @@ class RequestDispatcher:
                 response.wfile.write(body)
 
     def _fail(self, env: dict[str, Any], response: Response, exc_info: ExcInfo) -> None:
+        cause = unavailable.database_unavailable_cause(exc_info[1])
+        if cause is not None:
+            self._unavailable(env, response, exc_info, cause)
+            return
         logger.error(
             "%s %s failed in tracker %s",
             env.get("REQUEST_METHOD"),
@@ -217,6 +237,22 @@ class RequestDispatcher:
         )
         detail = "".join(traceback.format_exception(*exc_info)) if self.debug else None
         response.send_page(pages.internal_server_error(env, detail), exc_info)
+
+    def _unavailable(
+        self, env: dict[str, Any], response: Response, exc_info: ExcInfo, cause: str
+    ) -> None:
+        """503 + Retry-After for a database outage (:mod:`.unavailable`)."""
+        logger.error(
+            "%s %s: database of tracker %s unavailable, answered 503: %s",
+            env.get("REQUEST_METHOD"),
+            env.get("SCRIPT_NAME", "") + "/" + env.get("PATH_INFO", "").lstrip("/"),
+            self.home,
+            cause,
+            exc_info=exc_info,
+        )
+        detail = "".join(traceback.format_exception(*exc_info)) if self.debug else None
+        page = unavailable.service_unavailable(env, cause, detail)
+        response.send_page(page, exc_info)
 
 
 def _release_form(form: Any) -> None:
