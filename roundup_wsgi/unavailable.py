@@ -81,7 +81,7 @@ def _first_line(error: BaseException) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
-def _classify(error: BaseException) -> str | None:
+def _classify(error: BaseException, os_errors: bool) -> str | None:
     if isinstance(error, DatabaseUnavailableError):
         return error.cause
     if isinstance(error, sqlite3.OperationalError):
@@ -94,13 +94,15 @@ def _classify(error: BaseException) -> str | None:
         cls.__name__ in _PSYCOPG2_UNAVAILABLE for cls in type(error).__mro__
     ):
         return f"PostgreSQL: {_first_line(error)}"
-    if isinstance(error, OSError) and error.errno in _OS_UNAVAILABLE:
+    if os_errors and isinstance(error, OSError) and error.errno in _OS_UNAVAILABLE:
         where = f" ({error.filename})" if error.filename else ""
         return f"database storage: {error.strerror or _first_line(error)}{where}"
     return None
 
 
-def database_unavailable_cause(error: BaseException | None) -> str | None:
+def database_unavailable_cause(
+    error: BaseException | None, *, os_errors: bool = False
+) -> str | None:
     """Return why ``error`` means the database is unavailable, or ``None``.
 
     Looks at ``error``, the exception it wraps (Roundup's
@@ -108,8 +110,9 @@ def database_unavailable_cause(error: BaseException | None) -> str | None:
     ``__context__`` chain.  Recognised: ``sqlite3.OperationalError`` for a
     locked, read-only, unopenable or full database; psycopg2's
     ``OperationalError`` / ``InterfaceError`` (server down, connection
-    lost); ``OSError`` EROFS, ENOSPC, EDQUOT, EACCES, EPERM (the database
-    directory cannot be written).
+    lost); with ``os_errors`` (for errors the database itself raised, see
+    :class:`DatabaseWatch`) also ``OSError`` EROFS, ENOSPC, EDQUOT, EACCES,
+    EPERM (the database directory cannot be written).
 
     :returns: e.g. ``"sqlite: database is locked"`` or ``"PostgreSQL:
         connection to server ... failed: Connection refused"``.
@@ -117,7 +120,7 @@ def database_unavailable_cause(error: BaseException | None) -> str | None:
     seen: set[int] = set()
     while error is not None and id(error) not in seen:
         seen.add(id(error))
-        cause = _classify(error)
+        cause = _classify(error, os_errors)
         if cause is not None:
             return cause
         wrapped = [arg for arg in error.args if isinstance(arg, BaseException)]
@@ -199,7 +202,7 @@ class DatabaseWatch:
     def note(self, error: BaseException) -> None:
         """Record ``error`` if it is the first database-unavailable one."""
         if self.error is None:
-            cause = database_unavailable_cause(error)
+            cause = database_unavailable_cause(error, os_errors=True)
             if cause is not None:
                 self.error, self.cause = error, cause
 

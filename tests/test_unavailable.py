@@ -139,4 +139,6 @@ def test_causes_recognised() -> None:
     assert database_unavailable_cause(DatabaseError(locked)) is not None
     assert database_unavailable_cause(sqlite3.OperationalError("no such table")) is None
     assert database_unavailable_cause(ValueError("bad")) is None
-    assert database_unavailable_cause(PermissionError(13, "Permission denied", "/x"))
+    denied = PermissionError(13, "Permission denied", "/x")
+    assert database_unavailable_cause(denied) is None  # not from the database
+    assert database_unavailable_cause(denied, os_errors=True)
