@@ -95,7 +95,7 @@ def check_max_request_body(limit: int | None) -> int | None:
 def too_large(environ: Mapping[str, Any], limit: int) -> pages.Page:
     """413 page naming the limit (bytes)."""
     return pages.render(
-        exc.HTTPRequestBodyTooLargeError(
+        exc.HTTPRequestEntityTooLarge(
             detail=f"The request body is larger than this tracker accepts "
             f"({limit} bytes)."
         ),
