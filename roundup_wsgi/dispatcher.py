@@ -28,7 +28,7 @@ from roundup.anypy.html import html_escape
 from roundup.cgi import TranslationService
 from roundup.cgi.client import BinaryFieldStorage, NotFound
 
-from . import limits, pages, unavailable
+from . import guard, limits, pages, unavailable
 from .response import ExcInfo, Response, StartResponse
 from .tracker import check_tracker_home
 
@@ -209,7 +209,7 @@ class RequestDispatcher:
         self, tracker: Any, env: dict[str, Any], form: Any, response: Response
     ) -> None:
         client = tracker.Client(tracker, response, env, form, self.translator)
-        watch = unavailable.DatabaseWatch(client)
+        watch = guard.ClientGuard(client)
         try:
             client.main()
             watch.check(response.status)

@@ -12,23 +12,21 @@ PostgreSQL (``psycopg2.OperationalError``, wrapped by Roundup in
 ``hyperdb.DatabaseError`` on connect) would reach the client as a 500 or,
 worse, a 400 that says "do not retry".
 
-:class:`DatabaseWatch` records the first such error raised by the tracker's
-database during a request (it wraps the ``Client``'s ``opendb`` and the
-database's ``sql``, ``sql_commit`` and ``commit``; it changes nothing that
-Roundup does).  When Roundup then answers with an error status, the
-dispatcher replaces the answer with ``503 Service Unavailable`` and a
-``Retry-After`` (RFC 9110, section 15.6.4: "the server is currently unable
-to handle the request due to a temporary overload or scheduled
-maintenance") and logs the cause.  Roundup rolls back the transaction that
-failed (the error came before or during the SQL commit), so the client may
-send the request again.
+:class:`roundup_wsgi.guard.ClientGuard` records the first such error
+raised by the tracker's database during a request.  When Roundup then
+answers with an error status, the dispatcher replaces the answer with
+``503 Service Unavailable`` and a ``Retry-After`` (RFC 9110, section
+15.6.4: "the server is currently unable to handle the request due to a
+temporary overload or scheduled maintenance") and logs the cause.  Roundup
+rolls back the transaction that failed (the error came before or during
+the SQL commit), so the client may send the request again.
 """
 
 from __future__ import annotations
 
 import errno
 import sqlite3
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from webob import exc
@@ -38,7 +36,6 @@ from . import pages
 __all__ = [
     "RETRY_AFTER",
     "DatabaseUnavailableError",
-    "DatabaseWatch",
     "database_unavailable_cause",
     "service_unavailable",
 ]
@@ -111,8 +108,9 @@ def database_unavailable_cause(
     locked, read-only, unopenable or full database; psycopg2's
     ``OperationalError`` / ``InterfaceError`` (server down, connection
     lost); with ``os_errors`` (for errors the database itself raised, see
-    :class:`DatabaseWatch`) also ``OSError`` EROFS, ENOSPC, EDQUOT, EACCES,
-    EPERM (the database directory cannot be written).
+    :class:`~roundup_wsgi.guard.ClientGuard`) also ``OSError`` EROFS,
+    ENOSPC, EDQUOT, EACCES, EPERM (the database directory cannot be
+    written).
 
     :returns: e.g. ``"sqlite: database is locked"`` or ``"PostgreSQL:
         connection to server ... failed: Connection refused"``.
@@ -150,72 +148,3 @@ def service_unavailable(
             body_template=pages._DEBUG_TEMPLATE,
         )
     return pages.render(error, environ)
-
-
-class DatabaseWatch:
-    """Record the first database-unavailable error of one ``Client``'s request.
-
-    Wraps ``client.opendb`` and, once the database is open, its ``sql``,
-    ``sql_commit`` and ``commit`` methods (on that instance only; backends
-    without them, such as anydbm, are watched at open only).  Every wrapped
-    call re-raises what it caught, so Roundup behaves as before.
-    """
-
-    def __init__(self, client: Any) -> None:
-        #: The first recorded error and its cause, or ``None``.
-        self.error: BaseException | None = None
-        self.cause: str | None = None
-        self._watched_db: int | None = None
-        opendb = client.opendb
-
-        def watched_opendb(*args: Any, **kwargs: Any) -> Any:
-            result = self._call(opendb, args, kwargs)
-            db = getattr(client, "db", None)
-            if db is not None and id(db) != self._watched_db:
-                self._watch_db(db)
-            return result
-
-        client.opendb = watched_opendb
-
-    def _call(
-        self, method: Callable[..., Any], args: Any, kwargs: dict[str, Any]
-    ) -> Any:
-        try:
-            return method(*args, **kwargs)
-        except Exception as error:
-            self.note(error)
-            raise
-
-    def _watch_db(self, db: Any) -> None:
-        self._watched_db = id(db)
-        for name in ("sql", "sql_commit", "commit"):
-            method = getattr(db, name, None)
-            if callable(method):
-                setattr(db, name, self._wrap(method))
-
-    def _wrap(self, method: Callable[..., Any]) -> Callable[..., Any]:
-        def watched(*args: Any, **kwargs: Any) -> Any:
-            return self._call(method, args, kwargs)
-
-        return watched
-
-    def note(self, error: BaseException) -> None:
-        """Record ``error`` if it is the first database-unavailable one."""
-        if self.error is None:
-            cause = database_unavailable_cause(error, os_errors=True)
-            if cause is not None:
-                self.error, self.cause = error, cause
-
-    def check(self, status: str | None) -> None:
-        """Raise if Roundup answered an error after a database failure.
-
-        :param status: the status line Roundup set (``None``: none).
-        :raises DatabaseUnavailableError: an error was recorded and ``status`` is
-            missing or >= 400 (Roundup's 500 page, or REST's 400); chained
-            to the recorded error.  A success status stays untouched.
-        """
-        if self.error is None or self.cause is None:
-            return
-        if status is not None and int(status[:3]) < 400:
-            return
-        raise DatabaseUnavailableError(self.cause) from self.error
