@@ -26,6 +26,11 @@ those handlers, so ``sys.exc_info()`` is the caught exception) and its
 
 The admin mail is still sent for bugs; for a database outage it is not (one
 mail per request would flood the admin): the outage is logged instead.
+
+It also makes ``db.close()`` roll back first: after an exception, Roundup
+2.4-2.6 leave a sqlite transaction's write lock held until the garbage
+collector runs (see :meth:`ClientGuard._rollback_then`), so under gunicorn
+the next write waited ``sqlite_timeout`` (30 s) and failed.
 """
 
 from __future__ import annotations
@@ -98,6 +103,33 @@ class ClientGuard:
             method = getattr(db, name, None)
             if callable(method):
                 setattr(db, name, self._wrap(method))
+        close, rollback = getattr(db, "close", None), getattr(db, "rollback", None)
+        if callable(close) and callable(rollback):
+            db.close = self._rollback_then(rollback, close)
+
+    def _rollback_then(
+        self, rollback: Callable[[], Any], close: Callable[[], Any]
+    ) -> Callable[[], Any]:
+        """``db.close`` that rolls back first.
+
+        After an exception Roundup's handlers keep the traceback in a local
+        (a reference cycle), which keeps a cursor of the failed transaction
+        alive; sqlite's close then leaves a "zombie" connection holding the
+        write lock until the garbage collector runs, and every other
+        process waits ``[rdbms] sqlite_timeout`` for it.  Rolling back
+        first (Roundup's ``Database.rollback``: SQL, indexer and the
+        uploaded files of the transaction) releases the lock at once; after
+        a commit it does nothing.
+        """
+
+        def close_after_rollback() -> Any:
+            try:
+                rollback()
+            except Exception as error:  # the connection may be broken
+                self.note(error)
+            return close()
+
+        return close_after_rollback
 
     def _wrap(self, method: Callable[..., Any]) -> Callable[..., Any]:
         def watched(*args: Any, **kwargs: Any) -> Any:

@@ -4,8 +4,10 @@ unless debug, logged through ``logging``; the next request succeeds."""
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from wsgiref.validate import validator
@@ -83,6 +85,31 @@ def test_auditor_exception_is_500_logged_and_next_request_works(
 
     created = submit_issue(app, "fine after the failure", 302)
     assert "issue4" in created.headers["Location"]  # type: ignore[attr-defined]
+
+
+def test_failed_request_leaves_no_sqlite_lock(auditor_home: Path) -> None:
+    """Roundup keeps the failed transaction's cursor alive in a reference
+    cycle; without the guard's rollback the write lock stayed until the
+    garbage collector ran (and other processes timed out on it)."""
+    app = logged_in(auditor_home)
+    page = app.get("/issue?@template=item")
+    form = next(f for f in page.forms.values() if "title" in f.fields)
+    form["title"] = "boom with a message"
+    form["priority"] = "3"
+    form["@note"] = "a message makes Roundup write before the auditor runs"
+    gc.disable()
+    try:
+        form.submit(headers=SAME_ORIGIN, status=500)
+        other = sqlite3.connect(
+            str(auditor_home / "db" / "db"), timeout=0, isolation_level=None
+        )
+        try:
+            other.execute("BEGIN IMMEDIATE")  # raises if the lock is held
+            other.execute("ROLLBACK")
+        finally:
+            other.close()
+    finally:
+        gc.enable()
 
 
 def test_debug_mode_shows_the_auditor_traceback_escaped(auditor_home: Path) -> None:
