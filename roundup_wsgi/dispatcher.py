@@ -28,7 +28,7 @@ from roundup.anypy.html import html_escape
 from roundup.cgi import TranslationService
 from roundup.cgi.client import BinaryFieldStorage, NotFound
 
-from . import guard, limits, pages, unavailable
+from . import guard, inputs, limits, pages, unavailable
 from .response import ExcInfo, Response, StartResponse
 from .tracker import check_tracker_home
 
@@ -183,6 +183,7 @@ class RequestDispatcher:
         if page is not None:
             response.send_page(page)
             return
+        inputs.readable_input(env)
         form = None
         if method not in ("OPTIONS", "DELETE"):
             # (Roundup's Client builds an empty form itself for these.)
