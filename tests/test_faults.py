@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -42,6 +41,7 @@ from servers import (
     gunicorn_command,
     waitress_command,
 )
+from system import require_program
 from test_guard import install_failing_auditor
 from test_load import add_demo_user
 
@@ -333,9 +333,7 @@ def read_only(directory: Path) -> Iterator[None]:
     """Make ``directory`` unwritable: ``chattr +i`` as root (root ignores
     permission bits), ``chmod a-w`` otherwise; restored on exit."""
     if os.geteuid() == 0:
-        chattr = shutil.which("chattr")
-        if chattr is None:
-            pytest.skip("chattr not found: apt-get install e2fsprogs")
+        chattr = require_program("chattr", "apt-get install e2fsprogs")
         subprocess.run([chattr, "+i", str(directory)], check=True)
         try:
             yield
