@@ -73,6 +73,12 @@ class RequestDispatcher:
     ``/rest`` answers 501 Not Implemented, and an exception escaping Roundup's
     ``Client`` becomes a logged 500 page.
 
+    Also: a request body over ``max_request_body`` answers 413 unread
+    (:mod:`.limits`); a database that cannot be used (locked, read-only,
+    server down) answers 503 with ``Retry-After`` (:mod:`.unavailable`); an
+    exception Roundup's own last-resort handler caught becomes the same
+    logged 500 page (:mod:`.guard`).
+
     :param home: the tracker home directory.
     :param debug: open the tracker without optimisation (templates reloaded)
         and show tracebacks in 500 pages.
