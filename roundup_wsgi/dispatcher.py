@@ -29,7 +29,7 @@ from roundup.anypy.html import html_escape
 from roundup.cgi import TranslationService
 from roundup.cgi.client import BinaryFieldStorage, NotFound
 
-from . import pages, static
+from . import guard, inputs, limits, pages, static, unavailable
 from .response import ExcInfo, Response, StartResponse
 from .stream import streaming
 from .tracker import check_tracker_home
@@ -95,6 +95,12 @@ class RequestDispatcher:
     ``/rest`` answers 501 Not Implemented, and an exception escaping Roundup's
     ``Client`` becomes a logged 500 page.
 
+    Also: a request body over ``max_request_body`` answers 413 unread
+    (:mod:`.limits`); a database that cannot be used (locked, read-only,
+    server down) answers 503 with ``Retry-After`` (:mod:`.unavailable`); an
+    exception Roundup's own last-resort handler caught becomes the same
+    logged 500 page (:mod:`.guard`).
+
     :param home: the tracker home directory.
     :param debug: open the tracker without optimisation (templates reloaded)
         and show tracebacks in 500 pages.
@@ -105,8 +111,6 @@ class RequestDispatcher:
         ``{"cache_tracker": False}`` opens the tracker anew for every
         request, as Roundup 2.4-2.6 do (by default it is opened once).
     :param write_mode: one of :data:`WRITE_MODES`.
-    :raises ImportError: ``write_mode="stream"`` without the greenlet
-        package (the message names the extra ``roundup-wsgi[stream]``).
     :param static_fast_path: answer ``GET``/``HEAD`` of ``@@file/...`` and
         ``_file/...`` without opening the tracker database, with Roundup's
         own static-file code (:mod:`roundup_wsgi.static`); the response is
@@ -115,8 +119,15 @@ class RequestDispatcher:
         overrides ``main``, ``inner_main``, ``determine_user``,
         ``determine_context`` or ``opendb``.  ``False`` sends them through
         ``Client.main`` like any other request.
-    :raises ValueError: ``write_mode`` is unknown or ``home`` is not a tracker
-        home (:class:`~roundup_wsgi.tracker.TrackerHomeError`); the message
+    :param max_request_body: the largest request body accepted, in bytes
+        (default :data:`~roundup_wsgi.limits.DEFAULT_MAX_REQUEST_BODY`,
+        64 MiB); larger ones answer 413 before Roundup reads them
+        (:mod:`roundup_wsgi.limits`).  ``None``: no limit.
+    :raises ImportError: ``write_mode="stream"`` without the greenlet
+        package (the message names the extra ``roundup-wsgi[stream]``).
+    :raises ValueError: ``max_request_body`` is not a size,
+        ``write_mode`` is unknown or ``home`` is not a tracker home
+        (:class:`~roundup_wsgi.tracker.TrackerHomeError`); the message
         names it and the fix.
     :raises roundup.configuration.ConfigurationError: the tracker's
         config.ini is invalid (the message names the option).
@@ -132,6 +143,7 @@ class RequestDispatcher:
         *,
         write_mode: str = "buffer",
         static_fast_path: bool = True,
+        max_request_body: int | None = limits.DEFAULT_MAX_REQUEST_BODY,
     ) -> None:
         if write_mode not in WRITE_MODES:
             raise ValueError(
@@ -148,6 +160,7 @@ class RequestDispatcher:
         #: The tracker the static-file fast path reads its config from when
         #: trackers are not cached (opened on first use, then kept).
         self._static_tracker: Any = None
+        self.max_request_body = limits.check_max_request_body(max_request_body)
         self.translator = (
             TranslationService.get_translation(lang, tracker_home=self.home)
             if lang
@@ -220,6 +233,10 @@ class RequestDispatcher:
         if self.timing:
             env["CGI_SHOW_TIMING"] = self.timing
 
+        page = limits.check_request_body(env, self.max_request_body)
+        if page is not None:
+            response.send_page(page)
+            return
         if (
             self.static_fast_path
             and static.is_static_request(env)
@@ -227,6 +244,7 @@ class RequestDispatcher:
         ):
             return
 
+        inputs.readable_input(env)
         form = None
         if method not in ("OPTIONS", "DELETE"):
             # (Roundup's Client builds an empty form itself for these.)
@@ -236,6 +254,9 @@ class RequestDispatcher:
                 response.send_page(
                     pages.bad_request(env, f"Malformed request: {error}")
                 )
+                return
+            except limits.RequestBodyTooLargeError:
+                response.send_page(limits.too_large(env, self.max_request_body or 0))
                 return
         try:
             if self.use_cached_tracker():
@@ -288,15 +309,18 @@ class RequestDispatcher:
         response: Response,
         static_file: bool = False,
     ) -> None:
+        watch: guard.ClientGuard | None = None
         if static_file:
             client = static.make_client(tracker, response, env, self.translator)
         else:
             client = tracker.Client(tracker, response, env, form, self.translator)
+            watch = guard.ClientGuard(client)
         try:
-            if static_file:
+            if watch is None:
                 static.serve_static_file(client)
             else:
                 client.main()
+                watch.check(response.status)
         except NotFound:
             # Roundup's own body, byte for byte, plus a Content-Length.
             body = f"Not found: {html_escape(client.path)}".encode()
@@ -308,6 +332,10 @@ class RequestDispatcher:
                 response.wfile.write(body)
 
     def _fail(self, env: dict[str, Any], response: Response, exc_info: ExcInfo) -> None:
+        cause = unavailable.database_unavailable_cause(exc_info[1])
+        if cause is not None:
+            self._unavailable(env, response, exc_info, cause)
+            return
         logger.error(
             "%s %s failed in tracker %s",
             env.get("REQUEST_METHOD"),
@@ -317,6 +345,22 @@ class RequestDispatcher:
         )
         detail = "".join(traceback.format_exception(*exc_info)) if self.debug else None
         response.send_page(pages.internal_server_error(env, detail), exc_info)
+
+    def _unavailable(
+        self, env: dict[str, Any], response: Response, exc_info: ExcInfo, cause: str
+    ) -> None:
+        """503 + Retry-After for a database outage (:mod:`.unavailable`)."""
+        logger.error(
+            "%s %s: database of tracker %s unavailable, answered 503: %s",
+            env.get("REQUEST_METHOD"),
+            env.get("SCRIPT_NAME", "") + "/" + env.get("PATH_INFO", "").lstrip("/"),
+            self.home,
+            cause,
+            exc_info=exc_info,
+        )
+        detail = "".join(traceback.format_exception(*exc_info)) if self.debug else None
+        page = unavailable.service_unavailable(env, cause, detail)
+        response.send_page(page, exc_info)
 
 
 def _release_form(form: Any) -> None:
