@@ -1,12 +1,16 @@
-"""Fixtures: seeded Roundup trackers built with Roundup's own API."""
+"""Fixtures: seeded Roundup trackers built with Roundup's own API, and a fake
+waitress server for in-process tests of ``roundup-wsgi serve``."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import support
+import waitress
+from support import FakeServer
 
 
 @pytest.fixture(scope="session")
@@ -34,3 +38,16 @@ def tracker_home(make_tracker: Callable[[str], Path]) -> Path:
     """A seeded tracker for in-process tests: ``[tracker] web`` is
     ``http://localhost/``, webtest's default host."""
     return make_tracker("http://localhost/")
+
+
+@pytest.fixture
+def servers_made(monkeypatch: pytest.MonkeyPatch) -> list[FakeServer]:
+    """Replace ``waitress.create_server``; return the fake servers it made."""
+    made: list[FakeServer] = []
+
+    def create_server(app: Any, **options: Any) -> FakeServer:
+        made.append(FakeServer(app, **options))
+        return made[-1]
+
+    monkeypatch.setattr(waitress, "create_server", create_server)
+    return made

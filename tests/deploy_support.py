@@ -24,11 +24,9 @@ import time
 from collections.abc import Mapping
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
 
-import requests
 import support
-from servers import ServerError, ServerProcess
+from servers import LocalSession, ServerError, ServerProcess
 
 __all__ = [
     "DEPLOY_DIR",
@@ -46,24 +44,10 @@ __all__ = [
 
 #: The recipes.
 DEPLOY_DIR = Path(__file__).resolve().parent.parent / "deploy"
-#: Seconds any single HTTP request may take.
-TIMEOUT = 60.0
 
 
-class Session(requests.Session):
-    """A ``requests.Session`` with a timeout on every request, ignoring any
-    ``*_proxy`` environment (traffic stays on 127.0.0.1)."""
-
-    def __init__(self, verify: str | bool = True) -> None:
-        super().__init__()
-        self.trust_env = False
-        self.verify = verify
-
-    def request(  # type: ignore[override]
-        self, method: str, url: str, *args: Any, **kwargs: Any
-    ) -> requests.Response:
-        kwargs.setdefault("timeout", TIMEOUT)
-        return super().request(method, url, *args, **kwargs)
+#: A requests session that stays on 127.0.0.1 (see servers.LocalSession).
+Session = LocalSession
 
 
 class ListeningProcess(ServerProcess):

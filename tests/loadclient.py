@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import requests
+from servers import LocalSession
 
 __all__ = [
     "Attempt",
@@ -66,19 +67,8 @@ def expected_file(title: str) -> bytes:
     return (seed + bytes(range(256))) * (size // 288) + b"\x00\r\n"
 
 
-class Session(requests.Session):
-    """``requests.Session`` with a timeout on every request and no proxies
-    from the environment (all traffic stays on 127.0.0.1)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.trust_env = False
-
-    def request(  # type: ignore[override]
-        self, method: str, url: str, *args: Any, **kwargs: Any
-    ) -> requests.Response:
-        kwargs.setdefault("timeout", TIMEOUT)
-        return super().request(method, url, *args, **kwargs)
+#: A requests session that stays on 127.0.0.1 (see servers.LocalSession).
+Session = LocalSession
 
 
 @dataclass

@@ -23,11 +23,16 @@ import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import Any
+
+import requests
 
 __all__ = [
+    "HTTP_TIMEOUT",
     "OUR_APP",
     "SERVERS",
     "STOCK_APP",
+    "LocalSession",
     "ServerError",
     "ServerProcess",
     "free_port",
@@ -276,3 +281,28 @@ class ServerProcess:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+#: Seconds a test's HTTP request may take (2 shared cores: generous).
+HTTP_TIMEOUT = 60.0
+
+
+class LocalSession(requests.Session):
+    """A ``requests.Session`` for talking to the servers the tests start: a
+    timeout (:data:`HTTP_TIMEOUT` seconds) on every request, and no
+    ``*_proxy`` environment, so all traffic stays on 127.0.0.1.
+
+    :param verify: passed to requests (a CA bundle path for the nginx TLS
+        test, ``True`` otherwise).
+    """
+
+    def __init__(self, verify: str | bool = True) -> None:
+        super().__init__()
+        self.trust_env = False
+        self.verify = verify
+
+    def request(  # type: ignore[override]
+        self, method: str, url: str, *args: Any, **kwargs: Any
+    ) -> requests.Response:
+        kwargs.setdefault("timeout", HTTP_TIMEOUT)
+        return super().request(method, url, *args, **kwargs)

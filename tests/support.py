@@ -202,3 +202,18 @@ def call_wsgi(app: Any, environ: dict[str, Any], *, server_write: bool) -> Resul
         b"".join(written),
         closer.calls,
     )
+
+
+class FakeServer:
+    """Stands in for a waitress server: Ctrl-C as soon as it runs."""
+
+    def __init__(self, app: Any, **options: Any) -> None:
+        self.app = app
+        self.options = options
+        self.closed = False
+
+    def run(self) -> None:
+        raise KeyboardInterrupt
+
+    def close(self) -> None:
+        self.closed = True

@@ -13,47 +13,18 @@ import sys
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 import roundup
-import waitress
 from roundup import instance
 from servers import ServerProcess, free_port
+from support import FakeServer
 
 from roundup_wsgi import __version__, cli, demo
 from roundup_wsgi.tracker import tracker_web
 
 #: urllib opener that ignores any ``*_proxy`` environment variables.
 OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-class FakeServer:
-    """Stands in for a waitress server: Ctrl-C as soon as it runs."""
-
-    def __init__(self, app: Any, **options: Any) -> None:
-        self.app = app
-        self.options = options
-        self.closed = False
-
-    def run(self) -> None:
-        raise KeyboardInterrupt
-
-    def close(self) -> None:
-        self.closed = True
-
-
-@pytest.fixture
-def servers_made(monkeypatch: pytest.MonkeyPatch) -> list[FakeServer]:
-    """Replace ``waitress.create_server``; return the fake servers it made."""
-    made: list[FakeServer] = []
-
-    def create_server(app: Any, **options: Any) -> FakeServer:
-        made.append(FakeServer(app, **options))
-        return made[-1]
-
-    monkeypatch.setattr(waitress, "create_server", create_server)
-    return made
 
 
 @pytest.fixture

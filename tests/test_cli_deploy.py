@@ -10,39 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import waitress
+from support import FakeServer
 from webtest import TestApp
 
 import roundup_wsgi.app
 from roundup_wsgi import cli
 from roundup_wsgi.deploy import wsgi_script
-
-
-class FakeServer:
-    """Stands in for a waitress server: Ctrl-C as soon as it runs."""
-
-    def __init__(self, app: Any, **options: Any) -> None:
-        self.app = app
-        self.options = options
-
-    def run(self) -> None:
-        raise KeyboardInterrupt
-
-    def close(self) -> None:
-        pass
-
-
-@pytest.fixture
-def servers_made(monkeypatch: pytest.MonkeyPatch) -> list[FakeServer]:
-    """Replace ``waitress.create_server``; return the fake servers it made."""
-    made: list[FakeServer] = []
-
-    def create_server(app: Any, **options: Any) -> FakeServer:
-        made.append(FakeServer(app, **options))
-        return made[-1]
-
-    monkeypatch.setattr(waitress, "create_server", create_server)
-    return made
 
 
 def the_error(capsys: pytest.CaptureFixture[str]) -> str:

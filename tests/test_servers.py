@@ -27,6 +27,7 @@ from servers import (
     OUR_APP,
     SERVERS,
     STOCK_APP,
+    LocalSession,
     ServerError,
     ServerProcess,
     free_port,
@@ -35,8 +36,6 @@ from servers import (
 
 pytestmark = pytest.mark.slow
 
-#: Seconds any single HTTP request may take.
-TIMEOUT = 60.0
 #: Chunk size for streaming downloads.
 CHUNK = 64 * 1024
 
@@ -60,19 +59,8 @@ CONFIGS = [
 _STARTED: list[ServerProcess] = []
 
 
-class Session(requests.Session):
-    """A ``requests.Session`` whose requests time out after :data:`TIMEOUT` and
-    ignore any ``*_proxy`` environment (all traffic stays on 127.0.0.1)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.trust_env = False
-
-    def request(  # type: ignore[override]
-        self, method: str, url: str, *args: Any, **kwargs: Any
-    ) -> requests.Response:
-        kwargs.setdefault("timeout", TIMEOUT)
-        return super().request(method, url, *args, **kwargs)
+#: A requests session that stays on 127.0.0.1 (see servers.LocalSession).
+Session = LocalSession
 
 
 @dataclass
