@@ -307,12 +307,23 @@ def test_file_uses_the_servers_file_wrapper(apps: dict[str, RequestDispatcher]) 
     assert b"".join(app_iter) == BIG
     app_iter.close()
 
-    environ = make_environ("GET", "/file2/big.bin", {"Range": "bytes=10-19"})
+    environ = make_environ("GET", "/file2/big.bin", {"Range": "bytes=10-200009"})
     environ["wsgi.file_wrapper"] = FileWrapper
     app_iter = start_file(apps["buffer"], environ)
     assert isinstance(app_iter.filelike, FileRange)
-    assert b"".join(app_iter) == BIG[10:20]
+    assert b"".join(app_iter) == BIG[10:200010]
     app_iter.close()
+
+
+def test_file_of_one_block_is_one_chunk(apps: dict[str, RequestDispatcher]) -> None:
+    """At most 64 KiB (a range here) is read at once and sent as one chunk,
+    cheaper than the server's file path; the file is closed at once."""
+    environ = make_environ("GET", "/file2/big.bin", {"Range": "bytes=10-19"})
+    environ["wsgi.file_wrapper"] = FileWrapper
+    fds = open_fds()
+    app_iter = start_file(apps["buffer"], environ)
+    assert open_fds() == fds
+    assert list(app_iter) == [BIG[10:20]]
 
 
 def test_file_without_wrapper_streams_bounded_chunks(

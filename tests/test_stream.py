@@ -155,11 +155,12 @@ def test_error_before_output_is_a_500_page(
 def test_files_still_use_the_servers_file_wrapper(
     stream_app: RequestDispatcher,
 ) -> None:
-    env = environ("/file1/hello.txt")
+    # (A file of more than one 64 KiB block: smaller ones are sent as one chunk.)
+    env = environ("/file2/big.bin")
     env["wsgi.file_wrapper"] = FileWrapper
     app_iter = stream_app(env, lambda *args: None)
     assert isinstance(app_iter, FileWrapper)
-    assert b"".join(app_iter) == support.SMALL_FILE_BYTES
+    assert len(b"".join(app_iter)) == support.BIG_FILE_SIZE
     app_iter.close()
 
 
