@@ -30,7 +30,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from servers import free_port
+from servers import free_port, stop_process
 from system import require_program
 
 __all__ = ["PostgresServer", "create_pg_tracker", "running_postgres"]
@@ -167,15 +167,8 @@ class PostgresServer:
     def stop(self) -> None:
         """Stop the server by its PID (SIGINT, then SIGKILL after
         :data:`STOP_TIMEOUT` seconds); nothing happens if it is not running."""
-        proc = self.proc
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=STOP_TIMEOUT)
+        # SIGINT is PostgreSQL's "fast" shutdown.
+        stop_process(self.proc, signal.SIGINT, STOP_TIMEOUT)
 
     @property
     def running(self) -> bool:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -38,6 +39,7 @@ __all__ = [
     "free_port",
     "granian_command",
     "gunicorn_command",
+    "stop_process",
     "waitress_command",
 ]
 
@@ -57,6 +59,24 @@ STOP_TIMEOUT = 10.0
 
 #: urllib opener that ignores any ``*_proxy`` environment: traffic stays local.
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def stop_process(
+    proc: subprocess.Popen[bytes] | None,
+    sig: int = signal.SIGTERM,
+    timeout: float = STOP_TIMEOUT,
+) -> None:
+    """Stop ``proc`` by its PID: send ``sig``, wait up to ``timeout``
+    seconds, then SIGKILL and wait again.  Nothing happens if it is ``None``
+    or has already exited."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=timeout)
 
 
 class ServerError(RuntimeError):
@@ -255,15 +275,7 @@ class ServerProcess:
 
     def stop(self) -> None:
         """Stop the subprocess by its PID: terminate, wait, then kill."""
-        proc = self.proc
-        if proc is None or proc.poll() is not None:
-            return
-        proc.terminate()
-        try:
-            proc.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=STOP_TIMEOUT)
+        stop_process(self.proc)
 
     @property
     def stopped(self) -> bool:
