@@ -9,7 +9,7 @@ It builds a seeded tracker (``benchmarks/seed.py``: ``--issues`` issues with
 messages and files, and a 50 MiB attachment), then for each server
 (waitress with 4 threads, gunicorn with 2 sync workers) starts three
 servers on 127.0.0.1, each on its own copy of the tracker: Roundup's stock
-``roundup.cgi.wsgi_handler.RequestDispatcher`` (``tests/stock_app.py``),
+``roundup.cgi.wsgi_handler.RequestDispatcher`` (``tests/apps/stock_app.py``),
 ours (``roundup_wsgi.app:application``) and a hello-world application (the
 server's ceiling).  It measures, for stock and ours in turn:
 
@@ -47,7 +47,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-import servers  # noqa: E402 - the test suite's server harness (tests/servers.py)
+from helpers import servers  # noqa: E402 - the test suite's server harness (tests/helpers/servers.py)
 
 from roundup_wsgi.tracker import set_tracker_web  # noqa: E402
 

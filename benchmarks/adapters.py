@@ -7,7 +7,7 @@ Run from the repository root (with the test and stream extras installed)::
 It prints one table:
 
 * per-request time of a WSGI application behind
-  :func:`roundup_wsgi.adapters.iterable_only` in each mode, against calling
+  :func:`roundup_wsgi.wsgi.adapters.iterable_only` in each mode, against calling
   it directly with a write callable (microseconds, median of ``--requests``
   calls, the whole body iterated and closed), for an application that sends
   its body with 4 write() calls and one that returns it as 4 chunks;
@@ -36,11 +36,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-import big_tracker  # noqa: E402 - the test suite's helpers
-import servers  # noqa: E402
-import support  # noqa: E402
+from helpers import big_tracker, seeded, servers  # noqa: E402
 
-from roundup_wsgi.adapters import MODES, iterable_only  # noqa: E402
+from roundup_wsgi.wsgi.adapters import MODES, iterable_only  # noqa: E402
 
 OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 CHUNK = b"x" * 100
@@ -113,7 +111,7 @@ def measure_export(
     """
     port = servers.free_port()
     name = mode or "stock"
-    home = support.copy_tracker(template, work / name, f"http://127.0.0.1:{port}/")
+    home = seeded.copy_tracker(template, work / name, f"http://127.0.0.1:{port}/")
     env = {"ROUNDUP_TRACKER_HOME": str(home)}
     if mode:
         env["ROUNDUP_WSGI_WRITE_MODE"] = mode

@@ -28,8 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
-import servers  # noqa: E402 - the test suite's server harness
-import support  # noqa: E402
+from helpers import seeded, servers  # noqa: E402
 from roundup import instance  # noqa: E402
 
 from benchmarks.load import peak_rss_kib  # noqa: E402 - python -m benchmarks's
@@ -45,7 +44,7 @@ OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 def build_tracker(home: Path, size: int) -> str:
     """A seeded tracker with one extra ``size``-byte attachment; returns
     its path below the tracker (``fileN/payload.bin``)."""
-    support.build_seeded_tracker(home)
+    seeded.build_seeded_tracker(home)
     db = instance.open(str(home)).open("admin")
     try:
         content = bytes(range(256)) * (size // 256)
@@ -70,7 +69,7 @@ def measure(
     """MiB of peak RSS growth over ``n`` downloads, or None if they fail."""
     port = servers.free_port()
     name = f"{server}-{app.split(':')[0]}"
-    home = support.copy_tracker(template, work / name, f"http://127.0.0.1:{port}/")
+    home = seeded.copy_tracker(template, work / name, f"http://127.0.0.1:{port}/")
     env = {"ROUNDUP_TRACKER_HOME": str(home)}
     if server == "gunicorn":
         command = servers.gunicorn_command(port, app)

@@ -4,13 +4,49 @@ The public entry point is :class:`RequestDispatcher`, a drop-in replacement
 for ``roundup.cgi.wsgi_handler.RequestDispatcher`` that returns the response
 body as the WSGI app_iter instead of writing it through the server's write
 callable (PEP 3333, "The write() Callable").
+
+The package is in three layers, each importing only those below it:
+
+* :mod:`roundup_wsgi.wsgi`: WSGI tools that know nothing of Roundup
+  (adapters between WSGI flavours, file bodies, error pages, mounting,
+  trusted proxies);
+* the modules at this level: the Roundup glue (:mod:`.dispatcher`,
+  :mod:`.request`, :mod:`.static`, :mod:`.stream`, :mod:`.failures`,
+  :mod:`.request_body`, :mod:`.tracker`, :mod:`.options`, :mod:`.app`,
+  :mod:`.paste`);
+* :mod:`roundup_wsgi.cli`: the ``roundup-wsgi`` command.
+
+The names below are imported lazily (PEP 562), so ``import
+roundup_wsgi.wsgi`` works without Roundup installed.
 """
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from .dispatcher import WRITE_MODES, RequestDispatcher
-from .response import Writer
+__version__ = "0.2.0.dev0"
 
-__all__ = ["WRITE_MODES", "RequestDispatcher", "Writer", "__version__"]
+__all__ = ["WRITE_MODES", "RequestDispatcher", "Writer", "__version__", "make_app"]
+
+#: Public name -> the module defining it.
+_LAZY = {
+    "WRITE_MODES": ".dispatcher",
+    "RequestDispatcher": ".dispatcher",
+    "Writer": ".request",
+    "make_app": ".app",
+}
+
+if TYPE_CHECKING:
+    from .app import make_app
+    from .dispatcher import WRITE_MODES, RequestDispatcher
+    from .request import Writer
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value

@@ -19,9 +19,17 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .dispatcher import RequestDispatcher
-from .mount import TrackerMount, WSGIApp
-from .options import ConfigError, convert, dispatcher_options, parse_trackers
+from .options import (
+    APP_OPTIONS,
+    DISPATCHER_OPTIONS,
+    OPTIONS,
+    ConfigError,
+    convert,
+    parse_trackers,
+)
 from .tracker import TrackerHomeError
+from .wsgi.mount import TrackerMount
+from .wsgi.types import WSGIApp
 
 __all__ = [
     "APP_OPTIONS",
@@ -47,9 +55,6 @@ ENV_PREFIX = "ROUNDUP_WSGI_"
 #: Environment variable choosing the write mode of ``application``.
 ENV_WRITE_MODE = ENV_PREFIX + "WRITE_MODE"
 
-#: Options of :func:`make_app` itself (not the dispatcher's), with their types.
-APP_OPTIONS: dict[str, Any] = {"trusted_proxies": list}
-
 
 def make_app(
     tracker_home_or_mapping: str | os.PathLike[str] | Mapping[str, Any],
@@ -61,26 +66,25 @@ def make_app(
 
     :param tracker_home_or_mapping: a tracker home directory, giving a
         :class:`~roundup_wsgi.dispatcher.RequestDispatcher`; or ``{name:
-        tracker home}``, giving a :class:`~roundup_wsgi.mount.TrackerMount`
+        tracker home}``, giving a :class:`~roundup_wsgi.wsgi.mount.TrackerMount`
         that serves each under ``/<name>/``.
     :param trusted_proxies: addresses or networks of reverse proxies whose
         ``X-Forwarded-*`` headers are honoured (``"127.0.0.1 ::1"``); the
         application is then wrapped in
-        :class:`~roundup_wsgi.proxy.TrustedProxyFix`.  None: no proxy.
-    :param options: keyword options of ``RequestDispatcher`` (``debug``,
-        ``timing``, ``lang``, ``feature_flags``, ``write_mode``, and any
-        added later), applied to every tracker.
+        :class:`~roundup_wsgi.wsgi.proxy.TrustedProxyFix`.  None: no proxy.
+    :param options: the ``"dispatcher"`` options of the table
+        :data:`roundup_wsgi.options.OPTIONS` (``debug``, ``write_mode``,
+        ...), applied to every tracker.
     :raises TypeError: an option ``RequestDispatcher`` does not have (the
         message lists those it has).
     :raises ValueError: a bad tracker home, tracker name, trusted proxy or
         option value (the message names it).
     """
-    known = dispatcher_options()
-    unknown = sorted(set(options) - set(known))
+    unknown = sorted(set(options) - set(DISPATCHER_OPTIONS))
     if unknown:
         raise TypeError(
             f"make_app() got unknown option(s) {', '.join(unknown)}: the "
-            f"options are {', '.join([*known, *APP_OPTIONS])}"
+            f"options are {', '.join(option.name for option in OPTIONS)}"
         )
     app: WSGIApp
     if isinstance(tracker_home_or_mapping, Mapping):
@@ -93,7 +97,7 @@ def make_app(
     else:
         app = RequestDispatcher(os.fspath(tracker_home_or_mapping), **options)
     if trusted_proxies is not None:
-        from .proxy import TrustedProxyFix
+        from .wsgi.proxy import TrustedProxyFix
 
         app = TrustedProxyFix(app, trusted_proxies)
     return app
@@ -113,8 +117,7 @@ def options_from_environment(
         variable and what it expects).
     """
     environ = os.environ if environ is None else environ
-    hints = {name: option.hint for name, option in dispatcher_options().items()}
-    hints.update(APP_OPTIONS)
+    hints = {option.name: option.hint for option in OPTIONS}
     found: dict[str, Any] = {}
     for variable, text in environ.items():
         if not variable.startswith(ENV_PREFIX):

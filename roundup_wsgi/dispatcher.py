@@ -3,8 +3,8 @@
 Data flows one way::
 
     server -> RequestDispatcher(environ, start_response)
-           -> Roundup Client.main()  (writes to a roundup_wsgi.response.Response)
-           -> Response.finish(): start_response(status, headers), app_iter
+           -> Roundup Client.main()  (writes to a roundup_wsgi.request.Request)
+           -> Request.finish(): start_response(status, headers), app_iter
            -> server
 
 Roundup 2.6's ``roundup.cgi.wsgi_handler.RequestDispatcher`` writes the body
@@ -24,27 +24,21 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar, cast
 
-import roundup.instance
 from roundup.anypy.html import html_escape
 from roundup.cgi import TranslationService
 from roundup.cgi.client import BinaryFieldStorage, NotFound
 
-from . import guard, inputs, limits, pages, static, unavailable
-from .response import ExcInfo, Response, StartResponse
+from . import failures, request_body, static
+from .options import WRITE_MODES
+from .request import Request
 from .stream import streaming
-from .tracker import check_tracker_home
+from .tracker import check_tracker_home, open_tracker
+from .wsgi import errorpages
+from .wsgi.types import ExcInfo, StartResponse
 
 __all__ = ["WRITE_MODES", "RequestDispatcher"]
 
 logger = logging.getLogger("roundup_wsgi")
-
-#: ``"buffer"``: the body is collected and returned as the app_iter; the
-#: server's write callable is never used (the default, and the same bytes on
-#: every server).  ``"server"``: Roundup's writes go to the server's write
-#: callable when ``start_response`` returns one, else to the buffer.
-#: ``"stream"``: ``Client.main`` runs in a greenlet and each write is sent
-#: at once as a chunk of the app_iter (:mod:`roundup_wsgi.stream`).
-WRITE_MODES = ("buffer", "server", "stream")
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -110,7 +104,7 @@ class RequestDispatcher:
     :param feature_flags: Roundup's feature flags;
         ``{"cache_tracker": False}`` opens the tracker anew for every
         request, as Roundup 2.4-2.6 do (by default it is opened once).
-    :param write_mode: one of :data:`WRITE_MODES`.
+    :param write_mode: one of :data:`~roundup_wsgi.options.WRITE_MODES`.
     :param static_fast_path: answer ``GET``/``HEAD`` of ``@@file/...`` and
         ``_file/...`` without opening the tracker database, with Roundup's
         own static-file code (:mod:`roundup_wsgi.static`); the response is
@@ -120,9 +114,9 @@ class RequestDispatcher:
         ``determine_context`` or ``opendb``.  ``False`` sends them through
         ``Client.main`` like any other request.
     :param max_request_body: the largest request body accepted, in bytes
-        (default :data:`~roundup_wsgi.limits.DEFAULT_MAX_REQUEST_BODY`,
+        (default :data:`~roundup_wsgi.request_body.DEFAULT_MAX_REQUEST_BODY`,
         64 MiB); larger ones answer 413 before Roundup reads them
-        (:mod:`roundup_wsgi.limits`).  ``None``: no limit.
+        (:mod:`roundup_wsgi.request_body`).  ``None``: no limit.
     :raises ImportError: ``write_mode="stream"`` without the greenlet
         package (the message names the extra ``roundup-wsgi[stream]``).
     :raises ValueError: ``max_request_body`` is not a size,
@@ -143,7 +137,7 @@ class RequestDispatcher:
         *,
         write_mode: str = "buffer",
         static_fast_path: bool = True,
-        max_request_body: int | None = limits.DEFAULT_MAX_REQUEST_BODY,
+        max_request_body: int | None = request_body.DEFAULT_MAX_REQUEST_BODY,
     ) -> None:
         if write_mode not in WRITE_MODES:
             raise ValueError(
@@ -160,7 +154,7 @@ class RequestDispatcher:
         #: The tracker the static-file fast path reads its config from when
         #: trackers are not cached (opened on first use, then kept).
         self._static_tracker: Any = None
-        self.max_request_body = limits.check_max_request_body(max_request_body)
+        self.max_request_body = request_body.check_max_request_body(max_request_body)
         self.translator = (
             TranslationService.get_translation(lang, tracker_home=self.home)
             if lang
@@ -168,7 +162,7 @@ class RequestDispatcher:
         )
         self.tracker: Any = None
         if self.use_cached_tracker():
-            self.tracker = roundup.instance.open(self.home, not self.debug)
+            self.tracker = open_tracker(self.home, not self.debug)
         else:
             self.preload()
 
@@ -185,7 +179,7 @@ class RequestDispatcher:
     @contextmanager
     def get_tracker(self) -> Iterator[Any]:
         """Yield a newly opened tracker instance (the non-cached mode)."""
-        yield roundup.instance.open(self.home, not self.debug)
+        yield open_tracker(self.home, not self.debug)
 
     @_with_log_context
     def __call__(
@@ -209,22 +203,22 @@ class RequestDispatcher:
         # work on a copy so the server's and middlewares' one is untouched.
         env = dict(environ)
         mode = "server" if self.write_mode == "stream" else self.write_mode
-        response = Response(env, start_response, mode)
+        request = Request(env, start_response, mode)
         try:
-            self._handle(env, response)
-            if response.sendfile_error is not None:
-                raise response.sendfile_error[1]
-            return response.finish()
+            self._handle(env, request)
+            if request.sendfile_error is not None:
+                raise request.sendfile_error[1]
+            return request.finish()
         except Exception:
-            self._fail(env, response, sys.exc_info())  # type: ignore[arg-type]
-            return response.finish()
+            self._fail(env, request, sys.exc_info())  # type: ignore[arg-type]
+            return request.finish()
 
-    def _handle(self, env: dict[str, Any], response: Response) -> None:
+    def _handle(self, env: dict[str, Any], request: Request) -> None:
         method = env.get("REQUEST_METHOD", "GET")
         path = env.get("PATH_INFO", "")
         if method == "OPTIONS":
             if not (path == "/rest" or path.startswith("/rest/")):
-                response.send_page(pages.not_implemented(env))
+                request.send_page(errorpages.not_implemented(env))
                 return
             # A CORS preflight for Roundup's REST API: no request body.
             env["CONTENT_LENGTH"] = "0"
@@ -233,41 +227,43 @@ class RequestDispatcher:
         if self.timing:
             env["CGI_SHOW_TIMING"] = self.timing
 
-        page = limits.check_request_body(env, self.max_request_body)
+        page = request_body.check_request_body(env, self.max_request_body)
         if page is not None:
-            response.send_page(page)
+            request.send_page(page)
             return
         if (
             self.static_fast_path
             and static.is_static_request(env)
-            and self._serve_static_file(env, response)
+            and self._serve_static_file(env, request)
         ):
             return
 
-        inputs.readable_input(env)
+        request_body.readable_input(env)
         form = None
         if method not in ("OPTIONS", "DELETE"):
             # (Roundup's Client builds an empty form itself for these.)
             try:
                 form = BinaryFieldStorage(fp=env.get("wsgi.input"), environ=env)
             except ValueError as error:
-                response.send_page(
-                    pages.bad_request(env, f"Malformed request: {error}")
+                request.send_page(
+                    errorpages.bad_request(env, f"Malformed request: {error}")
                 )
                 return
-            except limits.RequestBodyTooLargeError:
-                response.send_page(limits.too_large(env, self.max_request_body or 0))
+            except request_body.RequestBodyTooLargeError:
+                request.send_page(
+                    request_body.too_large(env, self.max_request_body or 0)
+                )
                 return
         try:
             if self.use_cached_tracker():
-                self._run_client(self.tracker, env, form, response)
+                self._run_client(self.tracker, env, form, request)
             else:
                 with self.get_tracker() as tracker:
-                    self._run_client(tracker, env, form, response)
+                    self._run_client(tracker, env, form, request)
         finally:
             _release_form(form)
 
-    def _serve_static_file(self, env: dict[str, Any], response: Response) -> bool:
+    def _serve_static_file(self, env: dict[str, Any], request: Request) -> bool:
         """Try the static-file fast path; ``False`` if Roundup's own path
         must answer instead.
 
@@ -280,9 +276,9 @@ class RequestDispatcher:
         if not static.client_allows_fast_path(tracker.Client):
             return False
         try:
-            self._run_client(tracker, env, None, response, True)
+            self._run_client(tracker, env, None, request, True)
         except Exception:
-            if response.status is not None:
+            if request.status is not None:
                 raise
             logger.debug(
                 "static-file fast path failed for %s; Roundup's path answers",
@@ -298,7 +294,7 @@ class RequestDispatcher:
         if self.tracker is not None:
             return self.tracker
         if self._static_tracker is None:
-            self._static_tracker = roundup.instance.open(self.home, not self.debug)
+            self._static_tracker = open_tracker(self.home, not self.debug)
         return self._static_tracker
 
     def _run_client(
@@ -306,35 +302,35 @@ class RequestDispatcher:
         tracker: Any,
         env: dict[str, Any],
         form: Any,
-        response: Response,
+        request: Request,
         static_file: bool = False,
     ) -> None:
-        watch: guard.ClientGuard | None = None
+        watch: failures.ClientGuard | None = None
         if static_file:
-            client = static.make_client(tracker, response, env, self.translator)
+            client = static.make_client(tracker, request, env, self.translator)
         else:
-            client = tracker.Client(tracker, response, env, form, self.translator)
-            watch = guard.ClientGuard(client)
+            client = tracker.Client(tracker, request, env, form, self.translator)
+            watch = failures.ClientGuard(client)
         try:
             if watch is None:
                 static.serve_static_file(client)
             else:
                 client.main()
-                watch.check(response.status)
+                watch.check(request.status)
         except NotFound:
             # Roundup's own body, byte for byte, plus a Content-Length.
             body = f"Not found: {html_escape(client.path)}".encode()
-            response.start_response(
+            request.start_response(
                 [("Content-Type", "text/html"), ("Content-Length", str(len(body)))],
                 404,
             )
             if env.get("REQUEST_METHOD") != "HEAD":
-                response.wfile.write(body)
+                request.wfile.write(body)
 
-    def _fail(self, env: dict[str, Any], response: Response, exc_info: ExcInfo) -> None:
-        cause = unavailable.database_unavailable_cause(exc_info[1])
+    def _fail(self, env: dict[str, Any], request: Request, exc_info: ExcInfo) -> None:
+        cause = failures.database_unavailable_cause(exc_info[1])
         if cause is not None:
-            self._unavailable(env, response, exc_info, cause)
+            self._unavailable(env, request, exc_info, cause)
             return
         logger.error(
             "%s %s failed in tracker %s",
@@ -344,10 +340,10 @@ class RequestDispatcher:
             exc_info=exc_info,
         )
         detail = "".join(traceback.format_exception(*exc_info)) if self.debug else None
-        response.send_page(pages.internal_server_error(env, detail), exc_info)
+        request.send_page(errorpages.internal_server_error(env, detail), exc_info)
 
     def _unavailable(
-        self, env: dict[str, Any], response: Response, exc_info: ExcInfo, cause: str
+        self, env: dict[str, Any], request: Request, exc_info: ExcInfo, cause: str
     ) -> None:
         """503 + Retry-After for a database outage (:mod:`.unavailable`)."""
         logger.error(
@@ -359,8 +355,8 @@ class RequestDispatcher:
             exc_info=exc_info,
         )
         detail = "".join(traceback.format_exception(*exc_info)) if self.debug else None
-        page = unavailable.service_unavailable(env, cause, detail)
-        response.send_page(page, exc_info)
+        page = failures.service_unavailable(env, cause, detail)
+        request.send_page(page, exc_info)
 
 
 def _release_form(form: Any) -> None:

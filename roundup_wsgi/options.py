@@ -1,28 +1,42 @@
-"""Dispatcher options from text: environment variables, ini files, the command line.
+"""The options table: every setting of an application, in one place.
 
-The options :class:`~roundup_wsgi.dispatcher.RequestDispatcher` accepts are
-read from its signature (every keyword parameter after ``home``) with their
-type hints, so an option added to the dispatcher is accepted by
-``ROUNDUP_WSGI_<NAME>`` variables and PasteDeploy ini files without edits
-here.  :func:`convert` turns the text of a setting into the hinted type.
+Like waitress's ``adjustments.py``, :data:`OPTIONS` lists each option once
+with its name, type, default and help text.  Everything that configures an
+application reads it:
+
+* :class:`~roundup_wsgi.dispatcher.RequestDispatcher` takes the
+  ``"dispatcher"`` options as keyword arguments, with these defaults (a
+  test keeps its signature and the table equal);
+* :func:`~roundup_wsgi.app.make_app` takes all of them;
+* ``roundup_wsgi.app:application`` reads ``ROUNDUP_WSGI_<NAME>`` variables,
+  PasteDeploy ini files read ``name = value`` lines, and ``roundup-wsgi
+  serve`` has a flag for each (``--write-mode``, ``--debug``, ...): all
+  three convert the text with :func:`convert` to the option's type.
 """
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 import re
 import types
 import typing
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
+
+from .request_body import DEFAULT_MAX_REQUEST_BODY
+from .wsgi.mount import TRACKER_NAME
 
 __all__ = [
+    "APP_OPTIONS",
+    "DISPATCHER_OPTIONS",
+    "OPTIONS",
+    "WRITE_MODES",
     "ConfigError",
     "Option",
+    "WriteMode",
     "convert",
-    "dispatcher_options",
+    "options_from_text",
     "parse_trackers",
     "split_list",
 ]
@@ -31,9 +45,15 @@ _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 _NONE = ("", "none")
 
-#: A tracker name in a URL: one path segment of URL-unreserved characters
-#: (RFC 3986, section 2.3), so it needs no quoting.
-TRACKER_NAME = re.compile(r"^[A-Za-z0-9_~-][A-Za-z0-9._~-]*$")
+#: ``"buffer"``: the body is collected and returned as the app_iter; the
+#: server's write callable is never used (the default, and the same bytes on
+#: every server).  ``"server"``: Roundup's writes go to the server's write
+#: callable when ``start_response`` returns one, else to the buffer.
+#: ``"stream"``: ``Client.main`` runs in a greenlet and each write is sent
+#: at once as a chunk of the app_iter (:mod:`roundup_wsgi.stream`).
+WriteMode = Literal["buffer", "server", "stream"]
+#: The write modes, the first the default.
+WRITE_MODES: tuple[str, ...] = typing.get_args(WriteMode)
 
 
 class ConfigError(RuntimeError):
@@ -45,41 +65,126 @@ class ConfigError(RuntimeError):
 
 
 class Option(typing.NamedTuple):
-    """One keyword option of ``RequestDispatcher``: its name, type hint
-    (``str`` when it has none) and default value."""
+    """One option of an application.
+
+    :param name: the keyword argument (``write_mode``); the environment
+        variable is ``ROUNDUP_WSGI_`` + its upper case, the ``serve`` flag
+        ``--`` + it with ``-`` for ``_`` unless :attr:`flag` says otherwise.
+    :param hint: its type, as :func:`convert` understands it.
+    :param default: the value when it is not given.
+    :param help: one line for ``--help`` and the README.
+    :param scope: ``"dispatcher"`` (a keyword of ``RequestDispatcher``, for
+        each tracker) or ``"app"`` (of :func:`~roundup_wsgi.app.make_app`,
+        around all trackers).
+    :param flag: the ``serve`` flag, if not the one derived from the name;
+        ``""``: no flag.
+    """
 
     name: str
     hint: Any
     default: Any
+    help: str
+    scope: Literal["dispatcher", "app"] = "dispatcher"
+    flag: str | None = None
+
+    @property
+    def variable(self) -> str:
+        """The environment variable, e.g. ``ROUNDUP_WSGI_WRITE_MODE``."""
+        return "ROUNDUP_WSGI_" + self.name.upper()
+
+    @property
+    def cli_flag(self) -> str:
+        """The ``serve`` flag, e.g. ``--write-mode`` (``""``: none)."""
+        if self.flag is not None:
+            return self.flag
+        return "--" + self.name.replace("_", "-")
 
 
-def dispatcher_options() -> dict[str, Option]:
-    """Return the keyword options of ``RequestDispatcher``, by name.
+#: Every option, in the order ``--help`` shows them.
+OPTIONS: tuple[Option, ...] = (
+    Option(
+        "debug",
+        bool,
+        False,
+        "open the tracker unoptimised (templates reloaded on change) and show "
+        "tracebacks in error pages",
+    ),
+    Option("timing", bool, False, "Roundup's CGI_SHOW_TIMING: timings in pages"),
+    Option("lang", str | None, None, "default UI language, e.g. de"),
+    Option(
+        "feature_flags",
+        dict[str, Any] | None,
+        None,
+        "Roundup's feature flags, e.g. cache_tracker=false (open the tracker "
+        "anew for every request)",
+    ),
+    Option(
+        "write_mode",
+        WriteMode,
+        "buffer",
+        "how response bodies reach the server: buffer, server or stream",
+    ),
+    Option(
+        "static_fast_path",
+        bool,
+        True,
+        "answer @@file/ and _file/ requests without opening the database",
+    ),
+    Option(
+        "max_request_body",
+        int | None,
+        DEFAULT_MAX_REQUEST_BODY,
+        "largest request body accepted, in bytes (none: no limit); larger "
+        "ones answer 413",
+    ),
+    Option(
+        "trusted_proxies",
+        list[str] | None,
+        None,
+        "addresses or networks of reverse proxies whose X-Forwarded-* "
+        "headers are honoured, e.g. 127.0.0.1 ::1",
+        scope="app",
+        flag="--trusted-proxy",
+    ),
+)
 
-    Read from its ``__init__`` signature: every parameter but ``self`` and
-    ``home``.  A parameter whose hint cannot be evaluated gets the type of its
-    default value (``str`` if the default is ``None``).
+#: The options of ``RequestDispatcher``, by name.
+DISPATCHER_OPTIONS: dict[str, Option] = {
+    option.name: option for option in OPTIONS if option.scope == "dispatcher"
+}
+#: The options of :func:`~roundup_wsgi.app.make_app` around the trackers.
+APP_OPTIONS: dict[str, Option] = {
+    option.name: option for option in OPTIONS if option.scope == "app"
+}
+
+
+def options_from_text(
+    settings: Mapping[str, str], source: str, also: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """Convert textual settings to option values, by the table.
+
+    :param settings: ``{option name: text}``, e.g. from an ini file section.
+    :param source: what to name in errors, e.g. ``"paste.ini [app:main]"``.
+    :param also: other names the source accepts, listed in the error for an
+        unknown name (e.g. ``tracker_home``).
+    :returns: ``{option name: value}``.
+    :raises ConfigError: a name that is no option, or a text that does not
+        fit the option's type (the message names both and the fix).
     """
-    from .dispatcher import RequestDispatcher
-
-    init = RequestDispatcher.__init__
-    try:
-        hints = typing.get_type_hints(init)
-    except Exception:  # e.g. a hint imported only under TYPE_CHECKING
-        hints = {}
-    found: dict[str, Option] = {}
-    for name, param in inspect.signature(init).parameters.items():
-        if name in ("self", "home") or param.kind in (
-            param.VAR_POSITIONAL,
-            param.VAR_KEYWORD,
-        ):
-            continue
-        default = None if param.default is param.empty else param.default
-        hint = hints.get(name)
-        if hint is None:
-            hint = str if default is None else type(default)
-        found[name] = Option(name, hint, default)
-    return found
+    known = {option.name: option for option in OPTIONS}
+    values: dict[str, Any] = {}
+    for name, text in settings.items():
+        option = known.get(name)
+        if option is None:
+            raise ConfigError(
+                f"{source}: unknown option {name!r}; the options are "
+                + ", ".join([*also, *known])
+            )
+        try:
+            values[name] = convert(text, option.hint)
+        except ValueError as exc:
+            raise ConfigError(f"{source}: {name} = {text}: {exc}") from None
+    return values
 
 
 def convert(text: str, hint: Any) -> Any:

@@ -12,10 +12,9 @@
     trusted_proxies = 127.0.0.1 ::1
     write_mode = buffer
 
-Every keyword option of :class:`~roundup_wsgi.dispatcher.RequestDispatcher`
-is accepted under its own name, converted from text to the option's type
-(see :func:`roundup_wsgi.options.convert`); the list is read from the
-dispatcher's signature, so options added there work here unchanged.
+Every option of the table :data:`roundup_wsgi.options.OPTIONS` is accepted
+under its own name, converted from text to the option's type (see
+:func:`roundup_wsgi.options.convert`).
 Relative tracker homes are taken relative to the ini file's directory.
 """
 
@@ -23,12 +22,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any
 
-from .app import APP_OPTIONS, make_app
-from .mount import WSGIApp
-from .options import ConfigError, convert, dispatcher_options, parse_trackers
+from .app import make_app
+from .options import ConfigError, options_from_text, parse_trackers
 from .tracker import TrackerHomeError
+from .wsgi.types import WSGIApp
 
 __all__ = ["app_factory"]
 
@@ -60,19 +58,7 @@ def app_factory(global_config: Mapping[str, str], **local_conf: str) -> WSGIApp:
             "(one tracker at /) or 'trackers = bugs=/srv/roundup/bugs, "
             "support=/srv/roundup/support' (several, each under /<name>/)"
         )
-    hints = {name: option.hint for name, option in dispatcher_options().items()}
-    hints.update(APP_OPTIONS)
-    options: dict[str, Any] = {}
-    for name, text in settings.items():
-        if name not in hints:
-            raise ConfigError(
-                f"{where}: unknown option {name!r}; the options are "
-                + ", ".join(["tracker_home", "trackers", *hints])
-            )
-        try:
-            options[name] = convert(text, hints[name])
-        except ValueError as exc:
-            raise ConfigError(f"{where}: {name} = {text}: {exc}") from None
+    options = options_from_text(settings, where, also=("tracker_home", "trackers"))
 
     def resolve(path: str) -> str:
         return os.path.join(here, os.path.expanduser(path.strip()))

@@ -122,7 +122,7 @@ def make_client(
     through Roundup's own path instead.
 
     :param tracker: the tracker instance (``roundup.instance.Tracker``).
-    :param request: the request object (:class:`roundup_wsgi.response.Response`).
+    :param request: the request object (:class:`roundup_wsgi.request.Request`).
     :param environ: the request's environ, ``PATH_INFO`` without its leading
         slash.
     :param translator: a Roundup ``TranslationService``, or ``None`` for

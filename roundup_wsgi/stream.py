@@ -8,7 +8,7 @@ write() Callable") calls a hack and which granian, bjoern and hypercorn do
 not provide.
 
 In ``"stream"`` mode the dispatcher answers in its ``"server"`` way, but
-under :func:`roundup_wsgi.adapters.iterable_only` in ``"greenlet"`` mode:
+under :func:`roundup_wsgi.wsgi.adapters.iterable_only` in ``"greenlet"`` mode:
 ``Client.main`` runs in a greenlet, the write callable it is given switches
 back to the server with each chunk, and the server sends it from the
 app_iter before Roundup makes the next one.  So the headers go out first,
@@ -25,7 +25,8 @@ response (PEP 3333, "Error Handling").
 
 from __future__ import annotations
 
-from .adapters import WSGIApp, iterable_only
+from .wsgi.adapters import iterable_only
+from .wsgi.types import WSGIApp
 
 __all__ = ["streaming"]
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 __all__ = [
@@ -144,6 +145,55 @@ def set_tracker_web(home: str | os.PathLike[str], url: str) -> None:
     config.save(os.path.join(path, CONFIG_INI))
 
 
+#: Optional packages a tracker may need, by module name: the pip command
+#: that installs each (the extras are roundup-wsgi's).
+OPTIONAL_PACKAGES = {
+    "jinja2": "pip install 'roundup-wsgi[jinja2]'",
+    "greenlet": "pip install 'roundup-wsgi[stream]'",
+    "brotli": "pip install 'roundup-wsgi[compression]'",
+    "zstd": "pip install 'roundup-wsgi[compression]'",
+    "psycopg2": "pip install 'roundup-wsgi[postgresql]'",
+}
+
+
+class MissingPackageError(ModuleNotFoundError):
+    """A package the tracker needs is not installed; the message names it
+    and the pip command that installs it (:data:`OPTIONAL_PACKAGES`)."""
+
+
+def name_missing_package(error: ModuleNotFoundError, needed_by: str) -> None:
+    """Raise :class:`MissingPackageError` for ``error`` if it is a package
+    of :data:`OPTIONAL_PACKAGES`; return otherwise.
+
+    :param needed_by: what needs it, e.g. ``"the jinja2 template"``.
+    :raises MissingPackageError: the package and the fix, in one line.
+    """
+    module = (error.name or "").split(".")[0]
+    fix = OPTIONAL_PACKAGES.get(module)
+    if fix is not None:
+        raise MissingPackageError(
+            f"{needed_by} needs the {module} package, which is not installed: {fix}",
+            name=module,
+        ) from error
+
+
+def open_tracker(home: str, optimize: bool = True) -> Any:
+    """Open a tracker instance (``roundup.instance.open``).
+
+    :param home: the tracker home.
+    :param optimize: Roundup's optimisation (templates compiled once).
+    :raises MissingPackageError: the tracker needs a package that is not
+        installed (e.g. jinja2 for a jinja2 tracker).
+    """
+    from roundup import instance
+
+    try:
+        return instance.open(home, optimize)
+    except ModuleNotFoundError as error:
+        name_missing_package(error, f"the tracker {home}")
+        raise
+
+
 def create_tracker(
     home: str | os.PathLike[str],
     *,
@@ -175,6 +225,8 @@ def create_tracker(
     :raises ValueError: unknown template or backend (the message lists the
         known ones).
     :raises FileExistsError: ``home`` exists and is not empty.
+    :raises MissingPackageError: the template or backend needs a package that
+        is not installed (jinja2, psycopg2); the message gives the pip command.
     :raises Exception: whatever Roundup raises initialising the database
         (e.g. psycopg2's ``OperationalError`` when PostgreSQL is unreachable);
         the half-made ``home`` is removed first, so nothing is left behind.
@@ -223,8 +275,12 @@ def create_tracker(
     try:
         os.makedirs(path, exist_ok=True)
         init.install(path, template_dir, settings=values)
-        tracker = instance.open(path)
-        tracker.init(password.Password(admin_password, config=tracker.config))
+        try:
+            tracker = instance.open(path)
+            tracker.init(password.Password(admin_password, config=tracker.config))
+        except ModuleNotFoundError as error:
+            name_missing_package(error, f"the {template} template with {backend}")
+            raise
     except BaseException:
         if created:
             shutil.rmtree(path, ignore_errors=True)

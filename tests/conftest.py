@@ -1,5 +1,9 @@
 """Fixtures: seeded Roundup trackers built with Roundup's own API, and a fake
-waitress server for in-process tests of ``roundup-wsgi serve``."""
+waitress server for in-process tests of ``roundup-wsgi serve``.
+
+This file imports no Roundup (the tracker fixtures import it when used), so
+``tests/wsgi/`` runs with Roundup not installed.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import support
-import waitress
-from support import FakeServer
+from helpers.wsgi import FakeServer
 
 
 @pytest.fixture(scope="session")
 def tracker_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A seeded classic/sqlite tracker, built once per test session (read-only)."""
-    return support.build_seeded_tracker(tmp_path_factory.mktemp("template") / "tracker")
+    from helpers import seeded
+
+    return seeded.build_seeded_tracker(tmp_path_factory.mktemp("template") / "tracker")
 
 
 @pytest.fixture
@@ -28,7 +32,9 @@ def make_tracker(tmp_path: Path, tracker_template: Path) -> Callable[[str], Path
     def make(web: str) -> Path:
         nonlocal count
         count += 1
-        return support.copy_tracker(tracker_template, tmp_path / f"tracker{count}", web)
+        from helpers import seeded
+
+        return seeded.copy_tracker(tracker_template, tmp_path / f"tracker{count}", web)
 
     return make
 
@@ -43,6 +49,8 @@ def tracker_home(make_tracker: Callable[[str], Path]) -> Path:
 @pytest.fixture
 def servers_made(monkeypatch: pytest.MonkeyPatch) -> list[FakeServer]:
     """Replace ``waitress.create_server``; return the fake servers it made."""
+    import waitress
+
     made: list[FakeServer] = []
 
     def create_server(app: Any, **options: Any) -> FakeServer:

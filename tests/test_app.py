@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from wsgiref.validate import validator
 
 import pytest
+from helpers import seeded
+from webtest import TestApp
 
 import roundup_wsgi.app
 from roundup_wsgi import RequestDispatcher
-from roundup_wsgi.mount import TrackerMount
-from roundup_wsgi.options import ConfigError, convert, dispatcher_options
-from roundup_wsgi.proxy import TrustedProxyFix
+from roundup_wsgi.app import make_app
+from roundup_wsgi.options import ConfigError
+from roundup_wsgi.wsgi.mount import TrackerMount
+from roundup_wsgi.wsgi.proxy import TrustedProxyFix
 
 
 @pytest.fixture
@@ -128,18 +133,48 @@ def test_make_app_names_an_unknown_option(tracker_home: Path) -> None:
         roundup_wsgi.app.make_app(tracker_home, writemode="server")
 
 
-def test_options_follow_the_dispatcher_signature() -> None:
-    """New RequestDispatcher options are picked up without edits."""
-    options = dispatcher_options()
-    assert {"debug", "timing", "lang", "feature_flags", "write_mode"} <= set(options)
-    assert options["debug"].hint is bool
-    assert convert("off", options["debug"].hint) is False
-    assert convert("", options["lang"].hint) is None
-    assert convert("de", options["lang"].hint) == "de"
-    assert convert('{"cache_tracker": false}', options["feature_flags"].hint) == {
-        "cache_tracker": False
+def test_two_real_trackers(make_tracker: Callable[[str], Path]) -> None:
+    """make_app with a mapping: each tracker answers under its own name."""
+    bugs = make_tracker("http://localhost/bugs/")
+    other = make_tracker("http://localhost/support/")
+    app = TestApp(validator(make_app({"bugs": bugs, "support": other})))
+    issue = app.get("/bugs/issue1")
+    assert "Sample issue one" in issue.text
+    assert 'action="http://localhost/bugs/"' in issue.text  # from [tracker] web
+    attachment = app.get(f"/support/file1/{seeded.SMALL_FILE_NAME}")
+    assert attachment.body == seeded.SMALL_FILE_BYTES
+    style = app.get("/bugs/@@file/style.css")
+    assert style.body == (bugs / "html" / "style.css").read_bytes()
+    assert "Not found: nosuchclass" in app.get("/bugs/nosuchclass", status=404).text
+
+
+def test_forged_forwarded_host_does_not_pass_roundups_csrf_check(
+    make_tracker: Callable[[str], Path],
+) -> None:
+    """A direct client sending the tracker's host as X-Forwarded-Host to get
+    past Roundup's Host check is refused; the same from the proxy passes."""
+    home = make_tracker("https://bugs.example/")
+    app = make_app(home, trusted_proxies="127.0.0.1")
+    headers = {
+        "Origin": "https://bugs.example",
+        "Referer": "https://bugs.example/",
+        "X-Forwarded-Host": "bugs.example",
+        "X-Forwarded-Proto": "https",
     }
-    assert convert("1_048_576", int) == 1048576
-    assert convert("a, b c", list) == ["a", "b", "c"]
-    with pytest.raises(ValueError, match="whole number"):
-        convert("10MB", int | None)
+    login = {"__login_name": "demo", "__login_password": "demo-secret"}
+
+    def post(remote_addr: str) -> Any:
+        test = TestApp(app, extra_environ={"REMOTE_ADDR": remote_addr})
+        return test.post(
+            "/",
+            {**login, "@action": "login"},
+            headers=headers,
+            extra_environ={"HTTP_HOST": "127.0.0.1:8080"},
+        )
+
+    forged = post("192.0.2.1")
+    assert "Invalid HOST 127.0.0.1:8080" in forged.text
+    assert "Hello, demo" not in forged.text
+    proxied = post("127.0.0.1")
+    assert "Hello, demo" in proxied.text
+    assert "Invalid" not in proxied.text

@@ -28,10 +28,11 @@ from typing import Any
 from wsgiref.validate import WSGIWarning, validator
 
 import pytest
-import support
+from helpers import seeded
+from helpers.servers import ServerProcess, free_port, waitress_command
+from helpers.wsgi import call_wsgi
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from servers import ServerProcess, free_port, waitress_command
 
 from roundup_wsgi import RequestDispatcher
 
@@ -214,7 +215,7 @@ def check_response(
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory, tracker_template: Path) -> Any:
-    home = support.copy_tracker(
+    home = seeded.copy_tracker(
         tracker_template,
         tmp_path_factory.mktemp("bad-input") / "t",
         "http://localhost/",
@@ -268,11 +269,11 @@ def test_in_process_survives_bad_input(app: Any, request: dict[str, Any]) -> Non
     environ = make_environ(request)
     # wsgiref.validate checks the server's side too and rejects a malformed
     # CONTENT_LENGTH in the environ itself; those go to the app directly
-    # (support.call_wsgi checks the PEP 3333 response rules).
+    # (call_wsgi checks the PEP 3333 response rules).
     wrapped = validator(app) if valid_length(request["length"]) else app
     with warnings.catch_warnings(), no_hang():
         warnings.simplefilter("ignore", WSGIWarning)
-        result = support.call_wsgi(wrapped, environ, server_write=True)
+        result = call_wsgi(wrapped, environ, server_write=True)
     check_response(request, result.status, result.headers, result.body)
 
 
@@ -285,7 +286,7 @@ def real_server(
 ) -> Iterator[ServerProcess]:
     port = free_port()
     base = tmp_path_factory.mktemp("bad-input-server")
-    home = support.copy_tracker(
+    home = seeded.copy_tracker(
         tracker_template, base / "tracker", f"http://127.0.0.1:{port}/"
     )
     server = ServerProcess(

@@ -13,9 +13,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-import servers
+from helpers import servers
+from helpers.system import require_program
 from roundup import instance
-from system import require_program
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # benchmarks/ is not installed, only run from here

@@ -1,5 +1,5 @@
 """Browser end-to-end: Debian's Chromium (headless), driven by Playwright for
-Python, uses the demo tracker (:mod:`roundup_wsgi.demo`) served by our
+Python, uses the demo tracker (:mod:`roundup_wsgi.cli.demo`) served by our
 dispatcher under waitress and under granian.
 
 Steps: open the front page, log in as ``demo``, create an issue with a
@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from servers import (
+from helpers.servers import (
     OUR_APP,
     TESTS_DIR,
     ServerProcess,
@@ -27,9 +27,9 @@ from servers import (
     granian_command,
     waitress_command,
 )
-from system import require_program
+from helpers.system import require_program
 
-from roundup_wsgi.demo import DEMO_USERNAME, create_demo
+from roundup_wsgi.cli.demo import DEMO_USERNAME, create_demo
 
 pytestmark = pytest.mark.slow
 

@@ -1,4 +1,4 @@
-"""Tests of roundup_wsgi.check: the diagnostics of ``roundup-wsgi check``."""
+"""Tests of roundup_wsgi.cli.check: the diagnostics of ``roundup-wsgi check``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from roundup.configuration import CoreConfig
 
-from roundup_wsgi.check import Finding, ServingUser, run_checks
+from roundup_wsgi.cli.check import Finding, ServingUser, run_checks
 
 WEB = "http://localhost/"
 

@@ -16,11 +16,12 @@ from pathlib import Path
 
 import pytest
 import roundup
+from helpers.servers import ServerProcess, free_port
+from helpers.wsgi import FakeServer
 from roundup import instance
-from servers import ServerProcess, free_port
-from support import FakeServer
 
-from roundup_wsgi import __version__, cli, demo
+from roundup_wsgi import __version__, cli
+from roundup_wsgi.cli import demo
 from roundup_wsgi.tracker import tracker_web
 
 #: urllib opener that ignores any ``*_proxy`` environment variables.
@@ -71,7 +72,9 @@ def test_no_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None
 # --- serve: errors -----------------------------------------------------------
 
 
-def test_serve_missing_home(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_serve_missing_home(
+    tmp_path: Path, servers_made: list[FakeServer], capsys: pytest.CaptureFixture[str]
+) -> None:
     home = tmp_path / "nowhere"
     assert cli.main(["serve", str(home)]) == 2
     line = error_line(capsys)
@@ -80,7 +83,7 @@ def test_serve_missing_home(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
 
 
 def test_serve_directory_that_is_not_a_tracker(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, servers_made: list[FakeServer], capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert cli.main(["serve", str(tmp_path)]) == 2
     line = error_line(capsys)
@@ -99,6 +102,7 @@ def test_serve_directory_that_is_not_a_tracker(
 )
 def test_serve_broken_config(
     make_tracker: Callable[[str], Path],
+    servers_made: list[FakeServer],
     capsys: pytest.CaptureFixture[str],
     edit: Callable[[str], str],
     named: str,
@@ -220,7 +224,7 @@ def test_serve_repoints_the_demo_at_a_new_port(
 
 
 def test_serve_refuses_a_demo_directory_that_is_not_a_tracker(
-    in_tmp: Path, capsys: pytest.CaptureFixture[str]
+    in_tmp: Path, servers_made: list[FakeServer], capsys: pytest.CaptureFixture[str]
 ) -> None:
     home = in_tmp / "trackers" / "demo"
     home.mkdir(parents=True)
@@ -354,7 +358,7 @@ def test_serve_demo_with_waitress(tmp_path: Path) -> None:
     it by its PID (terminate, wait, kill) on leaving the ``with``."""
     log_dir = tmp_path / "run"
     port = free_port()
-    command = [sys.executable, "-m", "roundup_wsgi.cli", "serve"]
+    command = [sys.executable, "-m", "roundup_wsgi", "serve"]
     command += ["--port", str(port), "--admin-password", "x"]
     with ServerProcess(
         command, port, log_dir, name="roundup-wsgi", ready_path="/issue"

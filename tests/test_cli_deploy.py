@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import FakeServer
+from helpers.wsgi import FakeServer
 from webtest import TestApp
 
 import roundup_wsgi.app
 from roundup_wsgi import cli
-from roundup_wsgi.deploy import wsgi_script
+from roundup_wsgi.cli.wsgi_script import wsgi_script
 
 
 def the_error(capsys: pytest.CaptureFixture[str]) -> str:

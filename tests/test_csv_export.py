@@ -14,16 +14,16 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import big_tracker
 import pytest
 import requests
 import roundup.instance
-import support
-from servers import OUR_APP, SERVERS, ServerProcess, free_port
+from helpers import big_tracker, seeded
+from helpers.servers import OUR_APP, SERVERS, ServerProcess, free_port
+from helpers.wsgi import call_wsgi
 from webob import Request
 
 from roundup_wsgi import RequestDispatcher
-from roundup_wsgi.dispatcher import WRITE_MODES
+from roundup_wsgi.options import WRITE_MODES
 
 pytestmark = pytest.mark.slow
 
@@ -44,14 +44,12 @@ def big_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def reference(big_template: Path, tmp_path_factory: pytest.TempPathFactory) -> bytes:
     """The export, in-process, buffer mode; checked against the seed data."""
-    home = support.copy_tracker(
+    home = seeded.copy_tracker(
         big_template, tmp_path_factory.mktemp("ref") / "tracker", "http://localhost/"
     )
     environ = Request.blank("/" + big_tracker.EXPORT_PATH).environ
     environ["HTTP_HOST"] = "localhost"
-    result = support.call_wsgi(
-        RequestDispatcher(str(home)), environ, server_write=False
-    )
+    result = call_wsgi(RequestDispatcher(str(home)), environ, server_write=False)
     assert result.status == "200 OK"
     lines = result.body.decode("utf-8").split("\r\n")
     assert lines[0] == '"id","title","status","priority"'
@@ -81,7 +79,7 @@ def start(
         if (name, mode) not in running:
             port = free_port()
             base = tmp_path_factory.mktemp(f"{name}-{mode}")
-            home = support.copy_tracker(
+            home = seeded.copy_tracker(
                 big_template, base / "tracker", f"http://127.0.0.1:{port}/"
             )
             process = ServerProcess(

@@ -1,4 +1,4 @@
-"""Tests of roundup_wsgi.demo: creating, seeding and re-pointing the demo."""
+"""Tests of roundup_wsgi.cli.demo: creating, seeding and re-pointing the demo."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from roundup import instance
 
-from roundup_wsgi import demo
+from roundup_wsgi.cli import demo
 from roundup_wsgi.tracker import TrackerHomeError, tracker_web
 
 WEB = "http://127.0.0.1:8123/"

@@ -1,7 +1,7 @@
 """The deploy/ recipes, each started for real on loopback ports.
 
 Every recipe serves copies of the seeded tracker and passes
-:func:`deploy_support.use_tracker`: an issue page, a login through the
+:func:`deploy.use_tracker`: an issue page, a login through the
 form, an issue created through the form, an attachment downloaded.  Paths
 and ports in the recipes are rewritten to the test's (asserting the recipe
 still has them); servers are stopped by PID (tests/servers.py).
@@ -19,8 +19,8 @@ import tempfile
 from pathlib import Path
 
 import pytest
-import support
-from deploy_support import (
+from helpers import seeded
+from helpers.deploy import (
     DEPLOY_DIR,
     ListeningProcess,
     Session,
@@ -34,10 +34,10 @@ from deploy_support import (
     use_tracker,
     user_exists,
 )
-from servers import ServerProcess, free_port
-from system import require_program
+from helpers.servers import ServerProcess, free_port
+from helpers.system import require_program
 
-from roundup_wsgi.deploy import wsgi_script
+from roundup_wsgi.cli.wsgi_script import wsgi_script
 
 pytestmark = pytest.mark.slow
 
@@ -66,7 +66,7 @@ def venv_program(name: str) -> str:
 
 
 def tracker(template: Path, home: Path, web: str) -> Path:
-    return support.copy_tracker(template, home, web)
+    return seeded.copy_tracker(template, home, web)
 
 
 def test_gunicorn_with_the_config_file(tmp_path: Path, tracker_template: Path) -> None:
@@ -244,8 +244,8 @@ def test_nginx_https_in_front_of_gunicorn(
             "Referer": web,
         }
         login = (
-            f"__login_name={support.DEMO_USER}&__login_password="
-            f"{support.DEMO_PASSWORD}&@action=login"
+            f"__login_name={seeded.DEMO_USER}&__login_password="
+            f"{seeded.DEMO_PASSWORD}&@action=login"
         )
         direct = post_from("127.0.0.2", app_port, "/bugs/", login, forged)
         assert b"Invalid HOST" in direct.read_body  # type: ignore[attr-defined]
@@ -483,7 +483,7 @@ def test_apache_conf_with_apache_httpd(
             # Apache's AliasMatch answered, not Roundup (which would add its
             # Cache-Control: public, max-age=...).
             assert "Cache-Control" not in style.headers
-            admin = ("admin", support.ADMIN_PASSWORD)
+            admin = ("admin", seeded.ADMIN_PASSWORD)
             rest = anon.get(web + "rest/data/issue/1", auth=admin)
             assert rest.status_code == 200  # WSGIPassAuthorization On
             assert server.proc is not None

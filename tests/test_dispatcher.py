@@ -18,17 +18,18 @@ from wsgiref.validate import validator
 
 import pytest
 import roundup.instance
-import support
+from helpers import seeded
+from helpers.wsgi import Result, call_wsgi, normalise_body, normalise_headers
 from webob import Request
 from webtest import TestApp
 
 from roundup_wsgi import RequestDispatcher
-from roundup_wsgi.dispatcher import WRITE_MODES
-from roundup_wsgi.files import FileChunks, FileRange
+from roundup_wsgi.options import WRITE_MODES
+from roundup_wsgi.wsgi.files import FileChunks, FileRange
 
-BIG = support.big_file_bytes()
+BIG = seeded.big_file_bytes()
 ADMIN_AUTH = (
-    "Basic " + base64.b64encode(f"admin:{support.ADMIN_PASSWORD}".encode()).decode()
+    "Basic " + base64.b64encode(f"admin:{seeded.ADMIN_PASSWORD}".encode()).decode()
 )
 PREFLIGHT = {
     "Origin": "http://localhost",
@@ -74,7 +75,7 @@ def module_tracker(
     tmp_path_factory: pytest.TempPathFactory, tracker_template: Path
 ) -> Path:
     home = tmp_path_factory.mktemp("dispatcher") / "tracker"
-    return support.copy_tracker(tracker_template, home, "http://localhost/")
+    return seeded.copy_tracker(tracker_template, home, "http://localhost/")
 
 
 @pytest.fixture(scope="module")
@@ -85,9 +86,9 @@ def apps(module_tracker: Path) -> dict[str, RequestDispatcher]:
     }
 
 
-def request(app: Any, case_id: str, *, server_write: bool) -> support.Result:
+def request(app: Any, case_id: str, *, server_write: bool) -> Result:
     _, method, path, headers, _ = next(c for c in CASES if c[0] == case_id)
-    return support.call_wsgi(
+    return call_wsgi(
         app, make_environ(method, path, headers), server_write=server_write
     )
 
@@ -107,7 +108,7 @@ def test_same_response_on_every_server_and_write_mode(
     status: int,
 ) -> None:
     results = {
-        (mode, server_write): support.call_wsgi(
+        (mode, server_write): call_wsgi(
             apps[mode], make_environ(method, path, headers), server_write=server_write
         )
         for mode in WRITE_MODES
@@ -117,12 +118,10 @@ def test_same_response_on_every_server_and_write_mode(
     assert int(reference.status[:3]) == status, reference.body[:500]
     for key, result in results.items():
         assert result.status == reference.status, key
-        assert support.normalise_headers(result.headers) == support.normalise_headers(
+        assert normalise_headers(result.headers) == normalise_headers(
             reference.headers
         ), key
-        assert support.normalise_body(result.body) == support.normalise_body(
-            reference.body
-        ), key
+        assert normalise_body(result.body) == normalise_body(reference.body), key
         assert result.close_calls == 1
     # The buffer mode never uses the server's write callable; the server mode
     # uses it for Roundup's writes when the server offers one.
@@ -158,11 +157,11 @@ def test_passes_wsgiref_validator(
 # -- what each path answers ---------------------------------------------------
 
 
-def get(app: Any, case_id: str) -> support.Result:
+def get(app: Any, case_id: str) -> Result:
     return request(app, case_id, server_write=False)
 
 
-def header(result: support.Result, name: str) -> str | None:
+def header(result: Result, name: str) -> str | None:
     return next((v for k, v in result.headers if k.lower() == name.lower()), None)
 
 
@@ -182,7 +181,7 @@ def test_static_file_and_attachments(
     css = get(app, "static")
     assert header(css, "Content-Type") == "text/css"
     assert css.body == (module_tracker / "html" / "style.css").read_bytes()
-    assert get(app, "attachment").body == support.SMALL_FILE_BYTES
+    assert get(app, "attachment").body == seeded.SMALL_FILE_BYTES
     whole = get(app, "big-whole")
     assert header(whole, "Content-Length") == str(len(BIG))
     assert whole.body == BIG
@@ -271,7 +270,7 @@ def test_sendfile_error_is_500_not_a_truncated_200(
     def unreadable(*args: Any, **kwargs: Any) -> None:
         raise PermissionError(13, "Permission denied", "file1")
 
-    monkeypatch.setattr("roundup_wsgi.response.open_file_body", unreadable)
+    monkeypatch.setattr("roundup_wsgi.request.open_file_body", unreadable)
     result = get(apps["buffer"], "attachment")
     assert result.status == "500 Internal Server Error"
 
@@ -280,7 +279,7 @@ def test_malformed_multipart_body_is_400(apps: dict[str, RequestDispatcher]) -> 
     environ = make_environ(
         "POST", "/issue", {"Content-Type": 'multipart/form-data; boundary="a b\x01"'}
     )
-    result = support.call_wsgi(apps["buffer"], environ, server_write=True)
+    result = call_wsgi(apps["buffer"], environ, server_write=True)
     assert result.status == "400 Bad Request"
     assert b"Invalid boundary" in result.body
 
@@ -385,7 +384,7 @@ def test_servers_environ_is_not_changed(apps: dict[str, RequestDispatcher]) -> N
     environ = make_environ("OPTIONS", "/rest/data/issue", PREFLIGHT)
     environ.pop("CONTENT_LENGTH", None)
     before = dict(environ)
-    support.call_wsgi(apps["buffer"], environ, server_write=False)
+    call_wsgi(apps["buffer"], environ, server_write=False)
     assert environ == before
 
 
@@ -445,7 +444,7 @@ def test_csv_export_is_the_same_in_every_combination(
     for mode in WRITE_MODES:
         for server_write in (True, False):
             environ = make_environ("GET", path, {})
-            result = support.call_wsgi(apps[mode], environ, server_write=server_write)
+            result = call_wsgi(apps[mode], environ, server_write=server_write)
             assert result.status == "200 OK"
             assert header(result, "Content-Type") == "text/csv; charset=utf-8"
             if mode == "buffer":  # the whole body is known: its length is sent

@@ -2,7 +2,7 @@
 
 waitress reads a ``wsgi.file_wrapper`` file with ``read(SO_SNDBUF)`` (about
 4 MB on Linux loopback); roundup_wsgi's file bodies return at most one 64 KiB
-block per read (roundup_wsgi.files.BoundedReads), so a 50 MiB download
+block per read (roundup_wsgi.wsgi.files.BoundedReads), so a 50 MiB download
 raises the server's peak RSS (``VmHWM``) by far less than its size.
 """
 
@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import servers
+from helpers import servers
 from roundup import instance
 
 SIZE = 50 * 1024 * 1024  # bytes (50 MiB)

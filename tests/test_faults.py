@@ -29,11 +29,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import loadclient
-import pg
 import pytest
-import support
-from servers import (
+from helpers import loadclient, pg, seeded
+from helpers.servers import (
     OUR_APP,
     TESTS_DIR,
     ServerProcess,
@@ -41,9 +39,7 @@ from servers import (
     gunicorn_command,
     waitress_command,
 )
-from system import require_program
-from test_guard import install_failing_auditor
-from test_load import add_demo_user
+from helpers.system import require_program
 
 pytestmark = pytest.mark.slow
 
@@ -270,8 +266,8 @@ def test_aborted_downloads_leak_nothing(
 def form_client(server: ServerProcess, user_id: str = "3") -> loadclient.LoadClient:
     client = loadclient.LoadClient(
         server.url,
-        support.DEMO_USER,
-        support.DEMO_PASSWORD,
+        seeded.DEMO_USER,
+        seeded.DEMO_PASSWORD,
         user_id,
         "form",
         "fault",
@@ -306,7 +302,7 @@ def test_auditor_exception_is_a_logged_500(
     tmp_path: Path, make_tracker: Callable[[str], Path]
 ) -> None:
     def home_for(web: str) -> Path:
-        return install_failing_auditor(make_tracker(web))
+        return seeded.install_failing_auditor(make_tracker(web))
 
     with serve(gunicorn_command, home_for, tmp_path / "logs", "gunicorn") as (
         server,
@@ -357,7 +353,7 @@ def rest_create(session: loadclient.Session, web: str, title: str) -> Any:
             "Origin": web.rstrip("/"),
             "Referer": web,
         },
-        auth=("admin", support.ADMIN_PASSWORD),
+        auth=("admin", seeded.ADMIN_PASSWORD),
         timeout=NO_HANG,
     )
 
@@ -404,10 +400,10 @@ def test_postgresql_stopped_mid_run_then_restarted(tmp_path: Path) -> None:
                 postgres,
                 tmp_path / "tracker",
                 "roundup_faults",
-                admin_password=support.ADMIN_PASSWORD,
+                admin_password=seeded.ADMIN_PASSWORD,
                 web=web,
             )
-            add_demo_user(home)
+            seeded.add_demo_user(home)
             return home
 
         with serve(gunicorn_command, home_for, tmp_path / "logs", "gunicorn") as (
@@ -462,8 +458,8 @@ def test_sigterm_during_load_finishes_in_flight_requests(
         clients = [
             loadclient.LoadClient(
                 server.url,
-                support.DEMO_USER,
-                support.DEMO_PASSWORD,
+                seeded.DEMO_USER,
+                seeded.DEMO_PASSWORD,
                 "3",
                 "form" if n % 2 == 0 else "rest",
                 f"t{n}",

@@ -17,11 +17,15 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-import loadclient
-import pg
 import pytest
-import support
-from servers import OUR_APP, TESTS_DIR, ServerProcess, free_port, gunicorn_command
+from helpers import loadclient, pg, seeded
+from helpers.servers import (
+    OUR_APP,
+    TESTS_DIR,
+    ServerProcess,
+    free_port,
+    gunicorn_command,
+)
 
 from roundup_wsgi.tracker import create_tracker
 
@@ -31,24 +35,6 @@ pytestmark = pytest.mark.slow
 LOAD_SECONDS = float(os.environ.get("ROUNDUP_WSGI_LOAD_SECONDS", "15"))
 CLIENTS = 16
 ARTIFACTS = TESTS_DIR.parent / "test-artifacts" / "reliability"
-
-
-def add_demo_user(home: Path) -> str:
-    """Add the ``demo`` user (role User) with Roundup's API; return its id."""
-    from roundup import instance, password
-
-    db = instance.open(str(home)).open("admin")
-    try:
-        user_id = db.user.create(
-            username=support.DEMO_USER,
-            password=password.Password(support.DEMO_PASSWORD, config=db.config),
-            roles="User",
-            address="demo@localhost",
-        )
-        db.commit()
-        return str(user_id)
-    finally:
-        db.close()
 
 
 @pytest.fixture(scope="module")
@@ -67,11 +53,11 @@ def make_tracker(
             server,
             home,
             "roundup_load",
-            admin_password=support.ADMIN_PASSWORD,
+            admin_password=seeded.ADMIN_PASSWORD,
             web=web,
         )
     else:
-        create_tracker(home, admin_password=support.ADMIN_PASSWORD, web=web)
+        create_tracker(home, admin_password=seeded.ADMIN_PASSWORD, web=web)
     return home
 
 
@@ -82,13 +68,13 @@ def test_concurrent_creation_loses_nothing(
     port = free_port()
     web = f"http://127.0.0.1:{port}/"
     home = make_tracker(backend, tmp_path, web, request)
-    user_id = add_demo_user(home)
+    user_id = seeded.add_demo_user(home)
     result = loadclient.LoadResult()
     clients = [
         loadclient.LoadClient(
             web,
-            support.DEMO_USER,
-            support.DEMO_PASSWORD,
+            seeded.DEMO_USER,
+            seeded.DEMO_PASSWORD,
             user_id,
             "form" if n % 2 == 0 else "rest",
             f"c{n:02d}",

@@ -22,10 +22,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from wsgiref.validate import validator
 
-import loadclient
 import pytest
-import support
-from servers import OUR_APP, ServerProcess, free_port, waitress_command
+from helpers import loadclient, seeded
+from helpers.servers import OUR_APP, ServerProcess, free_port, waitress_command
 from webtest import TestApp
 
 from roundup_wsgi import RequestDispatcher
@@ -73,7 +72,7 @@ def server(
 ) -> Iterator[tuple[ServerProcess, Path]]:
     port = free_port()
     base = tmp_path_factory.mktemp("security")
-    home = support.copy_tracker(
+    home = seeded.copy_tracker(
         tracker_template, base / "tracker", f"http://127.0.0.1:{port}/"
     )
     process = ServerProcess(
@@ -151,8 +150,8 @@ def test_forged_form_posts_are_refused(
     process, home = server
     client = loadclient.LoadClient(
         process.url,
-        support.DEMO_USER,
-        support.DEMO_PASSWORD,
+        seeded.DEMO_USER,
+        seeded.DEMO_PASSWORD,
         "3",
         "form",
         "security",
@@ -213,7 +212,7 @@ def test_cross_origin_rest_post_is_refused(
         process.url + "rest/data/issue",
         json={"title": "cross-origin rest"},
         headers=headers,
-        auth=("admin", support.ADMIN_PASSWORD),
+        auth=("admin", seeded.ADMIN_PASSWORD),
     )
     assert 400 <= reply.status_code < 500, reply.text
     assert issue_count(home) == before

@@ -22,8 +22,8 @@ from typing import Any, Protocol
 
 import pytest
 import requests
-import support
-from servers import (
+from helpers import seeded
+from helpers.servers import (
     OUR_APP,
     SERVERS,
     STOCK_APP,
@@ -33,6 +33,7 @@ from servers import (
     free_port,
     waitress_command,
 )
+from helpers.wsgi import normalise_body
 
 pytestmark = pytest.mark.slow
 
@@ -128,7 +129,7 @@ def start_server(
         port = free_port()
         web = f"http://127.0.0.1:{port}/"
         base = tmp_path_factory.mktemp(label)
-        home = support.copy_tracker(tracker_template, base / "tracker", web)
+        home = seeded.copy_tracker(tracker_template, base / "tracker", web)
         env = {"ROUNDUP_TRACKER_HOME": str(home)}
         if write_mode:
             env["ROUNDUP_WSGI_WRITE_MODE"] = write_mode
@@ -238,7 +239,7 @@ def download(response: requests.Response) -> bytes:
 
 def admin_auth() -> tuple[str, str]:
     """Basic-auth credentials of the seeded admin user."""
-    return ("admin", support.ADMIN_PASSWORD)
+    return ("admin", seeded.ADMIN_PASSWORD)
 
 
 # -- our dispatcher under each server ----------------------------------------
@@ -272,7 +273,7 @@ class TestOursUnderServers:
         assert r.status_code == 200
         assert "Sample issue one" in r.text
         assert "First message." in r.text
-        assert support.SMALL_FILE_NAME in r.text
+        assert seeded.SMALL_FILE_NAME in r.text
 
     def test_static_file(self, served: Served, anon: Session) -> None:
         r = anon.get(served.url("@@file/style.css"))
@@ -282,17 +283,17 @@ class TestOursUnderServers:
 
     def test_big_attachment_streams(self, served: Served, anon: Session) -> None:
         r = anon.get(
-            served.url(f"file2/{support.BIG_FILE_NAME}"),
+            served.url(f"file2/{seeded.BIG_FILE_NAME}"),
             headers={"Accept-Encoding": "identity"},
             stream=True,
         )
         assert r.status_code == 200
         assert r.headers["Content-Type"] == "application/octet-stream"
-        assert r.headers["Content-Length"] == str(support.BIG_FILE_SIZE)
+        assert r.headers["Content-Length"] == str(seeded.BIG_FILE_SIZE)
         assert "Content-Encoding" not in r.headers
         body = download(r)
-        assert len(body) == support.BIG_FILE_SIZE
-        assert body == support.big_file_bytes()
+        assert len(body) == seeded.BIG_FILE_SIZE
+        assert body == seeded.big_file_bytes()
 
     def test_big_attachment_accepting_gzip(self, served: Served, anon: Session) -> None:
         """A client accepting gzip gets the exact bytes too.
@@ -302,31 +303,31 @@ class TestOursUnderServers:
         ours streams it uncompressed with its true length.
         """
         r = anon.get(
-            served.url(f"file2/{support.BIG_FILE_NAME}"),
+            served.url(f"file2/{seeded.BIG_FILE_NAME}"),
             headers={"Accept-Encoding": "gzip"},
             stream=True,
         )
         assert r.status_code == 200
         assert "Content-Encoding" not in r.headers
-        assert r.headers["Content-Length"] == str(support.BIG_FILE_SIZE)
-        assert download(r) == support.big_file_bytes()
+        assert r.headers["Content-Length"] == str(seeded.BIG_FILE_SIZE)
+        assert download(r) == seeded.big_file_bytes()
 
     def test_big_attachment_range(self, served: Served, anon: Session) -> None:
         r = anon.get(
-            served.url(f"file2/{support.BIG_FILE_NAME}"),
+            served.url(f"file2/{seeded.BIG_FILE_NAME}"),
             headers={"Range": "bytes=1000-1999", "Accept-Encoding": "identity"},
             stream=True,
         )
         assert r.status_code == 206
-        assert r.headers["Content-Range"] == f"bytes 1000-1999/{support.BIG_FILE_SIZE}"
+        assert r.headers["Content-Range"] == f"bytes 1000-1999/{seeded.BIG_FILE_SIZE}"
         assert r.headers["Content-Length"] == "1000"
-        assert download(r) == support.big_file_bytes()[1000:2000]
+        assert download(r) == seeded.big_file_bytes()[1000:2000]
 
     def test_small_attachment(self, served: Served, anon: Session) -> None:
-        r = anon.get(served.url(f"file1/{support.SMALL_FILE_NAME}"))
+        r = anon.get(served.url(f"file1/{seeded.SMALL_FILE_NAME}"))
         assert r.status_code == 200
         assert r.headers["Content-Type"].startswith("text/plain")
-        assert r.content == support.SMALL_FILE_BYTES
+        assert r.content == seeded.SMALL_FILE_BYTES
 
     def test_not_found(self, served: Served, anon: Session) -> None:
         r = anon.get(served.url("nosuchclass"))
@@ -364,25 +365,25 @@ class TestOursUnderServers:
 
     def test_web_login(self, served: Served, anon: Session) -> None:
         with Session() as session:
-            page = login(served, session, support.DEMO_USER, support.DEMO_PASSWORD)
-            assert logged_in_as(page) == support.DEMO_USER
+            page = login(served, session, seeded.DEMO_USER, seeded.DEMO_PASSWORD)
+            assert logged_in_as(page) == seeded.DEMO_USER
             assert session.cookies, "no session cookie was set"
             again = session.get(served.url("issue"))
             assert again.status_code == 200
-            assert logged_in_as(again.text) == support.DEMO_USER
+            assert logged_in_as(again.text) == seeded.DEMO_USER
         # A fresh client is still anonymous.
         assert logged_in_as(anon.get(served.web).text) is None
 
     def test_web_login_wrong_password(self, served: Served, anon: Session) -> None:
         with Session() as session:
-            page = login(served, session, support.DEMO_USER, "not-the-password")
+            page = login(served, session, seeded.DEMO_USER, "not-the-password")
             assert logged_in_as(page) is None
             assert "Invalid login" in page
 
     def test_create_issue_web_form(self, served: Served, anon: Session) -> None:
         title = served.unique("Web form issue")
         with Session() as session:
-            login(served, session, support.DEMO_USER, support.DEMO_PASSWORD)
+            login(served, session, seeded.DEMO_USER, seeded.DEMO_PASSWORD)
             form_page = session.get(served.url("issue?@template=item"))
             assert form_page.status_code == 200
             fields = find_form_inputs(form_page.text, "title")
@@ -444,7 +445,7 @@ SIDE_BY_SIDE = [
     ("GET", "issue", False),
     ("GET", "issue1", False),
     ("GET", "@@file/style.css", False),
-    ("GET", f"file1/{support.SMALL_FILE_NAME}", False),
+    ("GET", f"file1/{seeded.SMALL_FILE_NAME}", False),
     ("GET", "nosuchclass", False),
     ("HEAD", "issue", False),
     ("GET", "rest/data/issue", True),
@@ -494,11 +495,11 @@ def test_normalise_masks_what_varies(
     first = _fetch(anon, stock, "GET", "", False)
     second = _fetch(anon, stock, "GET", "", False)
     assert first.content != second.content  # nonces and CSRF tokens differ
-    assert support.normalise_body(first.content, stock.web) == support.normalise_body(
+    assert normalise_body(first.content, stock.web) == normalise_body(
         second.content, stock.web
     )
-    assert b"NONCE" in support.normalise_body(first.content, stock.web)
-    assert b'value="CSRF"' in support.normalise_body(first.content, stock.web)
+    assert b"NONCE" in normalise_body(first.content, stock.web)
+    assert b'value="CSRF"' in normalise_body(first.content, stock.web)
 
 
 @pytest.mark.parametrize(
@@ -519,8 +520,8 @@ def test_side_by_side_with_stock(
     got = _fetch(anon, ours, method, path, auth)
     assert got.status_code == want.status_code
     assert got.headers.get("Content-Type") == want.headers.get("Content-Type")
-    want_body = support.normalise_body(want.content, stock.web)
-    got_body = support.normalise_body(got.content, ours.web)
+    want_body = normalise_body(want.content, stock.web)
+    got_body = normalise_body(got.content, ours.web)
     assert got_body == want_body
     if method == "GET" and want.status_code == 200:
         assert len(want.content) > 20  # the comparison covered a real page

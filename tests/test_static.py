@@ -23,8 +23,8 @@ from typing import Any
 
 import pytest
 import roundup.instance
-import servers
-import support
+from helpers import seeded, servers
+from helpers.wsgi import Result, call_wsgi, normalise_body
 from roundup.configuration import CoreConfig
 from webob import Request
 
@@ -51,7 +51,7 @@ def static_home(
     tmp_path_factory: pytest.TempPathFactory, tracker_template: Path
 ) -> Path:
     """A seeded tracker with a static_files directory and precompressed files."""
-    home = support.copy_tracker(
+    home = seeded.copy_tracker(
         tracker_template,
         tmp_path_factory.mktemp("static") / "tracker",
         "http://localhost/",
@@ -87,15 +87,15 @@ def slow(static_home: Path) -> RequestDispatcher:
     return RequestDispatcher(str(static_home), static_fast_path=False)
 
 
-def answer(app: Any, environ: dict[str, Any]) -> support.Result:
-    return support.call_wsgi(app, environ, server_write=True)
+def answer(app: Any, environ: dict[str, Any]) -> Result:
+    return call_wsgi(app, environ, server_write=True)
 
 
-def headers_but_date(result: support.Result) -> list[tuple[str, str]]:
+def headers_but_date(result: Result) -> list[tuple[str, str]]:
     return sorted((k.lower(), v) for k, v in result.headers if k.lower() != "date")
 
 
-def header(result: support.Result, name: str) -> str:
+def header(result: Result, name: str) -> str:
     return next(v for k, v in result.headers if k.lower() == name.lower())
 
 
@@ -105,7 +105,7 @@ def assert_same(
     method: str,
     path: str,
     headers: dict[str, str],
-) -> support.Result:
+) -> Result:
     """Ask both dispatchers; return the fast answer once it equals the slow one."""
     slow_result = answer(slow, make_environ(method, path, headers))
     fast_result = answer(fast, make_environ(method, path, headers))
@@ -293,16 +293,14 @@ def test_authorization_header_takes_roundups_path(
     slow = RequestDispatcher(str(static_home), static_fast_path=False)
     opens = count_database_opens(monkeypatch, fast.tracker)
     statuses = []
-    for password in (support.ADMIN_PASSWORD, "wrong"):
+    for password in (seeded.ADMIN_PASSWORD, "wrong"):
         auth = base64.b64encode(f"admin:{password}".encode()).decode()
         headers = {"Authorization": f"Basic {auth}"}
         fast_result = answer(fast, make_environ("GET", "/@@file/style.css", headers))
         slow_result = answer(slow, make_environ("GET", "/@@file/style.css", headers))
         assert fast_result.status == slow_result.status
         # (the login-failure page has a nonce and CSRF token of its own)
-        assert support.normalise_body(fast_result.body) == support.normalise_body(
-            slow_result.body
-        )
+        assert normalise_body(fast_result.body) == normalise_body(slow_result.body)
         statuses.append(int(fast_result.status[:3]))
     assert statuses[0] == 200
     assert statuses[1] in (401, 403)
@@ -477,7 +475,7 @@ def test_server_write_mode_answers_the_same(
         ("GET", "/@@file/no-such-file.css", {}),
     ]:
         results = [
-            support.call_wsgi(
+            call_wsgi(
                 app, make_environ(method, path, headers), server_write=server_write
             )
             for app in (fast, slow)

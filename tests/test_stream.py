@@ -20,14 +20,15 @@ from wsgiref.validate import validator
 import greenlet
 import pytest
 import requests
-import support
-import write_app
+from apps import write_app
+from helpers import seeded
+from helpers.servers import ServerProcess, free_port, granian_command
+from helpers.wsgi import StartResponseRecorder, call_wsgi
 from roundup.cgi import client as roundup_client
-from servers import ServerProcess, free_port, granian_command
 from webob import Request
 
 from roundup_wsgi import RequestDispatcher
-from roundup_wsgi.adapters import MODES
+from roundup_wsgi.wsgi.adapters import MODES
 
 EXPORT = "/issue?@action=export_csv&@columns=id,title&@sort=id"
 
@@ -43,7 +44,7 @@ def stream_app(
     tmp_path_factory: pytest.TempPathFactory, tracker_template: Path
 ) -> RequestDispatcher:
     home = tmp_path_factory.mktemp("stream") / "tracker"
-    support.copy_tracker(tracker_template, home, "http://localhost/")
+    seeded.copy_tracker(tracker_template, home, "http://localhost/")
     return RequestDispatcher(str(home), write_mode="stream")
 
 
@@ -78,16 +79,12 @@ def live_greenlets() -> int:
 def test_export_rows_reach_the_server_one_by_one(
     stream_app: RequestDispatcher, main_calls: list[str]
 ) -> None:
-    started: list[str] = []
-
-    def start_response(status: str, headers: Any, exc_info: Any = None) -> None:
-        started.append(status)
-
+    start_response = StartResponseRecorder()
     app_iter = validator(stream_app)(environ(EXPORT), start_response)
     chunks = iter(app_iter)
     # Headers first; the first chunk (the CSV header row) arrives while
     # Roundup's Client.main is still running the export.
-    assert started == ["200 OK"]
+    assert [call[0] for call in start_response.calls] == ["200 OK"]
     assert next(chunks) == b'"id","title"\r\n'
     assert main_calls == []
     assert next(chunks) == b'"1","Sample issue one"\r\n'
@@ -109,7 +106,7 @@ def test_server_closing_early_interrupts_the_export(
     # GeneratorExit went through Roundup (its finally closed the database).
     assert main_calls == ["GeneratorExit"]
     assert live_greenlets() == greenlets
-    assert support.call_wsgi(stream_app, environ("/issue"), server_write=False).status
+    assert call_wsgi(stream_app, environ("/issue"), server_write=False).status
 
 
 def test_error_after_partial_output_propagates_to_the_server(
@@ -146,7 +143,7 @@ def test_error_before_output_is_a_500_page(
             raise RuntimeError("failed before writing")
 
     monkeypatch.setattr(stream_app.tracker, "Client", FailingClient)
-    result = support.call_wsgi(stream_app, environ("/issue"), server_write=True)
+    result = call_wsgi(stream_app, environ("/issue"), server_write=True)
     assert result.status == "500 Internal Server Error"
     assert b"failed before writing" not in result.body
     assert result.written == b""
@@ -160,7 +157,7 @@ def test_files_still_use_the_servers_file_wrapper(
     env["wsgi.file_wrapper"] = FileWrapper
     app_iter = stream_app(env, lambda *args: None)
     assert isinstance(app_iter, FileWrapper)
-    assert len(b"".join(app_iter)) == support.BIG_FILE_SIZE
+    assert len(b"".join(app_iter)) == seeded.BIG_FILE_SIZE
     app_iter.close()
 
 

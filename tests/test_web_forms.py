@@ -10,11 +10,11 @@ from pathlib import Path
 from wsgiref.validate import validator
 
 import pytest
-import support
+from helpers import seeded
 from webtest import TestApp
 
 from roundup_wsgi import RequestDispatcher
-from roundup_wsgi.dispatcher import WRITE_MODES
+from roundup_wsgi.options import WRITE_MODES
 
 WEB = "http://localhost/"
 SAME_ORIGIN = {"Origin": "http://localhost", "Referer": WEB}
@@ -42,7 +42,7 @@ def log_in(app: TestApp, username: str, password: str) -> None:
 
 
 def test_login_and_create_issue_through_the_web_form(app: TestApp) -> None:
-    log_in(app, support.DEMO_USER, support.DEMO_PASSWORD)
+    log_in(app, seeded.DEMO_USER, seeded.DEMO_PASSWORD)
     page = app.get("/issue?@template=item")
     form = next(f for f in page.forms.values() if "title" in f.fields)
     assert form["@csrf"].value  # the token Roundup put in the page
@@ -66,7 +66,7 @@ def test_login_and_create_issue_through_the_web_form(app: TestApp) -> None:
 def test_forged_form_posts_are_refused(
     app: TestApp, fields: dict[str, str], headers: dict[str, str]
 ) -> None:
-    log_in(app, support.DEMO_USER, support.DEMO_PASSWORD)
+    log_in(app, seeded.DEMO_USER, seeded.DEMO_PASSWORD)
     response = app.post(
         "/issue", {"@action": "new", "title": "forged", **fields}, headers=headers
     )
@@ -85,7 +85,7 @@ def test_wrong_password_is_refused(app: TestApp) -> None:
 
 
 def test_create_issue_through_rest(app: TestApp) -> None:
-    app.authorization = ("Basic", ("admin", support.ADMIN_PASSWORD))
+    app.authorization = ("Basic", ("admin", seeded.ADMIN_PASSWORD))
     response = app.post(
         "/rest/data/issue",
         json.dumps({"title": "Created through REST"}),

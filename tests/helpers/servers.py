@@ -48,8 +48,10 @@ OUR_APP = "roundup_wsgi.app:application"
 #: Roundup's stock ``roundup.cgi.wsgi_handler.RequestDispatcher`` (tests/stock_app.py).
 STOCK_APP = "stock_app:application"
 
-#: The directory holding this module (and ``stock_app.py``).
-TESTS_DIR = Path(__file__).resolve().parent
+#: The ``tests`` directory.
+TESTS_DIR = Path(__file__).resolve().parent.parent
+#: The small applications servers import by name (``stock_app:application``).
+APPS_DIR = TESTS_DIR / "apps"
 
 #: Seconds to wait for a server to answer its first request.
 START_TIMEOUT = 30.0
@@ -204,10 +206,11 @@ class ServerProcess:
         return f"http://127.0.0.1:{self.port}/"
 
     def environment(self) -> dict[str, str]:
-        """The subprocess environment: ours plus ``env``, tests dir on PYTHONPATH."""
+        """The subprocess environment: ours plus ``env``, ``tests/apps`` and
+        ``tests`` on PYTHONPATH."""
         env = dict(os.environ)
         env.update(self.extra_env)
-        paths = [str(TESTS_DIR)]
+        paths = [str(APPS_DIR), str(TESTS_DIR)]
         if env.get("PYTHONPATH"):
             paths.append(env["PYTHONPATH"])
         env["PYTHONPATH"] = os.pathsep.join(paths)

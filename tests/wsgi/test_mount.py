@@ -1,18 +1,15 @@
-"""Tests of roundup_wsgi.mount: several trackers in one application."""
+"""Tests of roundup_wsgi.wsgi.mount: several trackers in one application."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 from wsgiref.validate import validator
 
 import pytest
-import support
 from webtest import TestApp
 
-from roundup_wsgi.app import make_app
-from roundup_wsgi.mount import TrackerMount
+from roundup_wsgi.wsgi.mount import TrackerMount
 
 
 def echo(label: str) -> Any:
@@ -93,18 +90,3 @@ def test_bad_names_are_refused() -> None:
         TrackerMount({"a/b": echo("x")})
     with pytest.raises(ValueError, match="at least one tracker"):
         TrackerMount({})
-
-
-def test_two_real_trackers(make_tracker: Callable[[str], Path]) -> None:
-    """make_app with a mapping: each tracker answers under its own name."""
-    bugs = make_tracker("http://localhost/bugs/")
-    other = make_tracker("http://localhost/support/")
-    app = TestApp(validator(make_app({"bugs": bugs, "support": other})))
-    issue = app.get("/bugs/issue1")
-    assert "Sample issue one" in issue.text
-    assert 'action="http://localhost/bugs/"' in issue.text  # from [tracker] web
-    attachment = app.get(f"/support/file1/{support.SMALL_FILE_NAME}")
-    assert attachment.body == support.SMALL_FILE_BYTES
-    style = app.get("/bugs/@@file/style.css")
-    assert style.body == (bugs / "html" / "style.css").read_bytes()
-    assert "Not found: nosuchclass" in app.get("/bugs/nosuchclass", status=404).text

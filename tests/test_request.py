@@ -1,40 +1,23 @@
-"""Unit tests of Response and Writer with a fake start_response."""
+"""Unit tests of Request (the object Roundup calls ``request``) and Writer,
+with the tests' recording ``start_response``."""
 
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 import pytest
-from webob import Request
+from helpers.wsgi import StartResponseRecorder
+from webob import Request as WebobRequest
 
-from roundup_wsgi import pages
-from roundup_wsgi.response import Response, ResponseBody, Writer
-
-
-class FakeServer:
-    """A start_response that records calls and may return a write callable;
-    like a real server it re-raises exc_info once body bytes went out."""
-
-    def __init__(self, returns_write: bool) -> None:
-        self.returns_write = returns_write
-        self.calls: list[tuple[str, list[tuple[str, str]], Any]] = []
-        self.written: list[bytes] = []
-
-    def __call__(
-        self, status: str, headers: list[tuple[str, str]], exc_info: Any = None
-    ) -> Any:
-        if self.written and exc_info is not None:
-            raise exc_info[1].with_traceback(exc_info[2])
-        self.calls.append((status, headers, exc_info))
-        return self.written.append if self.returns_write else None
+from roundup_wsgi.request import Request, ResponseBody, Writer
+from roundup_wsgi.wsgi import errorpages
 
 
 def make(
     mode: str, returns_write: bool, method: str = "GET"
-) -> tuple[Response, FakeServer]:
-    server = FakeServer(returns_write)
-    return Response(Request.blank("/", method=method).environ, server, mode), server
+) -> tuple[Request, StartResponseRecorder]:
+    server = StartResponseRecorder(returns_write)
+    return Request(WebobRequest.blank("/", method=method).environ, server, mode), server
 
 
 def test_writer_refuses_data_before_start_response() -> None:
@@ -95,11 +78,11 @@ def test_a_second_start_response_replaces_the_buffered_response() -> None:
     assert response.status == "404 Not Found"
 
 
-def error_page(response: Response) -> None:
+def error_page(response: Request) -> None:
     try:
         raise RuntimeError("boom")
     except RuntimeError:
-        page = pages.internal_server_error(response.environ, None)
+        page = errorpages.internal_server_error(response.environ, None)
         response.send_page(page, sys.exc_info())  # type: ignore[arg-type]
 
 

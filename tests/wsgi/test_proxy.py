@@ -1,18 +1,16 @@
-"""Tests of roundup_wsgi.proxy: X-Forwarded-* honoured from trusted proxies only."""
+"""Tests of roundup_wsgi.wsgi.proxy: X-Forwarded-* from trusted proxies only."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 from webtest import TestApp
 
-from roundup_wsgi.app import make_app
-from roundup_wsgi.mount import TrackerMount
-from roundup_wsgi.proxy import TrustedProxyFix, parse_networks
+from roundup_wsgi.wsgi.mount import TrackerMount
+from roundup_wsgi.wsgi.proxy import TrustedProxyFix, parse_networks
 
 FORWARDED = {
     "X-Forwarded-For": "203.0.113.7",
@@ -83,35 +81,3 @@ def test_redirect_behind_a_trusted_proxy() -> None:
         "/bugs", headers=FORWARDED, extra_environ={"HTTP_HOST": "app:8000"}
     )
     assert direct.headers["Location"] == "http://app:8000/bugs/"
-
-
-def test_forged_forwarded_host_does_not_pass_roundups_csrf_check(
-    make_tracker: Callable[[str], Path],
-) -> None:
-    """A direct client sending the tracker's host as X-Forwarded-Host to get
-    past Roundup's Host check is refused; the same from the proxy passes."""
-    home = make_tracker("https://bugs.example/")
-    app = make_app(home, trusted_proxies="127.0.0.1")
-    headers = {
-        "Origin": "https://bugs.example",
-        "Referer": "https://bugs.example/",
-        "X-Forwarded-Host": "bugs.example",
-        "X-Forwarded-Proto": "https",
-    }
-    login = {"__login_name": "demo", "__login_password": "demo-secret"}
-
-    def post(remote_addr: str) -> Any:
-        test = TestApp(app, extra_environ={"REMOTE_ADDR": remote_addr})
-        return test.post(
-            "/",
-            {**login, "@action": "login"},
-            headers=headers,
-            extra_environ={"HTTP_HOST": "127.0.0.1:8080"},
-        )
-
-    forged = post("192.0.2.1")
-    assert "Invalid HOST 127.0.0.1:8080" in forged.text
-    assert "Hello, demo" not in forged.text
-    proxied = post("127.0.0.1")
-    assert "Hello, demo" in proxied.text
-    assert "Invalid" not in proxied.text

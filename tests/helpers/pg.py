@@ -30,8 +30,8 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from servers import free_port, stop_process
-from system import require_program
+from .servers import free_port, stop_process
+from .system import require_program
 
 __all__ = ["PostgresServer", "create_pg_tracker", "running_postgres"]
 

@@ -30,7 +30,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import requests
-from servers import LocalSession
+
+from .servers import LocalSession
 
 __all__ = [
     "Attempt",

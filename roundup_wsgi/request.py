@@ -8,8 +8,8 @@ Roundup's ``Client`` is given a *request* object and calls, in order:
   ``request.sendfile(filename, offset, length)`` for a file (``Client.write_file``
   uses it when present).
 
-:class:`Response` is that object.  It collects the status, the headers and
-the body (a list of chunks and/or a file body), and :meth:`Response.finish`
+:class:`Request` is that object.  It collects the status, the headers and
+the body (a list of chunks and/or a file body), and :meth:`Request.finish`
 hands them to the server: ``start_response(status, headers)`` and the
 returned app_iter.  The server's write callable is used only in the
 ``"server"`` write mode, and only if ``start_response`` returned one
@@ -21,28 +21,15 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterable, Iterator
-from types import TracebackType
-from typing import Any, Protocol
+from typing import Any
 
 from roundup.cgi.wsgi_handler import Headers
 
-from .files import open_file_body
-from .pages import Page, status_line
+from .wsgi.errorpages import Page, status_line
+from .wsgi.files import open_file_body
+from .wsgi.types import ExcInfo, HeaderList, StartResponse, WriteCallable
 
-__all__ = ["Response", "ResponseBody", "StartResponse", "Writer"]
-
-ExcInfo = tuple[type[BaseException], BaseException, TracebackType]
-HeaderList = list[tuple[str, str]]
-WriteCallable = Callable[[bytes], object]
-
-
-class StartResponse(Protocol):
-    """PEP 3333's ``start_response(status, response_headers, exc_info=None)``,
-    returning the write callable (or, on some servers, ``None``)."""
-
-    def __call__(
-        self, status: str, headers: HeaderList, exc_info: ExcInfo | None = ..., /
-    ) -> WriteCallable | None: ...
+__all__ = ["Request", "ResponseBody", "StartResponse", "Writer"]
 
 
 class Writer:
@@ -50,7 +37,7 @@ class Writer:
 
     Until the response's status is set, :meth:`write` raises
     :class:`ValueError` (as Roundup's own handler does: headers first).
-    Afterwards each write goes to the sink the :class:`Response` chose:
+    Afterwards each write goes to the sink the :class:`Request` chose:
     its body buffer, or in ``"server"`` mode the server's write callable.
     """
 
@@ -124,7 +111,7 @@ def _close(body: Iterable[bytes] | None) -> None:
         close()
 
 
-class Response:
+class Request:
     """The request object handed to Roundup's ``Client`` for one request.
 
     Attributes Roundup's ``Client`` uses: ``headers`` (request headers, read
@@ -207,7 +194,8 @@ class Response:
     # -- the dispatcher's side ------------------------------------------------
 
     def send_page(self, page: Page, exc_info: ExcInfo | None = None) -> None:
-        """Replace the response with ``page`` (one of :mod:`roundup_wsgi.pages`).
+        """Replace the response with ``page`` (from
+        :mod:`roundup_wsgi.wsgi.errorpages`).
 
         With ``exc_info``, the server's ``start_response`` is called with it if
         it was called before (PEP 3333, "The start_response() Callable"): a

@@ -15,6 +15,7 @@ not from ``SCRIPT_NAME``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from html import escape
 from typing import Any
@@ -23,13 +24,14 @@ from wsgiref.util import application_uri
 
 from webob import exc
 
-from . import pages
-from .options import TRACKER_NAME
+from . import errorpages
+from .types import WSGIApp
 
-__all__ = ["TrackerMount", "WSGIApp"]
+__all__ = ["TRACKER_NAME", "TrackerMount"]
 
-#: A PEP 3333 application: ``app(environ, start_response) -> app_iter``.
-WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+#: A tracker name in a URL: one path segment of URL-unreserved characters
+#: (RFC 3986, section 2.3), so it needs no quoting.
+TRACKER_NAME = re.compile(r"^[A-Za-z0-9_~-][A-Za-z0-9._~-]*$")
 
 
 class TrackerMount:
@@ -66,7 +68,7 @@ class TrackerMount:
         app = self.apps.get(name)
         if app is None:
             return _send(
-                pages.render(
+                errorpages.render(
                     exc.HTTPNotFound(
                         detail=f"There is no tracker named {name!r} here; the "
                         "index at / lists the trackers."
@@ -87,13 +89,13 @@ class TrackerMount:
     ) -> Iterable[bytes]:
         """301 to the same URL with a trailing slash (query kept); the URL is
         built from ``wsgi.url_scheme``, ``HTTP_HOST`` and ``SCRIPT_NAME``, so
-        it is right behind a trusted proxy (see :mod:`roundup_wsgi.proxy`)."""
+        it is right behind a trusted proxy (see :mod:`roundup_wsgi.wsgi.proxy`)."""
         base = application_uri(environ).rstrip("/")
         location = base + "/" + (quote(name) + "/" if name else "")
         if environ.get("QUERY_STRING"):
             location += "?" + environ["QUERY_STRING"]
         return _send(
-            pages.render(exc.HTTPMovedPermanently(location=location), environ),
+            errorpages.render(exc.HTTPMovedPermanently(location=location), environ),
             start_response,
         )
 
@@ -108,7 +110,7 @@ class TrackerMount:
                 detail="The tracker index only answers GET and HEAD."
             )
             error.allow = ("GET", "HEAD")
-            return _send(pages.render(error, environ), start_response)
+            return _send(errorpages.render(error, environ), start_response)
         base = quote(environ.get("SCRIPT_NAME", "").rstrip("/"), encoding="latin-1")
         items = "".join(
             f'<li><a href="{base}/{quote(name)}/">{escape(name)}</a></li>\n'
@@ -128,7 +130,7 @@ class TrackerMount:
         return [] if method == "HEAD" else [body]
 
 
-def _send(page: pages.Page, start_response: Callable[..., Any]) -> list[bytes]:
+def _send(page: errorpages.Page, start_response: Callable[..., Any]) -> list[bytes]:
     status, headers, body = page
     start_response(status, headers)
     return [body]

@@ -1,4 +1,4 @@
-"""Tests of roundup_wsgi.adapters: WSGI 2 <-> WSGI 1 and write()-to-iterable.
+"""Tests of roundup_wsgi.wsgi.adapters: WSGI 2 <-> WSGI 1 and write()-to-iterable.
 
 A fake server (a start_response that returns no write callable, as granian
 does) is fine here: these are unit tests of the PEP 3333 plumbing.  Every
@@ -20,11 +20,12 @@ from wsgiref.validate import validator
 
 import greenlet
 import pytest
+from helpers.wsgi import StartResponseRecorder
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from roundup_wsgi import adapters
-from roundup_wsgi.adapters import (
+from roundup_wsgi.wsgi import adapters
+from roundup_wsgi.wsgi.adapters import (
     MODES,
     StartResponseError,
     iterable_only,
@@ -49,11 +50,18 @@ def environ() -> dict[str, Any]:
 class Served:
     """What the fake server saw."""
 
-    status: str | None = None
-    headers: list[tuple[str, str]] | None = None
+    start_response: StartResponseRecorder = field(default_factory=StartResponseRecorder)
     chunks: list[bytes] = field(default_factory=list)
     error: BaseException | None = None  # raised by the call or the iteration
     close_error: BaseException | None = None  # raised by close()
+
+    @property
+    def status(self) -> str | None:
+        return self.start_response.status
+
+    @property
+    def headers(self) -> list[tuple[str, str]] | None:
+        return self.start_response.headers
 
     @property
     def body(self) -> bytes:
@@ -65,11 +73,8 @@ def serve(app: Any, *, read: int | None = None) -> Served:
     chunks (all if None), then close the app_iter (once)."""
     served = Served()
 
-    def start_response(status: str, headers: Any, exc_info: Any = None) -> None:
-        served.status, served.headers = status, headers
-
     try:
-        app_iter = app(environ(), start_response)
+        app_iter = app(environ(), served.start_response)
     except Exception as error:
         served.error = error
         return served

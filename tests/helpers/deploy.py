@@ -25,8 +25,8 @@ from collections.abc import Mapping
 from html.parser import HTMLParser
 from pathlib import Path
 
-import support
-from servers import LocalSession, ServerError, ServerProcess
+from . import seeded
+from .servers import LocalSession, ServerError, ServerProcess
 
 __all__ = [
     "DEPLOY_DIR",
@@ -43,7 +43,7 @@ __all__ = [
 ]
 
 #: The recipes.
-DEPLOY_DIR = Path(__file__).resolve().parent.parent / "deploy"
+DEPLOY_DIR = Path(__file__).resolve().parents[2] / "deploy"
 
 
 #: A requests session that stays on 127.0.0.1 (see servers.LocalSession).
@@ -139,15 +139,15 @@ def use_tracker(web: str, *, verify: str | bool = True, title: str) -> str:
         login = session.post(
             web,
             data={
-                "__login_name": support.DEMO_USER,
-                "__login_password": support.DEMO_PASSWORD,
+                "__login_name": seeded.DEMO_USER,
+                "__login_password": seeded.DEMO_PASSWORD,
                 "@action": "login",
                 "@csrf": fields.get("@csrf", ""),
             },
             headers=headers,
         )
         assert login.status_code == 200, login.text[:2000]
-        assert f"Hello, {support.DEMO_USER}" in login.text, login.text[:2000]
+        assert f"Hello, {seeded.DEMO_USER}" in login.text, login.text[:2000]
 
         page = session.get(web + "issue?@template=item")
         fields = form_with(page.text, "title")
@@ -169,9 +169,9 @@ def use_tracker(web: str, *, verify: str | bool = True, title: str) -> str:
         shown = session.get(location)
         assert title in shown.text, (location, shown.status_code, shown.text[:3000])
 
-        attachment = session.get(web + f"file1/{support.SMALL_FILE_NAME}")
+        attachment = session.get(web + f"file1/{seeded.SMALL_FILE_NAME}")
         assert attachment.status_code == 200
-        assert attachment.content == support.SMALL_FILE_BYTES
+        assert attachment.content == seeded.SMALL_FILE_BYTES
     return location[len(web) :].split("?")[0]
 
 
@@ -266,7 +266,7 @@ def parse_unit(text: str) -> dict[str, list[tuple[str, str]]]:
 def can_read(user: str, path: Path) -> bool:
     """True if ``user`` can reach and read ``path`` (every parent directory
     searchable), judged by the mode bits."""
-    from roundup_wsgi.check import ServingUser
+    from roundup_wsgi.cli.check import ServingUser
 
     who = ServingUser.named(user)
     parts = path.resolve().parts

@@ -3,7 +3,7 @@
 ``write_app:raw`` writes its whole body through the write callable (as old
 imperative frameworks and Roundup's own dispatcher do); under granian, whose
 ``start_response`` returns ``None``, it fails.  ``write_app:application`` is
-the same application under :func:`roundup_wsgi.adapters.iterable_only`, in
+the same application under :func:`roundup_wsgi.wsgi.adapters.iterable_only`, in
 the mode named by the environment variable ``WRITE_APP_MODE`` (default
 ``"greenlet"``).
 """
@@ -14,7 +14,7 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
-from roundup_wsgi.adapters import iterable_only
+from roundup_wsgi.wsgi.adapters import iterable_only
 
 #: Lines written; each is one write() call.
 LINES = 5000

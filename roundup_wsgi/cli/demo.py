@@ -18,7 +18,7 @@ import shutil
 from dataclasses import dataclass
 from typing import Any
 
-from .tracker import TrackerHomeError, create_tracker, set_tracker_web, tracker_web
+from ..tracker import TrackerHomeError, create_tracker, set_tracker_web, tracker_web
 
 __all__ = [
     "ADMIN_USERNAME",

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from .tracker import TrackerHomeError, check_tracker_home, host_port
+from ..tracker import TrackerHomeError, check_tracker_home, host_port
 
 __all__ = ["Finding", "ServingUser", "run_checks"]
 

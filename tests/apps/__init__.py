@@ -1,0 +1,1 @@
+"""Small WSGI applications that the tests serve in real servers."""

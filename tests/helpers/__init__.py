@@ -1,0 +1,1 @@
+"""Helpers shared by the tests: ``from helpers import seeded, servers``."""

@@ -1,0 +1,129 @@
+"""Test data and helpers shared by the test modules (imported as ``support``).
+
+The seeded tracker used everywhere is built once per session by
+:func:`build_seeded_tracker` with Roundup's own API, then copied per test.
+"""
+
+from __future__ import annotations
+
+import functools
+import shutil
+from pathlib import Path
+
+from roundup import date, instance, password
+
+from roundup_wsgi.tracker import create_tracker, set_tracker_web
+
+ADMIN_PASSWORD = "admin-secret"
+DEMO_USER = "demo"
+DEMO_PASSWORD = "demo-secret"
+
+SMALL_FILE_NAME = "hello.txt"
+SMALL_FILE_BYTES = b"hello from roundup-wsgi\n"
+BIG_FILE_NAME = "big.bin"
+BIG_FILE_SIZE = 20 * 1024 * 1024  # bytes (20 MiB)
+
+# A tracker-home hook: interfaces.py may define the Client class Roundup uses.
+# This one lets a test make an exception escape Client.main on one path.
+INTERFACES_PY = """
+from roundup.cgi import client
+
+
+class Client(client.Client):
+    def main(self):
+        if self.path == "test-boom":
+            raise RuntimeError("test-boom <script>alert(1)</script>")
+        return client.Client.main(self)
+"""
+
+
+@functools.cache
+def big_file_bytes() -> bytes:
+    """The 20 MiB attachment: every byte value in turn, so offsets show."""
+    return bytes(range(256)) * (BIG_FILE_SIZE // 256)
+
+
+def build_seeded_tracker(home: Path) -> Path:
+    """Create a classic/sqlite tracker at ``home`` and seed it.
+
+    Seeds: user ``demo``; issue1 (a message and ``hello.txt``); issue2 (the
+    20 MiB ``big.bin``); issue3 with an HTML-looking title.
+    """
+    create_tracker(home, admin_password=ADMIN_PASSWORD, web="http://localhost/")
+    (home / "interfaces.py").write_text(INTERFACES_PY)
+    tracker = instance.open(str(home))
+    db = tracker.open("admin")
+    try:
+        db.user.create(
+            username=DEMO_USER,
+            password=password.Password(DEMO_PASSWORD, config=db.config),
+            realname="Demo User",
+            roles="User",
+            address="demo@localhost",
+        )
+        now = date.Date(".")
+        msg = db.msg.create(content="First message.", author="1", date=now)
+        small = db.file.create(
+            name=SMALL_FILE_NAME, type="text/plain", content=SMALL_FILE_BYTES
+        )
+        db.issue.create(title="Sample issue one", messages=[msg], files=[small])
+        big = db.file.create(
+            name=BIG_FILE_NAME,
+            type="application/octet-stream",
+            content=big_file_bytes(),
+        )
+        db.issue.create(title="Issue with a big attachment", files=[big])
+        db.issue.create(title="Title with <b>markup</b> & ampersand")
+        db.commit()
+    finally:
+        db.close()
+    return home
+
+
+def copy_tracker(template: Path, home: Path, web: str) -> Path:
+    """Copy a seeded tracker to ``home`` and point ``[tracker] web`` at ``web``."""
+    shutil.copytree(template, home, ignore=shutil.ignore_patterns("__pycache__"))
+    set_tracker_web(home, web)
+    return home
+
+
+# -- calling a WSGI app as a server would ------------------------------------
+
+
+#: A detector whose auditor raises for titles starting with "boom" (a
+#: RuntimeError: Roundup's catch-all) or "zero" (ZeroDivisionError: Roundup
+#: wraps it in DetectorError and, stock, writes the traceback into a 200 page).
+FAILING_AUDITOR = """
+def audit(db, cl, nodeid, newvalues):
+    title = newvalues.get("title") or ""
+    if title.startswith("boom"):
+        raise RuntimeError("auditor failed <script>alert(1)</script>")
+    if title.startswith("zero"):
+        1 / 0
+
+
+def init(db):
+    db.issue.audit("create", audit)
+"""
+
+
+def install_failing_auditor(home: Path) -> Path:
+    """Add :data:`FAILING_AUDITOR` to the tracker's detectors."""
+    (home / "detectors" / "failing_auditor.py").write_text(FAILING_AUDITOR)
+    return home
+
+
+def add_demo_user(home: Path) -> str:
+    """Add the ``demo`` user (role User) with Roundup's API; return its id."""
+    db = instance.open(str(home)).open("admin")
+    try:
+        user_id = db.user.create(
+            username=DEMO_USER,
+            password=password.Password(DEMO_PASSWORD, config=db.config),
+            roles="User",
+            address="demo@localhost",
+        )
+        db.commit()
+        return str(user_id)
+    finally:
+        db.close()

@@ -1,0 +1,168 @@
+"""Calling WSGI applications in-process, as a server would (no Roundup here).
+
+:class:`StartResponseRecorder` is the one fake ``start_response`` of the
+tests: it checks what PEP 3333 requires of the application's call, records
+it, and returns a write callable or ``None`` as real servers do.
+:func:`call_wsgi` drives a whole request with it; :class:`FakeServer` stands
+in for a waitress server; ``normalise_*`` mask what differs between two
+renderings of one page.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+NONCE = re.compile(rb'\bnonce="[^"]*"')
+# The token is in value="..." after or before name="@csrf" in the same tag.
+CSRF_AFTER = re.compile(rb'(name="@csrf"[^>]*?value=")[^"]*"', re.DOTALL)
+CSRF_BEFORE = re.compile(rb'(value=")[^"]*("[^>]*?name="@csrf")', re.DOTALL)
+DATE = re.compile(rb"\d{4}-\d{2}-\d{2}(?:\.|\s|&nbsp;)\d{2}:\d{2}(?::\d{2})?")
+# Relative dates ("just now", "3 minutes ago") change while tests run.
+RELATIVE_DATE = re.compile(
+    rb"\b(?:just now|in a moment|yesterday|tomorrow"
+    rb"|(?:an?|[\d /]+) (?:second|minute|hour|day|week|month|year)s? ago"
+    rb"|in (?:an?|[\d /]+) (?:second|minute|hour|day|week|month|year)s?)\b"
+)
+VARYING_HEADERS = {"date", "expires", "set-cookie"}
+
+
+def normalise_body(body: bytes, base_url: str | None = None) -> bytes:
+    """Mask what differs between two renderings of one page: script nonces,
+    CSRF tokens, absolute and relative dates, and (if given) the tracker's
+    base URL (``[tracker] web``, which holds the server's port)."""
+    if base_url:
+        body = body.replace(base_url.encode(), b"BASE/")
+        body = body.replace(base_url.rstrip("/").encode(), b"BASE")
+    body = NONCE.sub(b'nonce="NONCE"', body)
+    body = CSRF_AFTER.sub(rb'\1CSRF"', body)
+    body = CSRF_BEFORE.sub(rb"\1CSRF\2", body)
+    body = DATE.sub(b"DATE", body)
+    return RELATIVE_DATE.sub(b"RELDATE", body)
+
+
+def normalise_headers(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Headers as a sorted list, lower-case names, without per-request ones
+    (Date, Expires, Set-Cookie)."""
+    return sorted(
+        (name.lower(), value)
+        for name, value in headers
+        if name.lower() not in VARYING_HEADERS
+    )
+
+
+@dataclass
+class StartResponseRecorder:
+    """A PEP 3333 ``start_response`` that records its calls.
+
+    :param returns_write: return a write callable (as waitress, gunicorn) or
+        ``None`` (as granian, bjoern, hypercorn).
+
+    It asserts the rules of "The start_response() Callable": a status line
+    and native-string headers; a second call only with ``exc_info``, which
+    is re-raised once body bytes went out through the write callable.
+    """
+
+    returns_write: bool = False
+    #: ``(status, headers, exc_info)`` of each call.
+    calls: list[tuple[str, list[tuple[str, str]], Any]] = field(default_factory=list)
+    #: What the application passed to the write callable.
+    written: list[bytes] = field(default_factory=list)
+
+    @property
+    def status(self) -> str | None:
+        """The status of the last call (``None``: never called)."""
+        return self.calls[-1][0] if self.calls else None
+
+    @property
+    def headers(self) -> list[tuple[str, str]] | None:
+        """The headers of the last call."""
+        return self.calls[-1][1] if self.calls else None
+
+    def __call__(
+        self, status: str, headers: list[tuple[str, str]], exc_info: Any = None
+    ) -> Any:
+        assert isinstance(status, str), status
+        assert re.match(r"^\d\d\d \S", status), status
+        assert all(isinstance(k, str) and isinstance(v, str) for k, v in headers), (
+            headers
+        )
+        if self.calls:
+            assert exc_info is not None, "start_response() called twice"
+            if self.written:
+                raise exc_info[1].with_traceback(exc_info[2])
+        self.calls.append((status, headers, exc_info))
+        return self.write if self.returns_write else None
+
+    def write(self, data: bytes) -> None:
+        """The write callable."""
+        assert self.calls, "write() before start_response()"
+        assert isinstance(data, bytes), f"write() of {type(data)}"
+        self.written.append(data)
+
+
+@dataclass
+class Result:
+    """What a fake server saw: status, headers, body, and how the body came."""
+
+    status: str
+    headers: list[tuple[str, str]]
+    body: bytes
+    written: bytes  # the part that came through the write callable
+    close_calls: int
+
+
+class _CountingClose:
+    def __init__(self, app_iter: Iterable[bytes]) -> None:
+        self.app_iter = app_iter
+        self.calls = 0
+
+    def close(self) -> None:
+        self.calls += 1
+        close = getattr(self.app_iter, "close", None)
+        if close is not None:
+            close()
+
+
+def call_wsgi(app: Any, environ: dict[str, Any], *, server_write: bool) -> Result:
+    """Call ``app`` like a PEP 3333 server whose ``start_response`` returns a
+    write callable (``server_write=True``, as waitress or gunicorn) or
+    ``None`` (as granian or bjoern).
+
+    Checks the PEP 3333 rules a server relies on (see
+    :class:`StartResponseRecorder`), bytes chunks; calls ``close()``.
+    """
+    recorder = StartResponseRecorder(returns_write=server_write)
+    app_iter = app(environ, recorder)
+    closer = _CountingClose(app_iter)
+    try:
+        chunks = list(app_iter)
+    finally:
+        closer.close()
+    assert all(isinstance(chunk, bytes) for chunk in chunks)
+    assert recorder.status is not None, "start_response() never called"
+    written = b"".join(recorder.written)
+    return Result(
+        recorder.status,
+        recorder.headers or [],
+        written + b"".join(chunks),
+        written,
+        closer.calls,
+    )
+
+
+class FakeServer:
+    """Stands in for a waitress server: Ctrl-C as soon as it runs."""
+
+    def __init__(self, app: Any, **options: Any) -> None:
+        self.app = app
+        self.options = options
+        self.closed = False
+
+    def run(self) -> None:
+        raise KeyboardInterrupt
+
+    def close(self) -> None:
+        self.closed = True

@@ -1,0 +1,89 @@
+"""The package's layers: each imports only those below it.
+
+``roundup_wsgi.wsgi`` (Roundup-free WSGI tools) < the Roundup glue at the top
+of ``roundup_wsgi`` < ``roundup_wsgi.cli`` (the command).  Read from the
+source with :mod:`ast`, so a lazy import inside a function counts too.
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "roundup_wsgi"
+
+#: Modules kept at their old paths for existing code (re-exports of wsgi/).
+OLD_PATHS = {"adapters", "proxy"}
+
+
+def layer(module: str) -> int:
+    """0: roundup_wsgi.wsgi, 1: the glue, 2: roundup_wsgi.cli."""
+    parts = module.split(".")
+    if len(parts) > 1 and parts[1] == "wsgi":
+        return 0
+    if len(parts) > 1 and parts[1] == "cli":
+        return 2
+    return 1
+
+
+def imports_of(path: Path, module: str) -> set[str]:
+    """The ``roundup_wsgi`` and ``roundup`` modules ``path`` imports."""
+    found: set[str] = set()
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - node.level + 1]
+                name = ".".join([*base, node.module] if node.module else base)
+            else:
+                name = node.module or ""
+            found.add(name)
+            found.update(f"{name}.{alias.name}" for alias in node.names)
+    return {n for n in found if n.split(".")[0] in ("roundup", "roundup_wsgi")}
+
+
+def modules() -> list[tuple[str, Path]]:
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        relative = path.relative_to(PACKAGE.parent).with_suffix("")
+        parts = list(relative.parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        found.append((".".join(parts), path))
+    return found
+
+
+@pytest.mark.parametrize(("module", "path"), modules(), ids=lambda x: str(x))
+def test_no_module_imports_a_layer_above(module: str, path: Path) -> None:
+    if module in ("roundup_wsgi", "roundup_wsgi.__main__") or (
+        module.split(".")[-1] in OLD_PATHS and module.count(".") == 1
+    ):
+        return  # the package's entry points and old paths may name any layer
+    for name in imports_of(path, module):
+        if name.split(".")[0] == "roundup":
+            assert layer(module) > 0, f"{module} imports Roundup ({name})"
+            continue
+        if name in ("roundup_wsgi", "roundup_wsgi.__version__"):
+            continue
+        assert layer(name) <= layer(module), f"{module} imports {name} from above"
+
+
+def test_wsgi_layer_loads_without_roundup() -> None:
+    """Importing every module of roundup_wsgi.wsgi loads no Roundup module."""
+    code = (
+        "import sys, pkgutil, importlib, roundup_wsgi.wsgi as w\n"
+        "for m in pkgutil.iter_modules(w.__path__):\n"
+        "    importlib.import_module('roundup_wsgi.wsgi.' + m.name)\n"
+        "bad = sorted(m for m in sys.modules if m == 'roundup' or "
+        "m.startswith('roundup.') or (m.startswith('roundup_wsgi.') and "
+        "not m.startswith('roundup_wsgi.wsgi')))\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
