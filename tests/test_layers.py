@@ -14,7 +14,10 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parent.parent / "roundup_wsgi"
+import roundup_wsgi
+
+#: The package under test (the installed one when the tests run from an sdist).
+PACKAGE = Path(roundup_wsgi.__file__).resolve().parent
 
 #: Modules kept at their old paths for existing code (re-exports of wsgi/).
 OLD_PATHS = {"adapters", "proxy"}
@@ -50,6 +53,7 @@ def imports_of(path: Path, module: str) -> set[str]:
 
 
 def modules() -> list[tuple[str, Path]]:
+    """Every module of the package, ``(dotted name, path)``."""
     found = []
     for path in sorted(PACKAGE.rglob("*.py")):
         relative = path.relative_to(PACKAGE.parent).with_suffix("")
@@ -87,3 +91,9 @@ def test_wsgi_layer_loads_without_roundup() -> None:
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_package_has_all_three_layers() -> None:
+    names = {module for module, _ in modules()}
+    assert {"roundup_wsgi.wsgi.adapters", "roundup_wsgi.dispatcher"} <= names
+    assert "roundup_wsgi.cli.command" in names
