@@ -1,0 +1,346 @@
+"""Run Roundup's own live-server suite against roundup-wsgi's dispatcher.
+
+Roundup's sdist ships ``test/test_liveserver.py``: about a hundred tests that
+start a ``wsgiref`` server (``test/wsgi_liveserver.py``) in a thread, serve
+``validator(RequestDispatcher(tracker_home))`` on a loopback port and talk to
+it with ``requests``.  ``RequestDispatcher`` there is
+``roundup.cgi.wsgi_handler.RequestDispatcher``, imported by name when the
+test module is imported.  This pytest plugin swaps it for
+:class:`roundup_wsgi.RequestDispatcher` without touching Roundup's files::
+
+    cd <unpacked roundup sdist>
+    PYTHONPATH=<roundup-wsgi checkout> python -m pytest \\
+        -p tests.roundup_suite.plugin --roundup-wsgi=write test/test_liveserver.py
+
+``.ci/roundup-suite`` does all of it (download, unpack, three runs, compare).
+
+Modes (``--roundup-wsgi=MODE`` or the environment variable
+``ROUNDUP_WSGI_SUITE``; the option wins):
+
+``stock``
+    nothing swapped: Roundup's own dispatcher (the baseline run).
+``write``
+    our dispatcher, under the suite's own ``wsgiref`` server, whose
+    ``start_response`` returns the write callable (PEP 3333).
+``no-write``
+    our dispatcher, given a ``start_response`` that calls the server's and
+    returns ``None`` (as granian, bjoern and hypercorn do); the wrapper sits
+    between ``wsgiref.validate.validator`` and the dispatcher, so the
+    validator still checks everything the server sees.
+
+``--roundup-wsgi-write-mode`` (``ROUNDUP_WSGI_SUITE_WRITE_MODE``) sets our
+dispatcher's ``write_mode`` (``buffer``, the default, ``server`` or
+``stream``).
+
+In the ``write`` and ``no-write`` modes the tests in :data:`EXPECTED_FAILURES`
+are marked ``xfail(strict=True)`` with the reason: they check a documented
+difference of roundup-wsgi (OPTIONS outside ``/rest`` answers 501 Not
+Implemented, README.rst; Roundup answers 405 with its own page), so they
+must fail, and a pass is reported as an error.
+
+``--roundup-wsgi-report=FILE`` (``ROUNDUP_WSGI_SUITE_REPORT``) writes one
+JSON object ``{"mode": str, "outcomes": {nodeid: outcome}}`` where outcome is
+one of ``passed``, ``failed``, ``skipped``, ``xfailed``, ``error``; a test
+fails if any of its phases or subtests failed.  ``.ci/roundup-suite``
+compares these files between runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+MODES = ("stock", "write", "no-write")
+
+#: Test function name -> (subtest, reason): the tests that fail with
+#: roundup-wsgi by design.  ``subtest`` is ``None`` for the whole test, else
+#: the keyword arguments of the one ``subtests.test(...)`` block expected to
+#: fail (the test's other subtests must pass).
+EXPECTED_FAILURES: dict[str, tuple[dict[str, Any] | None, str]] = {
+    "test_http_options": (
+        None,
+        "roundup-wsgi answers OPTIONS outside /rest with 501 Not Implemented "
+        "(documented difference); Roundup answers 405",
+    ),
+    "test_invalid_http_html_methods": (
+        {"entry": "OPTIONS"},
+        "roundup-wsgi answers OPTIONS outside /rest with 501 Not Implemented "
+        "(documented difference); Roundup answers 405 with its own page",
+    ),
+}
+
+#: Outcome ranks: the worst outcome of a test's reports is its outcome.
+_RANK = {"passed": 0, "skipped": 1, "xfailed": 2, "failed": 3, "error": 4}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("roundup-wsgi", "Roundup's suite with roundup-wsgi")
+    group.addoption(
+        "--roundup-wsgi",
+        choices=MODES,
+        default=None,
+        help="stock | write | no-write (default: $ROUNDUP_WSGI_SUITE or write)",
+    )
+    group.addoption(
+        "--roundup-wsgi-write-mode",
+        default=None,
+        help="our dispatcher's write_mode (default: "
+        "$ROUNDUP_WSGI_SUITE_WRITE_MODE or buffer)",
+    )
+    group.addoption(
+        "--roundup-wsgi-report",
+        default=None,
+        help="write test outcomes as JSON to this file "
+        "(default: $ROUNDUP_WSGI_SUITE_REPORT)",
+    )
+
+
+def _setting(config: pytest.Config, option: str, env: str, default: str) -> str:
+    value = config.getoption(option)
+    if value is None:
+        value = os.environ.get(env) or default
+    return str(value)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    mode = _setting(config, "roundup_wsgi", "ROUNDUP_WSGI_SUITE", "write")
+    if mode not in MODES:
+        raise pytest.UsageError(
+            f"ROUNDUP_WSGI_SUITE={mode!r} is not a mode: use one of "
+            + ", ".join(MODES)
+        )
+    write_mode = _setting(
+        config,
+        "roundup_wsgi_write_mode",
+        "ROUNDUP_WSGI_SUITE_WRITE_MODE",
+        "buffer",
+    )
+    report = _setting(
+        config, "roundup_wsgi_report", "ROUNDUP_WSGI_SUITE_REPORT", ""
+    )
+    state = _State(mode, write_mode, report)
+    config.stash[_KEY] = state
+    if mode != "stock":
+        import roundup.cgi.wsgi_handler as handler
+
+        state.stock_class = handler.RequestDispatcher
+        state.our_class = make_dispatcher_class(mode, write_mode)
+        # The suite imports the name when its module is imported (after
+        # this hook): patching the module it comes from is enough; the
+        # collection hook below checks and patches already-imported ones.
+        handler.RequestDispatcher = state.our_class
+
+
+class _State:
+    def __init__(self, mode: str, write_mode: str, report: str) -> None:
+        self.mode = mode
+        self.write_mode = write_mode
+        self.report = report
+        self.stock_class: Any = None
+        self.our_class: Any = None
+        self.outcomes: dict[str, str] = {}
+        #: kwargs of the subtest running now (``_SubtestsProxy``), or None.
+        self.current_subtest: dict[str, Any] | None = None
+
+
+_KEY = pytest.StashKey[_State]()
+
+
+def make_dispatcher_class(mode: str, write_mode: str) -> type:
+    """Return the class put in place of Roundup's ``RequestDispatcher``.
+
+    :param mode: ``"write"`` or ``"no-write"`` (see the module docstring).
+    :param write_mode: our dispatcher's ``write_mode``.
+    :returns: a subclass of :class:`roundup_wsgi.RequestDispatcher` taking
+        Roundup's constructor arguments (``home, debug, timing, lang,
+        feature_flags``).
+    """
+    from roundup_wsgi import RequestDispatcher
+
+    class SuiteDispatcher(RequestDispatcher):  # type: ignore[misc]
+        def __init__(self, home: str, *args: Any, **kwargs: Any) -> None:
+            kwargs.setdefault("write_mode", write_mode)
+            super().__init__(home, *args, **kwargs)
+
+        if mode == "no-write":
+
+            def __call__(
+                self, environ: dict[str, Any], start_response: Callable[..., Any]
+            ) -> Any:
+                def start_response_without_write(*args: Any) -> None:
+                    start_response(*args)
+
+                return super().__call__(environ, start_response_without_write)
+
+    SuiteDispatcher.__name__ = SuiteDispatcher.__qualname__ = (
+        f"RequestDispatcher[roundup_wsgi, {mode}, write_mode={write_mode}]"
+    )
+    return SuiteDispatcher
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    state = config.stash[_KEY]
+    import roundup
+    import roundup.cgi.wsgi_handler as handler
+
+    lines = [f"roundup {roundup.__version__} from {os.path.dirname(roundup.__file__)}"]
+    if state.mode == "stock":
+        lines.append("dispatcher: Roundup's own (stock)")
+    else:
+        import roundup_wsgi
+
+        lines.append(
+            f"dispatcher: roundup_wsgi {roundup_wsgi.__version__} from "
+            f"{os.path.dirname(roundup_wsgi.__file__)}; mode {state.mode}, "
+            f"write_mode {state.write_mode}; class {handler.RequestDispatcher}"
+        )
+    return lines
+
+
+def pytest_collection_modifyitems(
+    session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+) -> None:
+    state = config.stash[_KEY]
+    if state.mode == "stock":
+        return
+    for module in list(sys.modules.values()):
+        if getattr(module, "RequestDispatcher", None) is state.stock_class and (
+            getattr(module, "__name__", "").startswith("test")
+        ):
+            module.RequestDispatcher = state.our_class
+    for item in items:
+        expected = EXPECTED_FAILURES.get(_test_name(item))
+        if expected is not None and expected[0] is None:
+            item.add_marker(pytest.mark.xfail(strict=True, reason=expected[1]))
+
+
+def _test_name(item: pytest.Item) -> str:
+    return getattr(item, "originalname", None) or item.name.split("[")[0]
+
+
+def _expected_subtest(item: pytest.Item) -> tuple[dict[str, Any], str] | None:
+    """The (subtest kwargs, reason) expected to fail in ``item``, if any."""
+    state = item.config.stash[_KEY]
+    if state.mode == "stock":
+        return None
+    expected = EXPECTED_FAILURES.get(_test_name(item))
+    if expected is None or expected[0] is None:
+        return None
+    return expected[0], expected[1]
+
+
+class _SubtestsProxy:
+    """Stands in for the suite's ``subtests`` fixture value (its tests keep it
+    as ``self._subtests``) and records which subtest is running, so that
+    :func:`pytest_runtest_makereport` can mark exactly that one xfail."""
+
+    def __init__(self, subtests: Any, state: _State) -> None:
+        self._subtests = subtests
+        self._state = state
+
+    def test(self, msg: str | None = None, **kwargs: Any) -> Any:
+        return _RecordingContext(self._subtests.test(msg, **kwargs), kwargs, self._state)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._subtests, name)
+
+
+class _RecordingContext:
+    def __init__(self, context: Any, kwargs: dict[str, Any], state: _State) -> None:
+        self._context = context
+        self._kwargs = kwargs
+        self._state = state
+
+    def __enter__(self) -> Any:
+        self._state.current_subtest = self._kwargs
+        return self._context.__enter__()
+
+    def __exit__(self, *exc_info: Any) -> Any:
+        try:
+            return self._context.__exit__(*exc_info)
+        finally:
+            self._state.current_subtest = None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Any:
+    if _expected_subtest(item) is not None:
+        instance = getattr(item, "instance", None)
+        subtests = getattr(instance, "_subtests", None)
+        if subtests is None:
+            raise RuntimeError(
+                f"{item.nodeid}: the suite no longer keeps its subtests fixture "
+                "as self._subtests; update EXPECTED_FAILURES in "
+                "tests/roundup_suite/plugin.py"
+            )
+        instance._subtests = _SubtestsProxy(subtests, item.config.stash[_KEY])
+    return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report: pytest.TestReport = yield
+    expected = _expected_subtest(item)
+    if expected is None or call.when != "call":
+        return report
+    kwargs, reason = expected
+    if item.config.stash[_KEY].current_subtest != kwargs:
+        return report
+    # As pytest's skipping plugin reports xfail(strict=True).
+    if report.failed:
+        report.outcome = "skipped"
+        report.wasxfail = reason
+    elif report.passed:
+        report.outcome = "failed"
+        report.longrepr = f"[XPASS(strict)] {reason}"
+    return report
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    # Subtest reports (pytest >= 9, or pytest-subtests) carry the test's
+    # nodeid too: the worst outcome over all reports of a test is its outcome.
+    state = _STATE_FOR_REPORTS[0] if _STATE_FOR_REPORTS else None
+    if state is None:
+        return
+    if hasattr(report, "wasxfail"):
+        outcome = "failed" if report.outcome == "failed" else "xfailed"
+    elif report.outcome == "failed":
+        outcome = "failed" if report.when == "call" else "error"
+    elif report.outcome == "skipped":
+        outcome = "skipped"
+    elif report.when == "call":
+        outcome = "passed"
+    else:
+        return
+    old = state.outcomes.get(report.nodeid)
+    if old is None or _RANK[outcome] > _RANK[old]:
+        state.outcomes[report.nodeid] = outcome
+
+
+_STATE_FOR_REPORTS: list[_State] = []
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    _STATE_FOR_REPORTS[:] = [session.config.stash[_KEY]]
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    state = session.config.stash[_KEY]
+    if state.report:
+        with open(state.report, "w", encoding="utf-8") as file:
+            json.dump(
+                {
+                    "mode": state.mode,
+                    "write_mode": state.write_mode,
+                    "outcomes": state.outcomes,
+                },
+                file,
+                indent=1,
+                sort_keys=True,
+            )
