@@ -111,8 +111,7 @@ def pytest_configure(config: pytest.Config) -> None:
     mode = _setting(config, "roundup_wsgi", "ROUNDUP_WSGI_SUITE", "write")
     if mode not in MODES:
         raise pytest.UsageError(
-            f"ROUNDUP_WSGI_SUITE={mode!r} is not a mode: use one of "
-            + ", ".join(MODES)
+            f"ROUNDUP_WSGI_SUITE={mode!r} is not a mode: use one of " + ", ".join(MODES)
         )
     write_mode = _setting(
         config,
@@ -120,9 +119,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "ROUNDUP_WSGI_SUITE_WRITE_MODE",
         "buffer",
     )
-    report = _setting(
-        config, "roundup_wsgi_report", "ROUNDUP_WSGI_SUITE_REPORT", ""
-    )
+    report = _setting(config, "roundup_wsgi_report", "ROUNDUP_WSGI_SUITE_REPORT", "")
     state = _State(mode, write_mode, report)
     config.stash[_KEY] = state
     if mode != "stock":
@@ -244,7 +241,9 @@ class _SubtestsProxy:
         self._state = state
 
     def test(self, msg: str | None = None, **kwargs: Any) -> Any:
-        return _RecordingContext(self._subtests.test(msg, **kwargs), kwargs, self._state)
+        return _RecordingContext(
+            self._subtests.test(msg, **kwargs), kwargs, self._state
+        )
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._subtests, name)
