@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tests.roundup_suite.plugin import EXPECTED_FAILURES
+from .plugin import EXPECTED_FAILURES
 
 #: Columns of the summary table, in order.
 OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed")
