@@ -38,6 +38,11 @@ difference of roundup-wsgi (OPTIONS outside ``/rest`` answers 501 Not
 Implemented, README.rst; Roundup answers 405 with its own page), so they
 must fail, and a pass is reported as an error.
 
+``--roundup-wsgi-poll-interval=SECONDS``
+(``ROUNDUP_WSGI_SUITE_POLL_INTERVAL``) makes the suite's server thread check
+for shutdown that often instead of every 0.5 s, a wait paid after each test
+(``.ci/roundup-suite`` uses 0.05); in every mode, the baseline included.
+
 ``--roundup-wsgi-report=FILE`` (``ROUNDUP_WSGI_SUITE_REPORT``) writes one
 JSON object ``{"mode": str, "outcomes": {nodeid: outcome}}`` where outcome is
 one of ``passed``, ``failed``, ``skipped``, ``xfailed``, ``error``; a test
@@ -47,6 +52,7 @@ compares these files between runs.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -93,6 +99,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "$ROUNDUP_WSGI_SUITE_WRITE_MODE or buffer)",
     )
     group.addoption(
+        "--roundup-wsgi-poll-interval",
+        default=None,
+        help="seconds the suite's wsgiref server thread waits between checks "
+        "for shutdown (default: $ROUNDUP_WSGI_SUITE_POLL_INTERVAL, else the "
+        "suite's own 0.5)",
+    )
+    group.addoption(
         "--roundup-wsgi-report",
         default=None,
         help="write test outcomes as JSON to this file "
@@ -121,6 +134,17 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     report = _setting(config, "roundup_wsgi_report", "ROUNDUP_WSGI_SUITE_REPORT", "")
     state = _State(mode, write_mode, report)
+    poll = _setting(
+        config, "roundup_wsgi_poll_interval", "ROUNDUP_WSGI_SUITE_POLL_INTERVAL", ""
+    )
+    if poll:
+        try:
+            state.poll_interval = float(poll)
+        except ValueError:
+            raise pytest.UsageError(
+                f"--roundup-wsgi-poll-interval={poll!r} is not a number of "
+                "seconds (e.g. 0.05)"
+            ) from None
     config.stash[_KEY] = state
     if mode != "stock":
         import roundup.cgi.wsgi_handler as handler
@@ -143,6 +167,8 @@ class _State:
         self.outcomes: dict[str, str] = {}
         #: kwargs of the subtest running now (``_SubtestsProxy``), or None.
         self.current_subtest: dict[str, Any] | None = None
+        #: serve_forever's poll_interval for the suite's server (seconds).
+        self.poll_interval: float | None = None
 
 
 _KEY = pytest.StashKey[_State]()
@@ -203,6 +229,8 @@ def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> None:
     state = config.stash[_KEY]
+    if state.poll_interval is not None:
+        _set_poll_interval(state.poll_interval)
     if state.mode == "stock":
         return
     for module in list(sys.modules.values()):
@@ -214,6 +242,38 @@ def pytest_collection_modifyitems(
         expected = EXPECTED_FAILURES.get(_test_name(item))
         if expected is not None and expected[0] is None:
             item.add_marker(pytest.mark.xfail(strict=True, reason=expected[1]))
+
+
+def _set_poll_interval(seconds: float) -> None:
+    """Make the suite's server threads check for shutdown every ``seconds``.
+
+    ``test/wsgi_liveserver.py`` starts ``wsgiref``'s server per test with
+    ``serve_forever()`` (``poll_interval`` 0.5 s) and stops it with
+    ``shutdown()``, which waits for the next poll: about half a second per
+    test that answers nothing.  Its ``make_server`` is wrapped so the
+    server's ``serve_forever`` polls more often; requests and answers are
+    unchanged.
+    """
+    for module in list(sys.modules.values()):
+        make_server = getattr(module, "make_server", None)
+        if not (
+            getattr(module, "__name__", "").endswith("wsgi_liveserver")
+            and callable(make_server)
+            and hasattr(module, "LiveServerTestCase")
+        ) or getattr(make_server, "_roundup_wsgi_poll", False):
+            continue
+
+        def polling_make_server(
+            *args: Any, _make: Any = make_server, **kwargs: Any
+        ) -> Any:
+            server = _make(*args, **kwargs)
+            server.serve_forever = functools.partial(
+                server.serve_forever, poll_interval=seconds
+            )
+            return server
+
+        polling_make_server._roundup_wsgi_poll = True  # type: ignore[attr-defined]
+        module.make_server = polling_make_server
 
 
 def _test_name(item: pytest.Item) -> str:
