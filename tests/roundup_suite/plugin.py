@@ -124,7 +124,8 @@ def pytest_configure(config: pytest.Config) -> None:
     mode = _setting(config, "roundup_wsgi", "ROUNDUP_WSGI_SUITE", "write")
     if mode not in MODES:
         raise pytest.UsageError(
-            f"ROUNDUP_WSGI_SUITE={mode!r} is not a mode: use one of " + ", ".join(MODES)
+            f"mode {mode!r} (--roundup-wsgi, ROUNDUP_WSGI_SUITE) is not one of: "
+            + ", ".join(MODES)
         )
     write_mode = _setting(
         config,
@@ -148,6 +149,15 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_KEY] = state
     if mode != "stock":
         import roundup.cgi.wsgi_handler as handler
+
+        from roundup_wsgi.dispatcher import WRITE_MODES
+
+        if write_mode not in WRITE_MODES:
+            raise pytest.UsageError(
+                f"write mode {write_mode!r} (--roundup-wsgi-write-mode, "
+                "ROUNDUP_WSGI_SUITE_WRITE_MODE) is not one of: "
+                + ", ".join(WRITE_MODES)
+            )
 
         state.stock_class = handler.RequestDispatcher
         state.our_class = make_dispatcher_class(mode, write_mode)
