@@ -43,6 +43,10 @@ must fail, and a pass is reported as an error.
 for shutdown that often instead of every 0.5 s, a wait paid after each test
 (``.ci/roundup-suite`` uses 0.05); in every mode, the baseline included.
 
+``--roundup-wsgi-any-port`` (``ROUNDUP_WSGI_SUITE_ANY_PORT=1``): each test
+class is served on a free port the system picks, not the first free one of
+8080-8100, so that two runs on one machine do not collide.
+
 ``--roundup-wsgi-report=FILE`` (``ROUNDUP_WSGI_SUITE_REPORT``) writes one
 JSON object ``{"mode": str, "outcomes": {nodeid: outcome}}`` where outcome is
 one of ``passed``, ``failed``, ``skipped``, ``xfailed``, ``error``; a test
@@ -53,8 +57,10 @@ compares these files between runs.
 from __future__ import annotations
 
 import functools
+import importlib.abc
 import json
 import os
+import socket
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -106,6 +112,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "suite's own 0.5)",
     )
     group.addoption(
+        "--roundup-wsgi-any-port",
+        action="store_true",
+        default=None,
+        help="serve each test class on a free port the system picks instead "
+        "of the first free one of 8080-8100 (default: "
+        "$ROUNDUP_WSGI_SUITE_ANY_PORT=1)",
+    )
+    group.addoption(
         "--roundup-wsgi-report",
         default=None,
         help="write test outcomes as JSON to this file "
@@ -146,6 +160,11 @@ def pytest_configure(config: pytest.Config) -> None:
                 f"--roundup-wsgi-poll-interval={poll!r} is not a number of "
                 "seconds (e.g. 0.05)"
             ) from None
+    any_port = config.getoption("roundup_wsgi_any_port")
+    if any_port or (
+        any_port is None and os.environ.get("ROUNDUP_WSGI_SUITE_ANY_PORT") == "1"
+    ):
+        sys.meta_path.insert(0, _LiveServerPatcher())
     config.stash[_KEY] = state
     if mode != "stock":
         import roundup.cgi.wsgi_handler as handler
@@ -252,6 +271,57 @@ def pytest_collection_modifyitems(
         expected = EXPECTED_FAILURES.get(_test_name(item))
         if expected is not None and expected[0] is None:
             item.add_marker(pytest.mark.xfail(strict=True, reason=expected[1]))
+
+
+def _free_port(cls: Any, start: int = 0, end: int = 0) -> int:
+    """Stands in for ``LiveServerTestCase.probe_ports``: a port of 127.0.0.1
+    that is free now, picked by the system (``start`` and ``end`` unused)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class _LiveServerPatcher(importlib.abc.MetaPathFinder):
+    """Replace ``probe_ports`` of ``test/wsgi_liveserver.py`` as soon as that
+    module is imported, before ``test_liveserver.py`` calls it in its class
+    bodies.
+
+    The suite takes the first free port of 8080-8100 when its module is
+    imported and then binds it once per test: two runs on one machine (two
+    CI jobs, or a developer's run beside CI) can pick the same port, and
+    the later one fails with "Ports 8080-8080 are all already in use".  A
+    port the system picks from its ephemeral range avoids that; the suite
+    builds its URLs and ``[tracker] web`` from the port it is given.
+    """
+
+    def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
+        if not fullname.endswith("wsgi_liveserver"):
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(fullname, path, target)
+            if spec is not None and spec.loader is not None:
+                spec.loader = _PatchingLoader(spec.loader)
+                return spec
+        return None
+
+
+class _PatchingLoader(importlib.abc.Loader):
+    def __init__(self, loader: Any) -> None:
+        self._loader = loader
+
+    def __getattr__(self, name: str) -> Any:  # get_source, get_filename...
+        return getattr(self._loader, name)
+
+    def create_module(self, spec: Any) -> Any:
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module: Any) -> None:
+        self._loader.exec_module(module)
+        case = getattr(module, "LiveServerTestCase", None)
+        if case is not None and hasattr(case, "probe_ports"):
+            case.probe_ports = classmethod(_free_port)
 
 
 def _set_poll_interval(seconds: float) -> None:
