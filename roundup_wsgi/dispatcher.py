@@ -20,12 +20,13 @@ import functools
 import logging
 import sys
 import traceback
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar, cast
 
 from roundup.anypy.html import html_escape
-from roundup.cgi import TranslationService
+from roundup.cgi import TranslationService, wsgi_handler
 from roundup.cgi.client import BinaryFieldStorage, NotFound
 
 from . import failures, request_body, static
@@ -41,6 +42,14 @@ __all__ = ["WRITE_MODES", "RequestDispatcher"]
 logger = logging.getLogger("roundup_wsgi")
 
 _F = TypeVar("_F", bound=Callable[..., Any])
+
+#: True with a Roundup (2.7 on) whose own dispatcher always caches the
+#: tracker and ignores a ``cache_tracker`` feature flag with a
+#: ``FutureWarning`` (Roundup commits ffeb728e, 2f2c7300: its
+#: ``use_cached_tracker()``, ``preload()`` and ``get_tracker()`` are gone).
+CACHE_TRACKER_FLAG_IGNORED = not hasattr(
+    wsgi_handler.RequestDispatcher, "use_cached_tracker"
+)
 
 try:  # Roundup >= 2.5 labels the log lines of one request with a trace id.
     from roundup import logcontext as _logcontext
@@ -104,6 +113,9 @@ class RequestDispatcher:
     :param feature_flags: Roundup's feature flags;
         ``{"cache_tracker": False}`` opens the tracker anew for every
         request, as Roundup 2.4-2.6 do (by default it is opened once).
+        With a Roundup that ignores the flag (2.7 on,
+        :data:`CACHE_TRACKER_FLAG_IGNORED`) it is ignored here too, with
+        Roundup's ``FutureWarning``.
     :param write_mode: one of :data:`~roundup_wsgi.options.WRITE_MODES`.
     :param static_fast_path: answer ``GET``/``HEAD`` of ``@@file/...`` and
         ``_file/...`` without opening the tracker database, with Roundup's
@@ -148,6 +160,14 @@ class RequestDispatcher:
         self.debug = debug
         self.timing = timing
         self.feature_flags = feature_flags or {}
+        if CACHE_TRACKER_FLAG_IGNORED and "cache_tracker" in self.feature_flags:
+            # Roundup 2.7's own words and warning category.
+            warnings.warn(
+                "The 'cache_tracker' feature flag is ignored. Please remove "
+                "it from your RequestDispatcher call.",
+                FutureWarning,
+                stacklevel=2,
+            )
         self.write_mode = write_mode
         self._streaming = streaming(self.respond) if write_mode == "stream" else None
         self.static_fast_path = static_fast_path
@@ -168,7 +188,10 @@ class RequestDispatcher:
 
     def use_cached_tracker(self) -> bool:
         """True unless ``feature_flags["cache_tracker"]`` is ``False``
-        (Roundup 2.4-2.6's rule)."""
+        (Roundup 2.4-2.6's rule); always with a Roundup that ignores the
+        flag (:data:`CACHE_TRACKER_FLAG_IGNORED`)."""
+        if CACHE_TRACKER_FLAG_IGNORED:
+            return True
         return self.feature_flags.get("cache_tracker") is not False
 
     def preload(self) -> None:

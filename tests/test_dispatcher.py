@@ -23,7 +23,7 @@ from helpers.wsgi import Result, call_wsgi, normalise_body, normalise_headers
 from webob import Request
 from webtest import TestApp
 
-from roundup_wsgi import RequestDispatcher
+from roundup_wsgi import RequestDispatcher, dispatcher
 from roundup_wsgi.options import WRITE_MODES
 from roundup_wsgi.wsgi.files import FileChunks, FileRange
 
@@ -409,6 +409,10 @@ def test_home_that_is_not_a_tracker_is_a_value_error(tmp_path: Path) -> None:
         RequestDispatcher(str(tmp_path))
 
 
+@pytest.mark.skipif(
+    dispatcher.CACHE_TRACKER_FLAG_IGNORED,
+    reason="this Roundup ignores the cache_tracker flag (2.7 on)",
+)
 def test_cache_tracker_flag(
     module_tracker: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -433,6 +437,21 @@ def test_cache_tracker_flag(
     for _ in range(2):
         assert get(fresh, "index").status == "200 OK"
     assert len(opened) == 3  # preload, then once per request
+
+
+def test_cache_tracker_flag_ignored_as_roundup_2_7_does(
+    module_tracker: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Roundup 2.7's RequestDispatcher always caches the tracker and warns
+    # (FutureWarning) about any cache_tracker flag; so does ours with it.
+    monkeypatch.setattr(dispatcher, "CACHE_TRACKER_FLAG_IGNORED", True)
+    with pytest.warns(FutureWarning, match="'cache_tracker' feature flag is ignored"):
+        app = RequestDispatcher(
+            str(module_tracker), feature_flags={"cache_tracker": False}
+        )
+    assert app.use_cached_tracker()
+    assert app.tracker is not None
+    assert get(app, "index").status == "200 OK"
 
 
 def test_csv_export_is_the_same_in_every_combination(

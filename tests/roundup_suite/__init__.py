@@ -1,0 +1,1 @@
+"""Roundup's own live-server suite run against roundup-wsgi (see plugin.py)."""
