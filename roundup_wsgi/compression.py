@@ -1,0 +1,228 @@
+"""Files compressed as Roundup's own handler compresses them, in bounded memory.
+
+Roundup's ``Client.write_file`` hands a file to ``request.sendfile`` when
+the request object has that method, and then its on-the-fly compression
+(``Client.compress_encode``) never runs: Roundup's own WSGI handler has no
+``sendfile``, so it reads the file whole and compresses it on every
+request.  :class:`FileCompressor` gives our ``sendfile`` (the
+:class:`~roundup_wsgi.request.Request`'s) the same result without those
+costs.  It applies Roundup's rules, in Roundup's order, to the response
+``write_file`` has prepared:
+
+* nothing unless the status is 200 (a Range answers 206 with the stored
+  bytes: a range of the stored representation, RFC 9110 14.1.2);
+* nothing unless ``[web] dynamic_compression`` is on, the file holds at
+  least 100 bytes, ``write_file`` chose no precompressed file
+  (``[web] use_precompressed_files``: no ``Content-Encoding`` yet) and the
+  ``Content-Type`` is not in the Client's ``precompressed_mime_types``;
+* then ``Vary: Accept-Encoding`` (Roundup's ``setVary``), and the coding
+  Roundup's ``determine_content_encoding`` picks from the Client's
+  ``compressors``;
+* with a coding: ``Content-Encoding``, the ETag with ``-<coding>`` before
+  its closing quote, the compressed ``Content-Length``.
+
+Beyond Roundup: a type compressed already
+(:func:`~roundup_wsgi.wsgi.encoding.is_compressed_type`: images, audio,
+video, archives) is sent as stored, without ``Vary``; the
+``Accept-Encoding`` Roundup reads is the list of codings the client
+accepts by RFC 9110 12.5.3 (:func:`roundup_accept_encoding`), so
+``gzip;q=0`` refuses gzip.
+
+Where the bytes come from:
+
+* static files (``@@file/``, ``_file/``) up to :data:`MAX_CACHED_FILE`:
+  compressed once and kept in a :class:`~roundup_wsgi.wsgi.encoding.VariantCache`
+  (size ``static_cache_size``), so a repeated ``@@file/style.css`` costs no
+  compression; an entry is made anew once the file's inode, size or
+  modification time change;
+* other files up to one block (64 KiB): compressed at once, with a
+  ``Content-Length``;
+* larger ones: compressed as they are sent, one 64 KiB block at a time
+  (:class:`~roundup_wsgi.wsgi.encoding.CompressedFile`), without
+  ``Content-Length`` (the server frames the body): server memory stays
+  bounded whatever the attachment's size.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from typing import Any
+
+from .wsgi.encoding import (
+    BLOCK_SIZE,
+    CODINGS,
+    STREAMABLE_CODINGS,
+    CompressedFile,
+    FileStamp,
+    VariantCache,
+    accepted_codings,
+    compress,
+    is_compressed_type,
+)
+from .wsgi.types import HeaderList
+
+__all__ = [
+    "DEFAULT_STATIC_CACHE_SIZE",
+    "MAX_CACHED_FILE",
+    "MIN_SIZE",
+    "FileCompressor",
+    "roundup_accept_encoding",
+]
+
+#: Default ``static_cache_size``: bytes of compressed static files kept (4 MiB).
+DEFAULT_STATIC_CACHE_SIZE = 4 * 1024 * 1024
+#: The largest static file compressed at once and cached (1 MiB); larger
+#: ones are compressed as they are sent.
+MAX_CACHED_FILE = 1024 * 1024
+#: Bodies shorter than this (bytes) are sent as they are (Roundup's
+#: ``compress_encode``).
+MIN_SIZE = 100
+
+#: ``PATH_INFO`` prefixes (Roundup's, without the leading slash) of static files.
+_STATIC_PREFIXES = ("@@file/", "_file/")
+
+
+def roundup_accept_encoding(value: str) -> str:
+    """An ``Accept-Encoding`` value as Roundup should read it.
+
+    Roundup's ``Client.determine_content_encoding`` looks for ``zstd``,
+    ``br`` and ``gzip`` as substrings of the header, so ``gzip;q=0`` would
+    get gzip.  This gives it the codings the client accepts by RFC 9110
+    12.5.3 (:func:`~roundup_wsgi.wsgi.encoding.accepted_codings`), most
+    preferred first: ``"gzip;q=0, br"`` -> ``"br"``, ``"*"`` ->
+    ``"zstd, br, gzip"``, ``"identity"`` -> ``""``.  Among the codings
+    accepted, Roundup's order (zstd, br, gzip) still decides.
+    """
+    return ", ".join(accepted_codings(value))
+
+
+def _header_index(headers: HeaderList, name: str) -> int | None:
+    name = name.lower()
+    for index, (key, _) in enumerate(headers):
+        if key.lower() == name:
+            return index
+    return None
+
+
+def _set_header(headers: HeaderList, name: str, value: str) -> None:
+    """Replace ``name`` in place, or add it where Roundup's ``header()``
+    would (after Roundup's headers, before its ``Set-Cookie`` lines)."""
+    index = _header_index(headers, name)
+    if index is not None:
+        headers[index] = (headers[index][0], value)
+        return
+    cookie = _header_index(headers, "set-cookie")
+    headers.insert(len(headers) if cookie is None else cookie, (name, value))
+
+
+def _set_vary(headers: HeaderList, value: str) -> None:
+    """Roundup's ``Client.setVary`` on a header list."""
+    index = _header_index(headers, "vary")
+    if index is not None and value not in headers[index][1]:
+        headers[index] = (headers[index][0], f"{headers[index][1]}, {value}")
+    else:
+        _set_header(headers, "Vary", value)
+
+
+class FileCompressor:
+    """Compression of the files a tracker's ``Client`` sends (one per dispatcher).
+
+    :param static_cache_size: bytes of compressed static files kept in
+        memory (0: none kept, each compressed on every request).
+    :raises ValueError: ``static_cache_size`` is negative.
+    """
+
+    def __init__(self, static_cache_size: int = DEFAULT_STATIC_CACHE_SIZE) -> None:
+        if not isinstance(static_cache_size, int) or static_cache_size < 0:
+            raise ValueError(
+                f"static_cache_size={static_cache_size!r} is not a size: give "
+                "the bytes of compressed static files to keep, e.g. 4194304 "
+                "(0: keep none)"
+            )
+        #: The compressed static files.
+        self.cache = VariantCache(static_cache_size)
+
+    def body(
+        self,
+        client: Any,
+        status: str,
+        headers: HeaderList,
+        filename: str,
+        offset: int,
+        length: int,
+    ) -> Iterable[bytes] | None:
+        """The compressed body for ``Client.write_file``'s ``sendfile``
+        call, or ``None`` to send the file as stored.
+
+        :param client: the tracker's ``Client`` serving the request.
+        :param status: the response's status line.
+        :param headers: the response headers Roundup gave; changed in place
+            as Roundup's ``compress_encode`` changes them (``Vary``,
+            ``Content-Encoding``, ``ETag``, ``Content-Length``).
+        :param filename: the file (``sendfile``'s arguments).
+        :param offset: its first byte to send.
+        :param length: the bytes to send.
+        :raises OSError: the file cannot be read.
+        """
+        if not status.startswith("200") or length < MIN_SIZE:
+            return None
+        if not client.instance.config.WEB_DYNAMIC_COMPRESSION:
+            return None
+        sent = client.additional_headers
+        if "Content-Encoding" in sent:  # a precompressed file
+            return None
+        content_type = sent.get("Content-Type")
+        if content_type in client.precompressed_mime_types:
+            return None
+        if is_compressed_type(content_type):
+            return None
+        _set_vary(headers, "Accept-Encoding")
+        coding = client.determine_content_encoding()
+        if not coding:
+            return None
+        body = self._compressed(client, filename, offset, length, coding)
+        if body is None:
+            return None
+        data, stream = body
+        if stream is None:
+            _set_header(headers, "Content-Length", str(len(data)))
+        else:
+            index = _header_index(headers, "content-length")
+            if index is not None:
+                del headers[index]
+        _set_header(headers, "Content-Encoding", coding)
+        index = _header_index(headers, "etag")
+        if index is not None:
+            name, etag = headers[index]
+            end = etag.rindex('"') if '"' in etag else len(etag)
+            headers[index] = (name, f"{etag[:end]}-{coding}{etag[end:]}")
+        return [data] if stream is None else stream
+
+    def _compressed(
+        self, client: Any, filename: str, offset: int, length: int, coding: str
+    ) -> tuple[bytes, CompressedFile | None] | None:
+        """``(bytes, None)`` compressed at once, ``(b"", stream)``, or
+        ``None`` (the coding cannot be produced here: send as stored)."""
+        file = open(filename, "rb")  # noqa: SIM115 - closed below or by the stream
+        try:
+            stamp = FileStamp.of(os.fstat(file.fileno()))
+            if offset != 0 or length != stamp.size:
+                return None
+            static = str(client.env.get("PATH_INFO", "")).startswith(_STATIC_PREFIXES)
+            if static and length <= MAX_CACHED_FILE and coding in CODINGS:
+                data = self.cache.get(filename, coding, stamp)
+                if data is None:
+                    data = compress(file.read(), coding)
+                    self.cache.put(filename, coding, stamp, data)
+                return data, None
+            if length <= BLOCK_SIZE and coding in CODINGS:
+                return compress(file.read(), coding), None
+            if coding in STREAMABLE_CODINGS:
+                stream = CompressedFile(file, coding)
+                file = None  # type: ignore[assignment]  # the stream closes it
+                return b"", stream
+            return None
+        finally:
+            if file is not None:
+                file.close()
