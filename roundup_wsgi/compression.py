@@ -23,7 +23,8 @@ costs.  It applies Roundup's rules, in Roundup's order, to the response
 
 Beyond Roundup: a type compressed already
 (:func:`~roundup_wsgi.wsgi.encoding.is_compressed_type`: images, audio,
-video, archives) is sent as stored, without ``Vary``; the
+video, archives; for ``application/octet-stream``, judged by the file
+name's extension) is sent as stored, without ``Vary``; the
 ``Accept-Encoding`` Roundup reads is the list of codings the client
 accepts by RFC 9110 12.5.3 (:func:`roundup_accept_encoding`), so
 ``gzip;q=0`` refuses gzip.
@@ -45,6 +46,7 @@ Where the bytes come from:
 
 from __future__ import annotations
 
+import mimetypes
 import os
 from collections.abc import Iterable
 from typing import Any
@@ -125,6 +127,19 @@ def _set_vary(headers: HeaderList, value: str) -> None:
         _set_header(headers, "Vary", value)
 
 
+def _compressed_already(content_type: str | None, path: str) -> bool:
+    """True if the body is compressed already, by its ``Content-Type``; for
+    ``application/octet-stream`` (what Roundup sends for an attachment
+    whose type is not in its ``mime_type_allowlist``) by the extension of
+    the name in the URL (``file7/logs.zip``, ``file8/dump.tar.gz``)."""
+    if is_compressed_type(content_type):
+        return True
+    if content_type == "application/octet-stream":
+        guessed, coding = mimetypes.guess_type(path.rpartition("/")[2])
+        return coding is not None or is_compressed_type(guessed)
+    return False
+
+
 class FileCompressor:
     """Compression of the files a tracker's ``Client`` sends (one per dispatcher).
 
@@ -175,7 +190,7 @@ class FileCompressor:
         content_type = sent.get("Content-Type")
         if content_type in client.precompressed_mime_types:
             return None
-        if is_compressed_type(content_type):
+        if _compressed_already(content_type, str(client.path)):
             return None
         _set_vary(headers, "Accept-Encoding")
         coding = client.determine_content_encoding()

@@ -120,13 +120,21 @@ _COMPRESSED_PREFIXES = (
     "application/vnd.oasis.opendocument.",
 )
 #: ``image/*`` types that are not compressed already (text or raw pixels).
-_COMPRESSIBLE_IMAGES = frozenset({"image/svg+xml", "image/bmp", "image/x-ms-bmp"})
+_COMPRESSIBLE_IMAGES = frozenset(
+    {
+        "image/svg+xml",
+        "image/bmp",
+        "image/x-ms-bmp",
+        "image/x-icon",
+        "image/vnd.microsoft.icon",
+    }
+)
 
 
 def is_compressed_type(content_type: str | None) -> bool:
     """True if a body of ``content_type`` is compressed already.
 
-    Images (but SVG and BMP), audio, video, archives (zip, gzip, bzip2, xz,
+    Images (but SVG, BMP and ICO), audio, video, archives (zip, gzip, bzip2, xz,
     7z, rar, zstd, jar), zip-based office documents and WOFF fonts: another
     coding makes them hardly smaller.
 
