@@ -54,6 +54,7 @@ _zstandard = _optional("zstandard")
 
 __all__ = [
     "BLOCK_SIZE",
+    "CHUNK_SIZE",
     "CODINGS",
     "STREAMABLE_CODINGS",
     "CompressedFile",
@@ -66,6 +67,14 @@ __all__ = [
 
 #: Bytes read from a file per block when compressing it on the fly (64 KiB).
 BLOCK_SIZE = 64 * 1024
+
+#: The most bytes of compressed output :class:`CompressedFile` yields at once
+#: (8,000).  waitress (3.x) keeps an iterated piece under 8 KiB
+#: (``STRBUF_LIMIT``) in a plain bytes buffer that it empties once the piece
+#: is sent; larger ones go to a ``BytesIO`` that keeps everything written to
+#: it until 16 MB (``outbuf_high_watermark``) have gone through, which would
+#: make a compressed download cost as much memory as its compressed size.
+CHUNK_SIZE = 8000
 
 #: gzip's compression level, as Roundup's ``compress_encode`` uses.
 GZIP_LEVEL = 5
@@ -322,9 +331,10 @@ class CompressedFile:
     compressed with ``coding`` as it is sent.
 
     Reads ``block_size`` bytes at a time and yields what the compressor
-    gives back (empty pieces skipped), so memory stays at one block plus
-    the compressor's state (about 256 KiB for gzip) whatever the file's
-    size.  The length is not known in advance: send no ``Content-Length``
+    gives back in pieces of at most ``chunk_size`` bytes (see
+    :data:`CHUNK_SIZE`; empty pieces skipped), so memory stays at one block
+    plus the compressor's state (about 256 KiB for gzip) whatever the
+    file's size.  The length is not known in advance: send no ``Content-Length``
     and let the server frame the body (chunked, or close-delimited).  For
     gzip the bytes are those of ``gzip.compress(whole, compresslevel=5)``
     (deflate gives the same stream however its input is split).
@@ -336,25 +346,34 @@ class CompressedFile:
     :param file: an open binary file.
     :param coding: one of :data:`STREAMABLE_CODINGS`.
     :param block_size: bytes read per block.
+    :param chunk_size: the most bytes yielded at once.
     :raises ValueError: ``coding`` cannot be streamed in this process.
     """
 
     def __init__(
-        self, file: BinaryIO, coding: str, block_size: int = BLOCK_SIZE
+        self,
+        file: BinaryIO,
+        coding: str,
+        block_size: int = BLOCK_SIZE,
+        chunk_size: int = CHUNK_SIZE,
     ) -> None:
         self._encoder = _encoder(coding)
         self._file = file
         self._block_size = block_size
+        self._chunk_size = chunk_size
         self._chunks = self._generate()
 
     def _generate(self) -> Generator[bytes, None, None]:
         read, encode = self._file.read, self._encoder.compress
+        size = self._chunk_size
         while block := read(self._block_size):
             out = encode(block)
-            if out:
-                yield out
-        yield self._encoder.finish()
+            for start in range(0, len(out), size):
+                yield out[start : start + size]
+        out = self._encoder.finish()
         self._file.close()
+        for start in range(0, len(out), size):
+            yield out[start : start + size]
 
     def __iter__(self) -> Iterator[bytes]:
         return self._chunks
