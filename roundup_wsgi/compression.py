@@ -9,15 +9,16 @@ request.  :class:`FileCompressor` gives our ``sendfile`` (the
 costs.  It applies Roundup's rules, in Roundup's order, to the response
 ``write_file`` has prepared:
 
-* nothing unless the status is 200 (a Range answers 206 with the stored
-  bytes: a range of the stored representation, RFC 9110 14.1.2);
-* nothing unless ``[web] dynamic_compression`` is on, the file holds at
+* nothing unless ``[web] dynamic_compression`` is on, the body holds at
   least 100 bytes, ``write_file`` chose no precompressed file
   (``[web] use_precompressed_files``: no ``Content-Encoding`` yet) and the
   ``Content-Type`` is not in the Client's ``precompressed_mime_types``;
-* then ``Vary: Accept-Encoding`` (Roundup's ``setVary``), and the coding
-  Roundup's ``determine_content_encoding`` picks from the Client's
-  ``compressors``;
+* then ``Vary: Accept-Encoding`` (Roundup's ``setVary``);
+* nothing more unless the status is 200: a Range (206) gets the stored
+  bytes, a range of the stored representation (RFC 9110 14.1.2), where
+  Roundup compresses the range;
+* the coding Roundup's ``determine_content_encoding`` picks from the
+  Client's ``compressors``;
 * with a coding: ``Content-Encoding``, the ETag with ``-<coding>`` before
   its closing quote, the compressed ``Content-Length``.
 
@@ -180,7 +181,7 @@ class FileCompressor:
         :param length: the bytes to send.
         :raises OSError: the file cannot be read.
         """
-        if not status.startswith("200") or length < MIN_SIZE:
+        if length < MIN_SIZE:
             return None
         if not client.instance.config.WEB_DYNAMIC_COMPRESSION:
             return None
@@ -193,6 +194,8 @@ class FileCompressor:
         if _compressed_already(content_type, str(client.path)):
             return None
         _set_vary(headers, "Accept-Encoding")
+        if not status.startswith("200"):  # a Range: the stored bytes
+            return None
         coding = client.determine_content_encoding()
         if not coding:
             return None

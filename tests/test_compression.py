@@ -354,10 +354,13 @@ def test_range_gets_the_stored_bytes(
         for ranged in ("bytes=10-99", "bytes=100-"):
             headers = {"Range": ranged}
             result = ask(ours, "GET", path, {**headers, **BROWSER})
-            assert_same(result, ask(stock, "GET", path, headers), "vary")
+            assert_same(result, ask(stock, "GET", path, headers))
             assert result.status.startswith("206")
             assert header(result, "Content-Encoding") is None
-            assert header(result, "Vary") is None
+            # Vary as Roundup sets it (>= 100 bytes), though the range is
+            # never compressed.
+            vary = None if ranged == "bytes=10-99" else "Accept-Encoding"
+            assert header(result, "Vary") == vary
             if stored is not None:
                 start = int(ranged[6:].split("-")[0])
                 end = ranged.split("-")[1]
