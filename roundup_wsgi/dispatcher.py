@@ -86,7 +86,9 @@ class RequestDispatcher:
     Same constructor and behaviour as Roundup's
     ``roundup.cgi.wsgi_handler.RequestDispatcher``, except that the response
     body is returned as the app_iter, files are streamed
-    (``wsgi.file_wrapper`` or 64 KiB blocks, Range honoured), OPTIONS outside
+    (``wsgi.file_wrapper`` or 64 KiB blocks, Range honoured) and compressed
+    as Roundup's ``compress_encode`` would, in bounded memory
+    (:mod:`.compression`), OPTIONS outside
     ``/rest`` answers 501 Not Implemented, and an exception escaping Roundup's
     ``Client`` becomes a logged 500 page.
 
