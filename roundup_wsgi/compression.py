@@ -100,32 +100,57 @@ def roundup_accept_encoding(value: str) -> str:
     return ", ".join(accepted_codings(value))
 
 
-def _header_index(headers: HeaderList, name: str) -> int | None:
-    name = name.lower()
-    for index, (key, _) in enumerate(headers):
-        if key.lower() == name:
-            return index
-    return None
+def _set_vary(headers: HeaderList) -> None:
+    """Roundup's ``Client.setVary("Accept-Encoding")`` on a header list (a
+    new ``Vary`` goes where Roundup's ``header()`` puts it: after Roundup's
+    headers, before its ``Set-Cookie`` lines)."""
+    cookie = None
+    for index, (key, value) in enumerate(headers):
+        name = key.lower()
+        if name == "vary":
+            if "Accept-Encoding" not in value:
+                headers[index] = (key, f"{value}, Accept-Encoding")
+            else:
+                headers[index] = (key, "Accept-Encoding")
+            return
+        if name == "set-cookie" and cookie is None:
+            cookie = index
+    headers.insert(len(headers) if cookie is None else cookie, _VARY)
 
 
-def _set_header(headers: HeaderList, name: str, value: str) -> None:
-    """Replace ``name`` in place, or add it where Roundup's ``header()``
-    would (after Roundup's headers, before its ``Set-Cookie`` lines)."""
-    index = _header_index(headers, name)
-    if index is not None:
-        headers[index] = (headers[index][0], value)
-        return
-    cookie = _header_index(headers, "set-cookie")
-    headers.insert(len(headers) if cookie is None else cookie, (name, value))
+_VARY = ("Vary", "Accept-Encoding")
 
 
-def _set_vary(headers: HeaderList, value: str) -> None:
-    """Roundup's ``Client.setVary`` on a header list."""
-    index = _header_index(headers, "vary")
-    if index is not None and value not in headers[index][1]:
-        headers[index] = (headers[index][0], f"{headers[index][1]}, {value}")
-    else:
-        _set_header(headers, "Vary", value)
+def _mark_encoded(headers: HeaderList, coding: str, length: int | None) -> None:
+    """Change ``headers`` as Roundup's ``compress_encode`` does once it has
+    compressed with ``coding``: ``Content-Length`` (``length``, or none when
+    it is not known in advance), ``Content-Encoding`` added, the ETag with
+    ``-<coding>`` before its closing quote."""
+    result: HeaderList = []
+    encoding: tuple[str, str] | None = ("Content-Encoding", coding)
+    seen_length = False
+    for key, value in headers:
+        name = key.lower()
+        if name == "content-length":
+            seen_length = True
+            if length is not None:
+                result.append((key, str(length)))
+            continue
+        if name == "etag":
+            end = value.rindex('"') if '"' in value else len(value)
+            value = f"{value[:end]}-{coding}{value[end:]}"
+        elif name == "set-cookie" and encoding is not None:
+            if length is not None and not seen_length:
+                result.append(("Content-Length", str(length)))
+                seen_length = True
+            result.append(encoding)
+            encoding = None
+        result.append((key, value))
+    if length is not None and not seen_length:
+        result.append(("Content-Length", str(length)))
+    if encoding is not None:
+        result.append(encoding)
+    headers[:] = result
 
 
 def _compressed_already(content_type: str | None, path: str) -> bool:
@@ -193,7 +218,7 @@ class FileCompressor:
             return None
         if _compressed_already(content_type, str(client.path)):
             return None
-        _set_vary(headers, "Accept-Encoding")
+        _set_vary(headers)
         if not status.startswith("200"):  # a Range: the stored bytes
             return None
         coding = client.determine_content_encoding()
@@ -203,18 +228,7 @@ class FileCompressor:
         if body is None:
             return None
         data, stream = body
-        if stream is None:
-            _set_header(headers, "Content-Length", str(len(data)))
-        else:
-            index = _header_index(headers, "content-length")
-            if index is not None:
-                del headers[index]
-        _set_header(headers, "Content-Encoding", coding)
-        index = _header_index(headers, "etag")
-        if index is not None:
-            name, etag = headers[index]
-            end = etag.rindex('"') if '"' in etag else len(etag)
-            headers[index] = (name, f"{etag[:end]}-{coding}{etag[end:]}")
+        _mark_encoded(headers, coding, len(data) if stream is None else None)
         return [data] if stream is None else stream
 
     def _compressed(
@@ -222,18 +236,22 @@ class FileCompressor:
     ) -> tuple[bytes, CompressedFile | None] | None:
         """``(bytes, None)`` compressed at once, ``(b"", stream)``, or
         ``None`` (the coding cannot be produced here: send as stored)."""
-        file = open(filename, "rb")  # noqa: SIM115 - closed below or by the stream
-        try:
-            stamp = FileStamp.of(os.fstat(file.fileno()))
+        static = str(client.env.get("PATH_INFO", "")).startswith(_STATIC_PREFIXES)
+        if static and length <= MAX_CACHED_FILE and coding in CODINGS:
+            stamp = FileStamp.of(os.stat(filename))
             if offset != 0 or length != stamp.size:
                 return None
-            static = str(client.env.get("PATH_INFO", "")).startswith(_STATIC_PREFIXES)
-            if static and length <= MAX_CACHED_FILE and coding in CODINGS:
-                data = self.cache.get(filename, coding, stamp)
-                if data is None:
+            data = self.cache.get(filename, coding, stamp)
+            if data is None:
+                with open(filename, "rb") as file:
+                    stamp = FileStamp.of(os.fstat(file.fileno()))
                     data = compress(file.read(), coding)
-                    self.cache.put(filename, coding, stamp, data)
-                return data, None
+                self.cache.put(filename, coding, stamp, data)
+            return data, None
+        file = open(filename, "rb")  # noqa: SIM115 - closed below or by the stream
+        try:
+            if offset != 0 or length != os.fstat(file.fileno()).st_size:
+                return None
             if length <= BLOCK_SIZE and coding in CODINGS:
                 return compress(file.read(), coding), None
             if coding in STREAMABLE_CODINGS:

@@ -678,3 +678,32 @@ def test_if_modified_since_later_date(
     later = email.utils.formatdate(time.time() + 3600, usegmt=True)
     headers = {"If-Modified-Since": later, **BROWSER}
     assert_same(ask(ours, "GET", CSS, headers), ask(stock, "GET", CSS, headers))
+
+
+def test_header_changes_follow_roundups_order() -> None:
+    """Vary and Content-Encoding go where Roundup's header() puts new keys
+    (before the Set-Cookie lines); Roundup's setVary keeps another Vary."""
+    headers = [
+        ("Content-Type", "text/css"),
+        ("ETag", '"a-b-c"'),
+        ("Content-Length", "9554"),
+        ("Set-Cookie", "roundup_charset=utf-8; Path=/;"),
+    ]
+    compression._set_vary(headers)
+    compression._mark_encoded(headers, "gzip", 2658)
+    assert headers == [
+        ("Content-Type", "text/css"),
+        ("ETag", '"a-b-c-gzip"'),
+        ("Content-Length", "2658"),
+        ("Vary", "Accept-Encoding"),
+        ("Content-Encoding", "gzip"),
+        ("Set-Cookie", "roundup_charset=utf-8; Path=/;"),
+    ]
+    streamed = [("ETag", '"x"'), ("Vary", "Cookie"), ("Content-Length", "1")]
+    compression._set_vary(streamed)
+    compression._mark_encoded(streamed, "br", None)
+    assert streamed == [
+        ("ETag", '"x-br"'),
+        ("Vary", "Cookie, Accept-Encoding"),
+        ("Content-Encoding", "br"),
+    ]
