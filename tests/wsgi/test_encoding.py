@@ -9,6 +9,8 @@ import random
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from roundup_wsgi.wsgi.encoding import (
     CHUNK_SIZE,
@@ -55,6 +57,29 @@ TEXT = b"".join(
 )
 def test_accepted_codings(header: str | None, expected: tuple[str, ...]) -> None:
     assert accepted_codings(header) == expected
+
+
+_CODING = st.sampled_from(["gzip", "br", "zstd", "deflate", "identity", "*", "x-gzip"])
+_Q = st.sampled_from(["", ";q=0", ";q=0.0", ";q=0.5", ";q=1", ";q=0.001", ";q=x"])
+
+
+@given(st.lists(st.tuples(_CODING, _Q), max_size=6))
+def test_accepted_codings_never_lists_a_refused_coding(
+    items: list[tuple[str, str]],
+) -> None:
+    """A coding whose first mention has q=0 (or, unnamed, ``*`` with q=0) is
+    never listed, and nothing but zstd, br and gzip, each once."""
+    header = ", ".join(coding + q for coding, q in items)
+    result = accepted_codings(header)
+    assert len(set(result)) == len(result)
+    assert set(result) <= {"zstd", "br", "gzip"}
+    first: dict[str, str] = {}
+    for coding, q in items:
+        first.setdefault("gzip" if coding == "x-gzip" else coding, q)
+    for coding in result:
+        q = first.get(coding, first.get("*"))
+        assert q is not None
+        assert q not in (";q=0", ";q=0.0")
 
 
 def test_accepted_codings_limited_to_the_servers() -> None:
