@@ -237,6 +237,7 @@ def measure_downloads(
     """
     for warm in ("issue", "issue1", "@@file/style.css"):
         OPENER.open(server.url + warm, timeout=120).read()
+    load.reset_peak_rss(server.pid)  # an earlier download's peak would hide this
     before = load.peak_rss_kib(server.pid)
     ttfb, total, got = load.timed_download(server.url + path, headers=headers)
     if got != size:

@@ -139,16 +139,32 @@ def run_wrk(
     )
 
 
-def peak_rss_kib(pid: int) -> int:
-    """Peak resident set size (``VmHWM``, KiB) of ``pid`` plus its children
-    (gunicorn's workers), read from ``/proc``."""
-    total = 0
+def _process_tree(pid: int) -> list[int]:
+    """``pid`` and its children (gunicorn's workers), from ``/proc``."""
     pids = [pid]
     for task in Path(f"/proc/{pid}/task").iterdir():
         children = task / "children"
         if children.exists():
             pids += [int(child) for child in children.read_text().split()]
-    for each in pids:
+    return pids
+
+
+def reset_peak_rss(pid: int) -> None:
+    """Reset the peak RSS (``VmHWM``) of ``pid`` and its children to their
+    current RSS (Linux >= 4.0: ``5`` written to ``/proc/PID/clear_refs``),
+    so a measurement is not hidden by an earlier, higher peak."""
+    for each in _process_tree(pid):
+        try:
+            Path(f"/proc/{each}/clear_refs").write_text("5")
+        except (FileNotFoundError, PermissionError):
+            continue
+
+
+def peak_rss_kib(pid: int) -> int:
+    """Peak resident set size (``VmHWM``, KiB) of ``pid`` plus its children
+    (gunicorn's workers), read from ``/proc``."""
+    total = 0
+    for each in _process_tree(pid):
         try:
             status = Path(f"/proc/{each}/status").read_text()
         except FileNotFoundError:

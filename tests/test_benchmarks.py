@@ -193,3 +193,17 @@ def test_timed_download_decodes_gzip(tmp_path: Path) -> None:
         for headers in (None, {"Accept-Encoding": "gzip"}):
             _, _, size = load.timed_download(server.url, headers=headers)
             assert size == 100000
+
+
+def test_reset_peak_rss_lowers_the_peak_to_the_current_rss() -> None:
+    """A 64 MiB allocation raises this process's peak; once freed and the
+    peak reset, the peak is back near the current RSS."""
+    import os
+
+    pid = os.getpid()
+    block = bytearray(64 * 1024 * 1024)
+    block[::4096] = b"x" * len(block[::4096])
+    high = load.peak_rss_kib(pid)
+    del block
+    load.reset_peak_rss(pid)
+    assert load.peak_rss_kib(pid) < high - 32 * 1024
