@@ -221,21 +221,30 @@ class FileCompressor:
         _set_vary(headers)
         if not status.startswith("200"):  # a Range: the stored bytes
             return None
-        coding = client.determine_content_encoding()
-        if not coding:
+        codings = client.determine_content_encoding(list_all=True)
+        if not codings:
             return None
-        body = self._compressed(client, filename, offset, length, coding)
+        body = self._compressed(client, filename, offset, length, codings)
         if body is None:
             return None
-        data, stream = body
+        coding, data, stream = body
         _mark_encoded(headers, coding, len(data) if stream is None else None)
         return [data] if stream is None else stream
 
     def _compressed(
-        self, client: Any, filename: str, offset: int, length: int, coding: str
-    ) -> tuple[bytes, CompressedFile | None] | None:
-        """``(bytes, None)`` compressed at once, ``(b"", stream)``, or
-        ``None`` (the coding cannot be produced here: send as stored)."""
+        self,
+        client: Any,
+        filename: str,
+        offset: int,
+        length: int,
+        codings: list[str],
+    ) -> tuple[str, bytes, CompressedFile | None] | None:
+        """``(coding, bytes, None)`` compressed at once, ``(coding, b"",
+        stream)``, or ``None`` (no coding can be produced here: send as
+        stored).  ``codings``: those Roundup would use, its choice first; a
+        stream takes the first that can be streamed (zstd needs the
+        zstandard package for that, Roundup's zstd module has no stream)."""
+        coding = codings[0]
         static = str(client.env.get("PATH_INFO", "")).startswith(_STATIC_PREFIXES)
         if static and length <= MAX_CACHED_FILE and coding in CODINGS:
             stamp = FileStamp.of(os.stat(filename))
@@ -247,17 +256,18 @@ class FileCompressor:
                     stamp = FileStamp.of(os.fstat(file.fileno()))
                     data = compress(file.read(), coding)
                 self.cache.put(filename, coding, stamp, data)
-            return data, None
+            return coding, data, None
         file = open(filename, "rb")  # noqa: SIM115 - closed below or by the stream
         try:
             if offset != 0 or length != os.fstat(file.fileno()).st_size:
                 return None
             if length <= BLOCK_SIZE and coding in CODINGS:
-                return compress(file.read(), coding), None
-            if coding in STREAMABLE_CODINGS:
-                stream = CompressedFile(file, coding)
-                file = None  # type: ignore[assignment]  # the stream closes it
-                return b"", stream
+                return coding, compress(file.read(), coding), None
+            for coding in codings:
+                if coding in STREAMABLE_CODINGS:
+                    stream = CompressedFile(file, coding)
+                    file = None  # type: ignore[assignment]  # the stream closes it
+                    return coding, b"", stream
             return None
         finally:
             if file is not None:

@@ -707,3 +707,18 @@ def test_header_changes_follow_roundups_order() -> None:
         ("Vary", "Cookie, Accept-Encoding"),
         ("Content-Encoding", "br"),
     ]
+
+
+def test_stream_falls_back_to_a_coding_it_can_stream(
+    ours: RequestDispatcher, files: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Roundup picks zstd first; its zstd module compresses only at once, so
+    a large attachment streams with the next coding the client accepts."""
+    from roundup.cgi.client import Client
+
+    monkeypatch.setattr(Client, "compressors", ["gzip", "zstd"])
+    monkeypatch.setattr(compression, "STREAMABLE_CODINGS", frozenset({"gzip"}))
+    result = ask(ours, "GET", files["log.txt"], {"Accept-Encoding": "zstd, gzip"})
+    assert header(result, "Content-Encoding") == "gzip"
+    assert (header(result, "ETag") or "").endswith('-gzip"')
+    assert decoded(result) == LOG
