@@ -21,6 +21,7 @@ import subprocess
 import tempfile
 import time
 import urllib.parse
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -138,16 +139,32 @@ def run_wrk(
     )
 
 
-def peak_rss_kib(pid: int) -> int:
-    """Peak resident set size (``VmHWM``, KiB) of ``pid`` plus its children
-    (gunicorn's workers), read from ``/proc``."""
-    total = 0
+def _process_tree(pid: int) -> list[int]:
+    """``pid`` and its children (gunicorn's workers), from ``/proc``."""
     pids = [pid]
     for task in Path(f"/proc/{pid}/task").iterdir():
         children = task / "children"
         if children.exists():
             pids += [int(child) for child in children.read_text().split()]
-    for each in pids:
+    return pids
+
+
+def reset_peak_rss(pid: int) -> None:
+    """Reset the peak RSS (``VmHWM``) of ``pid`` and its children to their
+    current RSS (Linux >= 4.0: ``5`` written to ``/proc/PID/clear_refs``),
+    so a measurement is not hidden by an earlier, higher peak."""
+    for each in _process_tree(pid):
+        try:
+            Path(f"/proc/{each}/clear_refs").write_text("5")
+        except (FileNotFoundError, PermissionError):
+            continue
+
+
+def peak_rss_kib(pid: int) -> int:
+    """Peak resident set size (``VmHWM``, KiB) of ``pid`` plus its children
+    (gunicorn's workers), read from ``/proc``."""
+    total = 0
+    for each in _process_tree(pid):
         try:
             status = Path(f"/proc/{each}/status").read_text()
         except FileNotFoundError:
@@ -158,25 +175,34 @@ def peak_rss_kib(pid: int) -> int:
     return total
 
 
-def timed_download(url: str, block: int = 1024 * 1024) -> tuple[float, float, int]:
+def timed_download(
+    url: str, block: int = 1024 * 1024, headers: dict[str, str] | None = None
+) -> tuple[float, float, int]:
     """GET ``url`` reading ``block`` bytes at a time.
 
-    :returns: ``(seconds to the first body byte, total seconds, bytes)``.
+    :param headers: request headers (e.g. ``Accept-Encoding: gzip``); a
+        gzip answer is decoded as it arrives.
+    :returns: ``(seconds to the first body byte, total seconds, bytes)``,
+        the bytes decoded.
     :raises RuntimeError: the answer is not ``200``.
     """
     parts = urllib.parse.urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=300)
     try:
         start = time.perf_counter()
-        conn.request("GET", parts.path)
+        conn.request("GET", parts.path, headers=headers or {})
         response = conn.getresponse()
         if response.status != 200:
             raise RuntimeError(f"GET {url} answered {response.status}")
+        gzipped = response.getheader("Content-Encoding") == "gzip"
+        decoder = zlib.decompressobj(wbits=31)
         first = response.read(1)
         ttfb = time.perf_counter() - start
-        size = len(first)
+        size = len(decoder.decompress(first)) if gzipped else len(first)
         while data := response.read(block):
-            size += len(data)
+            size += len(decoder.decompress(data)) if gzipped else len(data)
+        if gzipped:
+            size += len(decoder.flush())
         return ttfb, time.perf_counter() - start, size
     finally:
         conn.close()

@@ -127,3 +127,32 @@ def build_tracker(home: Path, issues: int, big_file_size: int, seed: int = SEED)
     finally:
         db.close()
     return f"file{big}/{BIG_FILE_NAME}"
+
+
+#: Name of the text attachment :func:`add_text_file` stores.
+TEXT_FILE_NAME = "big.log"
+
+
+def log_text(size: int) -> bytes:
+    """``size`` bytes of a plausible server log (deterministic): compresses
+    about 7:1 with gzip, as real logs do."""
+    lines = b"".join(
+        b"2026-11-30 12:%02d:%02d INFO worker-%d GET /issue%d 200 in %d ms\n"
+        % (i // 60 % 60, i % 60, i % 7, i * 7919 % 100000, i % 113)
+        for i in range(100_000)
+    )
+    return (lines * (size // len(lines) + 1))[:size]
+
+
+def add_text_file(home: Path, size: int) -> str:
+    """Store a ``size``-byte ``text/plain`` attachment (:func:`log_text`) in
+    the tracker at ``home``; returns its URL path, ``fileN/big.log``."""
+    db = instance.open(str(home)).open("admin")
+    try:
+        file_id = db.file.create(
+            name=TEXT_FILE_NAME, type="text/plain", content=log_text(size)
+        )
+        db.commit()
+    finally:
+        db.close()
+    return f"file{file_id}/{TEXT_FILE_NAME}"

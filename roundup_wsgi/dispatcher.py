@@ -30,6 +30,7 @@ from roundup.cgi import TranslationService, wsgi_handler
 from roundup.cgi.client import BinaryFieldStorage, NotFound
 
 from . import failures, request_body, static
+from .compression import DEFAULT_STATIC_CACHE_SIZE, FileCompressor
 from .options import WRITE_MODES
 from .request import Request
 from .stream import streaming
@@ -94,7 +95,9 @@ class RequestDispatcher:
     Same constructor and behaviour as Roundup's
     ``roundup.cgi.wsgi_handler.RequestDispatcher``, except that the response
     body is returned as the app_iter, files are streamed
-    (``wsgi.file_wrapper`` or 64 KiB blocks, Range honoured), OPTIONS outside
+    (``wsgi.file_wrapper`` or 64 KiB blocks, Range honoured) and compressed
+    as Roundup's ``compress_encode`` would, in bounded memory
+    (:mod:`.compression`), OPTIONS outside
     ``/rest`` answers 501 Not Implemented, and an exception escaping Roundup's
     ``Client`` becomes a logged 500 page.
 
@@ -129,9 +132,14 @@ class RequestDispatcher:
         (default :data:`~roundup_wsgi.request_body.DEFAULT_MAX_REQUEST_BODY`,
         64 MiB); larger ones answer 413 before Roundup reads them
         (:mod:`roundup_wsgi.request_body`).  ``None``: no limit.
+    :param static_cache_size: bytes of compressed static files kept in
+        memory (default 4 MiB; 0: none), so a repeated ``@@file/style.css``
+        with ``Accept-Encoding: gzip`` costs no compression
+        (:mod:`roundup_wsgi.compression`).
     :raises ImportError: ``write_mode="stream"`` without the greenlet
         package (the message names the extra ``roundup-wsgi[stream]``).
-    :raises ValueError: ``max_request_body`` is not a size,
+    :raises ValueError: ``max_request_body`` or ``static_cache_size`` is
+        not a size,
         ``write_mode`` is unknown or ``home`` is not a tracker home
         (:class:`~roundup_wsgi.tracker.TrackerHomeError`); the message
         names it and the fix.
@@ -150,6 +158,7 @@ class RequestDispatcher:
         write_mode: str = "buffer",
         static_fast_path: bool = True,
         max_request_body: int | None = request_body.DEFAULT_MAX_REQUEST_BODY,
+        static_cache_size: int = DEFAULT_STATIC_CACHE_SIZE,
     ) -> None:
         if write_mode not in WRITE_MODES:
             raise ValueError(
@@ -175,6 +184,8 @@ class RequestDispatcher:
         #: trackers are not cached (opened on first use, then kept).
         self._static_tracker: Any = None
         self.max_request_body = request_body.check_max_request_body(max_request_body)
+        #: Compresses the files Roundup sends (:mod:`.compression`).
+        self.compressor = FileCompressor(static_cache_size)
         self.translator = (
             TranslationService.get_translation(lang, tracker_home=self.home)
             if lang
@@ -334,6 +345,7 @@ class RequestDispatcher:
         else:
             client = tracker.Client(tracker, request, env, form, self.translator)
             watch = failures.ClientGuard(client)
+        request.file_encoder = functools.partial(self.compressor.body, client)
         try:
             if watch is None:
                 static.serve_static_file(client)

@@ -24,6 +24,7 @@ import typing
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from .compression import DEFAULT_STATIC_CACHE_SIZE
 from .request_body import DEFAULT_MAX_REQUEST_BODY
 from .wsgi.mount import TRACKER_NAME
 
@@ -136,6 +137,13 @@ OPTIONS: tuple[Option, ...] = (
         DEFAULT_MAX_REQUEST_BODY,
         "largest request body accepted, in bytes (none: no limit); larger "
         "ones answer 413",
+    ),
+    Option(
+        "static_cache_size",
+        int,
+        DEFAULT_STATIC_CACHE_SIZE,
+        "bytes of compressed static files (@@file/) kept in memory, least "
+        "recently used evicted (0: none)",
     ),
     Option(
         "trusted_proxies",

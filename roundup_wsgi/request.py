@@ -25,11 +25,42 @@ from typing import Any
 
 from roundup.cgi.wsgi_handler import Headers
 
+from .compression import roundup_accept_encoding
 from .wsgi.errorpages import Page, status_line
 from .wsgi.files import open_file_body
 from .wsgi.types import ExcInfo, HeaderList, StartResponse, WriteCallable
 
-__all__ = ["Request", "ResponseBody", "StartResponse", "Writer"]
+__all__ = [
+    "FileEncoder",
+    "Request",
+    "RequestHeaders",
+    "ResponseBody",
+    "StartResponse",
+    "Writer",
+]
+
+#: ``encoder(status, headers, filename, offset, length)``: a compressed body
+#: for a ``sendfile`` call (``headers`` changed to match, in place), or
+#: ``None`` to send the file as stored
+#: (:meth:`roundup_wsgi.compression.FileCompressor.body` with its Client).
+FileEncoder = Callable[[str, HeaderList, str, int, int], "Iterable[bytes] | None"]
+
+
+class RequestHeaders(Headers):  # type: ignore[misc]
+    """Roundup's ``Headers`` (request headers read from the environ), except
+    that ``Accept-Encoding`` reads as the codings the client accepts by
+    RFC 9110 12.5.3 (:func:`roundup_wsgi.compression.roundup_accept_encoding`):
+    Roundup's ``determine_content_encoding`` looks for coding names as
+    substrings, and would take ``gzip;q=0`` for a yes."""
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """The header ``name`` (any case) or ``default``."""
+        value = super().get(name, default)
+        if value and name.lower() == "accept-encoding":
+            return roundup_accept_encoding(value)
+        return value
+
+    getheader = get
 
 
 class Writer:
@@ -132,7 +163,7 @@ class Request:
         write_mode: str = "buffer",
     ) -> None:
         self.environ = environ
-        self.headers = Headers(environ)
+        self.headers = RequestHeaders(environ)
         self.rfile = environ.get("wsgi.input")
         self.wfile = Writer()
         #: Status line, e.g. ``"200 OK"``; ``None`` until Roundup sets it.
@@ -144,6 +175,8 @@ class Request:
         self.exc_info: ExcInfo | None = None
         #: ``sys.exc_info()`` of a failed ``sendfile`` (see :meth:`sendfile`).
         self.sendfile_error: ExcInfo | None = None
+        #: Compresses a file body (set by the dispatcher for each Client).
+        self.file_encoder: FileEncoder | None = None
         self._server_start_response = start_response
         self._write_through = write_mode == "server"
         self._started = False  # the server's start_response has been called
@@ -154,9 +187,11 @@ class Request:
         """Set the status and headers (Roundup's ``request.start_response``).
 
         Called again, it replaces the response: the buffered body is dropped.
-        In ``"server"`` mode it calls the server's ``start_response`` at once
-        and writes go to the write callable it returns, or to the buffer if
-        it returns ``None`` (granian, bjoern...).
+        In ``"server"`` mode the server's ``start_response`` is called with
+        the first write (or by :meth:`finish`), and writes go to the write
+        callable it returns, or to the buffer if it returns ``None``
+        (granian, bjoern...): until then :meth:`sendfile` may still change
+        the headers (compression).
 
         :param headers: ``[(name, value), ...]`` as Roundup builds them.
         :param response_code: the HTTP status code.
@@ -167,11 +202,19 @@ class Request:
         self._drop_file_body()
         sink: Callable[[bytes], object] = self.chunks.append
         if self._write_through:
-            write = self._server_start_response(self.status, self.headerlist)
-            self._started = True
-            if write is not None:
-                sink = write
+            sink = self._start_on_first_write
         self.wfile.sink = sink
+
+    def _start_on_first_write(self, data: bytes) -> None:
+        """The ``"server"`` mode's first write: call the server's
+        ``start_response`` now (the headers are final: a ``sendfile`` may
+        still change them before), then write through its write callable,
+        or to the buffer if it returned ``None``."""
+        assert self.status is not None
+        write = self._server_start_response(self.status, self.headerlist)
+        self._started = True
+        self.wfile.sink = write if write is not None else self.chunks.append
+        self.wfile.sink(data)
 
     def sendfile(self, filename: str, offset: int, length: int) -> None:
         """Make ``length`` bytes of ``filename`` from ``offset`` the body.
@@ -179,6 +222,9 @@ class Request:
         Roundup's ``Client.write_file`` calls this after ``start_response``
         with the Range already worked out.  The file is streamed later, by
         ``wsgi.file_wrapper`` or in 64 KiB blocks; it is never read whole.
+        When :attr:`file_encoder` gives a compressed body instead (as
+        Roundup's ``compress_encode`` would), that is the body, and the
+        headers are changed to match (:mod:`roundup_wsgi.compression`).
 
         An ``OSError`` opening the file is not raised (Roundup's
         ``_socket_op`` would take it for a client disconnect and swallow
@@ -187,7 +233,14 @@ class Request:
         """
         self._drop_file_body()
         try:
-            self.file_body = open_file_body(self.environ, filename, offset, length)
+            body = None
+            if self.file_encoder is not None and self.status is not None:
+                body = self.file_encoder(
+                    self.status, self.headerlist, filename, offset, length
+                )
+            if body is None:
+                body = open_file_body(self.environ, filename, offset, length)
+            self.file_body = body
         except OSError:
             self.sendfile_error = sys.exc_info()  # type: ignore[assignment]
 
@@ -227,8 +280,10 @@ class Request:
             self.chunks = []
             self._drop_file_body()
         if not self._started:
-            if self.file_body is None and not _has_header(
-                self.headerlist, "content-length"
+            if (
+                self.file_body is None
+                and not (self._write_through and self.wfile.sink is not None)
+                and not _has_header(self.headerlist, "content-length")
             ):
                 code = int(self.status[:3])
                 if (

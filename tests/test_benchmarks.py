@@ -153,3 +153,57 @@ def test_wrk_driver_sends_method_headers_and_body(tmp_path: Path) -> None:
     assert result.errors == 0  # every request was the POST the app expects
     assert result.rate > 0
     assert 0 < result.p50_ms <= result.p99_ms
+
+
+def test_text_attachment_is_a_deterministic_log(tmp_path: Path) -> None:
+    seed.build_tracker(tmp_path / "t", 2, 1024)
+    path = seed.add_text_file(tmp_path / "t", 300_000)
+    assert path.endswith(f"/{seed.TEXT_FILE_NAME}")
+    db = instance.open(str(tmp_path / "t")).open("admin")
+    try:
+        file_id = path.split("/")[0][4:]
+        content = Path(db.filename("file", file_id)).read_bytes()
+        assert db.file.get(file_id, "type") == "text/plain"
+    finally:
+        db.close()
+    assert content == seed.log_text(300_000)
+    assert len(content) == 300_000
+    assert content.startswith(b"2026-11-30 12:00:00 INFO worker-0 GET /issue0 ")
+
+
+@pytest.mark.slow
+def test_timed_download_decodes_gzip(tmp_path: Path) -> None:
+    """load.timed_download counts the decoded bytes of a gzip answer."""
+    port = servers.free_port()
+    app = tmp_path / "gzip_app.py"
+    app.write_text(
+        "import gzip\n"
+        "def application(environ, start_response):\n"
+        "    body = b'x' * 100000\n"
+        "    gz = 'gzip' in environ.get('HTTP_ACCEPT_ENCODING', '')\n"
+        "    headers = [('Content-Encoding', 'gzip')] if gz else []\n"
+        "    start_response('200 OK', headers)\n"
+        "    return [gzip.compress(body) if gz else body]\n"
+    )
+    command = servers.waitress_command(port, "gzip_app:application")
+    env = {"PYTHONPATH": str(tmp_path)}
+    with servers.ServerProcess(
+        command, port, tmp_path / "logs", env=env, ready_path="/"
+    ) as server:
+        for headers in (None, {"Accept-Encoding": "gzip"}):
+            _, _, size = load.timed_download(server.url, headers=headers)
+            assert size == 100000
+
+
+def test_reset_peak_rss_lowers_the_peak_to_the_current_rss() -> None:
+    """A 64 MiB allocation raises this process's peak; once freed and the
+    peak reset, the peak is back near the current RSS."""
+    import os
+
+    pid = os.getpid()
+    block = bytearray(64 * 1024 * 1024)
+    block[::4096] = b"x" * len(block[::4096])
+    high = load.peak_rss_kib(pid)
+    del block
+    load.reset_peak_rss(pid)
+    assert load.peak_rss_kib(pid) < high - 32 * 1024

@@ -9,6 +9,8 @@ Roundup nor anything from ``roundup_wsgi`` outside this package:
   (``app(environ) -> (status, headers, body)``) turned into each other;
 * :mod:`.files`: a file, or a range of it, as a response body
   (``wsgi.file_wrapper`` or bounded blocks);
+* :mod:`.encoding`: ``Accept-Encoding`` with q-values, compression of a
+  file as it is sent, a cache of compressed variants;
 * :mod:`.errorpages`: the error pages the dispatcher writes itself;
 * :mod:`.mount`: several applications under ``/<name>/``;
 * :mod:`.proxy`: ``X-Forwarded-*`` honoured only from trusted proxies.
