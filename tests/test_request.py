@@ -57,7 +57,7 @@ def test_server_mode_writes_through_the_write_callable() -> None:
     assert len(server.calls) == 1
     response.wfile.write(b"hello")
     assert server.written == [b"hello"]
-    assert list(response.finish()) == []
+    assert list(response.finish()) == []  # the body went out by write()
     assert len(server.calls) == 1
 
 
@@ -117,8 +117,40 @@ def test_head_drops_the_body_but_keeps_headers() -> None:
     response, server = make("buffer", returns_write=False, method="HEAD")
     response.start_response([("Content-Length", "5")], 200)
     response.wfile.write(b"hello")
-    assert list(response.finish()) == []
+    assert list(response.finish()) == [b""]
     assert server.calls[0][1] == [("Content-Length", "5")]
+
+
+@pytest.mark.parametrize(
+    ("mode", "returns_write", "method", "code"),
+    [
+        ("buffer", False, "HEAD", 200),
+        ("buffer", True, "GET", 304),
+        ("buffer", False, "GET", 204),
+        ("server", False, "GET", 304),
+        ("server", True, "GET", 204),
+        ("server", True, "HEAD", 200),
+    ],
+)
+def test_an_empty_body_is_one_empty_chunk(
+    mode: str, returns_write: bool, method: str, code: int
+) -> None:
+    """hypercorn starts the response with the first chunk of the app_iter:
+    a response without a body must still yield one (an empty one)."""
+    response, server = make(mode, returns_write, method=method)
+    response.start_response([("ETag", '"abc"')], code)
+    app_iter = response.finish()
+    assert server.calls[0][0].startswith(str(code))
+    assert list(app_iter) == [b""]
+
+
+def test_a_body_has_no_empty_chunks() -> None:
+    response, _ = make("buffer", returns_write=False)
+    response.start_response([("Content-Type", "text/plain")], 200)
+    response.wfile.write(b"hello")
+    response.wfile.write(b"")
+    response.wfile.write(b" world")
+    assert list(response.finish()) == [b"hello", b" world"]
 
 
 def test_finish_without_status_is_an_error() -> None:
