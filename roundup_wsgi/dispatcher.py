@@ -20,12 +20,14 @@ import functools
 import logging
 import sys
 import traceback
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar, cast
 
 from roundup.anypy.html import html_escape
 from roundup.cgi import TranslationService
+from roundup.cgi import wsgi_handler as _roundup_wsgi_handler
 from roundup.cgi.client import BinaryFieldStorage, NotFound
 
 from . import failures, request_body, static
@@ -75,6 +77,21 @@ def _with_log_context(func: _F) -> _F:
     return cast(_F, wrapper)
 
 
+#: True where Roundup's own ``RequestDispatcher`` always caches the tracker
+#: and warns about a ``cache_tracker`` feature flag (Roundup after 2.6.0,
+#: commits ffeb728e and 2f2c7300: its ``get_tracker`` and ``preload``,
+#: there since 2.4, are gone).  Found from Roundup's class, not its version
+#: string (the development snapshot still calls itself 2.6.0).
+ROUNDUP_ALWAYS_CACHES = not hasattr(
+    _roundup_wsgi_handler.RequestDispatcher, "get_tracker"
+)
+
+#: Roundup's warning for a ``cache_tracker`` flag it ignores, word for word.
+CACHE_TRACKER_IGNORED = (
+    "The 'cache_tracker' feature flag is ignored. Please remove it from "
+    "your RequestDispatcher call."
+)
+
 #: ``PATH_INFO`` prefixes of static files, as the server gives them.
 _STATIC_PATHS = tuple("/" + prefix for prefix in static.STATIC_PREFIXES)
 
@@ -104,6 +121,9 @@ class RequestDispatcher:
     :param feature_flags: Roundup's feature flags;
         ``{"cache_tracker": False}`` opens the tracker anew for every
         request, as Roundup 2.4-2.6 do (by default it is opened once).
+        Where the installed Roundup always caches
+        (:data:`ROUNDUP_ALWAYS_CACHES`), so does this, and a
+        ``cache_tracker`` key gives Roundup's ``FutureWarning``.
     :param write_mode: one of :data:`~roundup_wsgi.options.WRITE_MODES`.
     :param static_fast_path: answer ``GET``/``HEAD`` of ``@@file/...`` and
         ``_file/...`` without opening the tracker database, with Roundup's
@@ -148,6 +168,8 @@ class RequestDispatcher:
         self.debug = debug
         self.timing = timing
         self.feature_flags = feature_flags or {}
+        if ROUNDUP_ALWAYS_CACHES and "cache_tracker" in self.feature_flags:
+            warnings.warn(CACHE_TRACKER_IGNORED, FutureWarning, stacklevel=2)
         self.write_mode = write_mode
         self._streaming = streaming(self.respond) if write_mode == "stream" else None
         self.static_fast_path = static_fast_path
@@ -168,7 +190,10 @@ class RequestDispatcher:
 
     def use_cached_tracker(self) -> bool:
         """True unless ``feature_flags["cache_tracker"]`` is ``False``
-        (Roundup 2.4-2.6's rule)."""
+        (Roundup 2.4-2.6's rule); always True where Roundup always caches
+        (:data:`ROUNDUP_ALWAYS_CACHES`)."""
+        if ROUNDUP_ALWAYS_CACHES:
+            return True
         return self.feature_flags.get("cache_tracker") is not False
 
     def preload(self) -> None:
