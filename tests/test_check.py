@@ -169,7 +169,8 @@ def test_util_names_once_each_pass(tracker_home: Path) -> None:
     extensions = tracker_home / "extensions"
     extensions.mkdir(exist_ok=True)
     (extensions / "motto.py").write_text(
-        "def init(instance):\n    instance.registerUtil('motto', str)\n"
+        "def motto():\n    return 'm'\n\n\n"
+        "def init(instance):\n    instance.registerUtil('motto', motto)\n"
     )
     utils = by_check(run_checks(tracker_home))["template utils"]
     assert utils.ok is True
