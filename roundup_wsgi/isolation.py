@@ -24,18 +24,37 @@ the tracker's ``interfaces.py`` overrides) is unchanged.  Roundup's
 development line (2.7) keeps util methods per instance and so needs no help
 there; the subclasses do no harm.
 
-Not isolated: Python's module cache.  Modules a tracker imports from its
-``lib/`` or ``extensions/`` directory are kept in ``sys.modules`` by name, so
-two trackers with a ``lib/helpers.py`` each share the first one loaded; give
-such modules names of their own.
+Not isolated:
+
+* Python's module cache.  Modules a tracker imports from its ``lib/`` or
+  ``extensions/`` directory are kept in ``sys.modules`` by name, so two
+  trackers with a ``lib/helpers.py`` each share the first one loaded; give
+  such modules names of their own.
+* Roundup's REST API: routes added with ``roundup.rest.Routing.route`` and
+  attributes set on ``roundup.rest.RestfulInstance`` (Roundup's documented
+  ways to extend it from ``interfaces.py``) change module-level classes
+  that Roundup's ``Client`` uses directly.  :func:`open_tracker` notices a
+  tracker doing so and, once a process has opened two trackers, logs a
+  warning naming it (logger ``roundup_wsgi``): serve it in a process of
+  its own.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 from typing import Any
 
-__all__ = ["ISOLATED_CLASSES", "isolate", "open_tracker", "tracker_class"]
+__all__ = [
+    "ISOLATED_CLASSES",
+    "isolate",
+    "open_tracker",
+    "shared_rest_changes",
+    "tracker_class",
+]
+
+logger = logging.getLogger("roundup_wsgi")
 
 #: The tracker attributes holding classes Roundup 2.4-2.6 share between
 #: trackers; each tracker gets its own subclass of each.
@@ -43,6 +62,12 @@ ISOLATED_CLASSES = ("TemplatingUtils", "Client", "MailGW")
 
 #: The :class:`roundup.instance.Tracker` subclass, made on first use.
 _TRACKER_CLASS: type | None = None
+
+#: Tracker homes opened in this process, and what each changed of Roundup's
+#: REST classes (:func:`shared_rest_changes`); guarded by ``_LOCK``.
+_OPENED: dict[str, list[str]] = {}
+_WARNED: set[str] = set()
+_LOCK = threading.Lock()
 
 
 def isolate(tracker: Any) -> None:
@@ -99,6 +124,62 @@ def tracker_class() -> type:
     return _TRACKER_CLASS
 
 
+def _rest_state() -> dict[str, object]:
+    """What trackers change of ``roundup.rest``: ``RestfulInstance``'s
+    attributes and ``Routing``'s routes (pattern and method -> function)."""
+    from roundup import rest
+
+    state: dict[str, object] = {
+        f"RestfulInstance.{name}": value
+        for name, value in vars(rest.RestfulInstance).items()
+    }
+    routes = getattr(rest.Routing, "_Routing__route_map", None)
+    if isinstance(routes, dict):
+        for pattern, entry in list(routes.items()):
+            functions = entry[1] if isinstance(entry, tuple) else {}
+            for method, function in dict(functions).items():
+                state[f"route {method} {pattern}"] = function
+    return state
+
+
+def shared_rest_changes(before: dict[str, object]) -> list[str]:
+    """The names (``RestfulInstance.NAME``, ``route METHOD PATTERN``) whose
+    value differs from ``before``, a :func:`_rest_state` taken earlier."""
+    after = _rest_state()
+    return sorted(
+        name
+        for name in set(before) | set(after)
+        if before.get(name, _MISSING) is not after.get(name, _MISSING)
+    )
+
+
+_MISSING = object()
+
+
+def _note_opened(home: str, changed: list[str]) -> None:
+    """Record ``home`` and warn (once per tracker) when a process serving
+    several trackers has one that changes Roundup's shared REST classes."""
+    with _LOCK:
+        known = _OPENED.setdefault(home, [])
+        for name in changed:
+            if name not in known:
+                known.append(name)
+        if len(_OPENED) < 2:
+            return
+        for tracker, names in _OPENED.items():
+            if not names or tracker in _WARNED:
+                continue
+            _WARNED.add(tracker)
+            shown = ", ".join(names[:3]) + (" ..." if len(names) > 3 else "")
+            logger.warning(
+                "tracker %s changes Roundup's REST classes (%s), which every "
+                "tracker of this process shares: serve it in a process of "
+                "its own",
+                tracker,
+                shown,
+            )
+
+
 def open_tracker(home: str, optimize: bool = True) -> Any:
     """Open the tracker at ``home`` as ``roundup.instance.open`` does, with
     classes of its own (:func:`isolate`).
@@ -117,4 +198,7 @@ def open_tracker(home: str, optimize: bool = True) -> Any:
         raise TrackerError(
             "Old style trackers using dbinit.py are not supported after release 2.0"
         )
-    return tracker_class()(home, optimize=int(optimize))
+    before = _rest_state()
+    tracker = tracker_class()(home, optimize=int(optimize))
+    _note_opened(os.path.abspath(home), shared_rest_changes(before))
+    return tracker

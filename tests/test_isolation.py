@@ -142,3 +142,40 @@ def test_old_style_tracker_is_refused(tmp_path: Path) -> None:
     (tmp_path / "dbinit.py").write_text("")
     with pytest.raises(TrackerError, match=r"dbinit\.py"):
         isolation.open_tracker(str(tmp_path))
+
+
+def test_a_tracker_changing_roundups_rest_classes_is_named(
+    make_tracker: Callable[[str], Path],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Roundup's REST classes stay shared: a tracker whose interfaces.py
+    changes them gets a warning once a second tracker is opened."""
+    from roundup import rest
+
+    # Undone after the test, whatever the tracker sets.
+    monkeypatch.setattr(
+        rest.RestfulInstance,
+        "max_response_row_size",
+        rest.RestfulInstance.max_response_row_size,
+    )
+    monkeypatch.setattr(isolation, "_OPENED", {})
+    monkeypatch.setattr(isolation, "_WARNED", set())
+    changer = make_tracker("http://localhost/a/")
+    interfaces = changer / "interfaces.py"
+    interfaces.write_text(
+        interfaces.read_text() + "\nfrom roundup.rest import RestfulInstance\n"
+        "RestfulInstance.max_response_row_size = 26\n"
+    )
+    other = make_tracker("http://localhost/b/")
+    with caplog.at_level("WARNING", logger="roundup_wsgi"):
+        open_tracker(str(changer))
+        open_tracker(str(changer))  # the same tracker again: no warning yet
+        assert not caplog.records
+        open_tracker(str(other))
+        open_tracker(str(other))
+    (record,) = caplog.records
+    message = record.getMessage()
+    assert str(changer) in message
+    assert "RestfulInstance.max_response_row_size" in message
+    assert "a process of its own" in message
