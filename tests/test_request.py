@@ -4,6 +4,7 @@ with the tests' recording ``start_response``."""
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
 from helpers.wsgi import StartResponseRecorder
@@ -171,3 +172,14 @@ def test_response_body_close_is_idempotent() -> None:
     body.close()
     body.close()
     assert closed == [1]
+
+
+def test_an_empty_file_body_is_one_empty_chunk(tmp_path: Path) -> None:
+    """A zero-length attachment still starts the response on hypercorn."""
+    empty = tmp_path / "empty.txt"
+    empty.write_bytes(b"")
+    response, server = make("buffer", returns_write=False)
+    response.start_response([("Content-Length", "0")], 200)
+    response.sendfile(str(empty), 0, 0)
+    assert list(response.finish()) == [b""]
+    assert server.calls[0][0] == "200 OK"
