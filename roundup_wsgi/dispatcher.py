@@ -26,7 +26,8 @@ from contextlib import contextmanager
 from typing import Any, TypeVar, cast
 
 from roundup.anypy.html import html_escape
-from roundup.cgi import TranslationService, wsgi_handler
+from roundup.cgi import TranslationService
+from roundup.cgi import wsgi_handler as _roundup_wsgi_handler
 from roundup.cgi.client import BinaryFieldStorage, NotFound
 
 from . import failures, request_body, static
@@ -43,14 +44,6 @@ __all__ = ["WRITE_MODES", "RequestDispatcher"]
 logger = logging.getLogger("roundup_wsgi")
 
 _F = TypeVar("_F", bound=Callable[..., Any])
-
-#: True with a Roundup (2.7 on) whose own dispatcher always caches the
-#: tracker and ignores a ``cache_tracker`` feature flag with a
-#: ``FutureWarning`` (Roundup commits ffeb728e, 2f2c7300: its
-#: ``use_cached_tracker()``, ``preload()`` and ``get_tracker()`` are gone).
-CACHE_TRACKER_FLAG_IGNORED = not hasattr(
-    wsgi_handler.RequestDispatcher, "use_cached_tracker"
-)
 
 try:  # Roundup >= 2.5 labels the log lines of one request with a trace id.
     from roundup import logcontext as _logcontext
@@ -85,6 +78,21 @@ def _with_log_context(func: _F) -> _F:
     return cast(_F, wrapper)
 
 
+#: True where Roundup's own ``RequestDispatcher`` always caches the tracker
+#: and warns about a ``cache_tracker`` feature flag (Roundup after 2.6.0,
+#: commits ffeb728e and 2f2c7300: its ``get_tracker`` and ``preload``,
+#: there since 2.4, are gone).  Found from Roundup's class, not its version
+#: string (the development snapshot still calls itself 2.6.0).
+ROUNDUP_ALWAYS_CACHES = not hasattr(
+    _roundup_wsgi_handler.RequestDispatcher, "get_tracker"
+)
+
+#: Roundup's warning for a ``cache_tracker`` flag it ignores, word for word.
+CACHE_TRACKER_IGNORED = (
+    "The 'cache_tracker' feature flag is ignored. Please remove it from "
+    "your RequestDispatcher call."
+)
+
 #: ``PATH_INFO`` prefixes of static files, as the server gives them.
 _STATIC_PATHS = tuple("/" + prefix for prefix in static.STATIC_PREFIXES)
 
@@ -116,9 +124,9 @@ class RequestDispatcher:
     :param feature_flags: Roundup's feature flags;
         ``{"cache_tracker": False}`` opens the tracker anew for every
         request, as Roundup 2.4-2.6 do (by default it is opened once).
-        With a Roundup that ignores the flag (2.7 on,
-        :data:`CACHE_TRACKER_FLAG_IGNORED`) it is ignored here too, with
-        Roundup's ``FutureWarning``.
+        Where the installed Roundup always caches
+        (:data:`ROUNDUP_ALWAYS_CACHES`), so does this, and a
+        ``cache_tracker`` key gives Roundup's ``FutureWarning``.
     :param write_mode: one of :data:`~roundup_wsgi.options.WRITE_MODES`.
     :param static_fast_path: answer ``GET``/``HEAD`` of ``@@file/...`` and
         ``_file/...`` without opening the tracker database, with Roundup's
@@ -169,14 +177,8 @@ class RequestDispatcher:
         self.debug = debug
         self.timing = timing
         self.feature_flags = feature_flags or {}
-        if CACHE_TRACKER_FLAG_IGNORED and "cache_tracker" in self.feature_flags:
-            # Roundup 2.7's own words and warning category.
-            warnings.warn(
-                "The 'cache_tracker' feature flag is ignored. Please remove "
-                "it from your RequestDispatcher call.",
-                FutureWarning,
-                stacklevel=2,
-            )
+        if ROUNDUP_ALWAYS_CACHES and "cache_tracker" in self.feature_flags:
+            warnings.warn(CACHE_TRACKER_IGNORED, FutureWarning, stacklevel=2)
         self.write_mode = write_mode
         self._streaming = streaming(self.respond) if write_mode == "stream" else None
         self.static_fast_path = static_fast_path
@@ -199,9 +201,9 @@ class RequestDispatcher:
 
     def use_cached_tracker(self) -> bool:
         """True unless ``feature_flags["cache_tracker"]`` is ``False``
-        (Roundup 2.4-2.6's rule); always with a Roundup that ignores the
-        flag (:data:`CACHE_TRACKER_FLAG_IGNORED`)."""
-        if CACHE_TRACKER_FLAG_IGNORED:
+        (Roundup 2.4-2.6's rule); always True where Roundup always caches
+        (:data:`ROUNDUP_ALWAYS_CACHES`)."""
+        if ROUNDUP_ALWAYS_CACHES:
             return True
         return self.feature_flags.get("cache_tracker") is not False
 

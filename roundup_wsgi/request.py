@@ -72,12 +72,14 @@ class Writer:
     its body buffer, or in ``"server"`` mode the server's write callable.
     """
 
-    __slots__ = ("sink",)
+    __slots__ = ("sink", "wrote")
 
     def __init__(self) -> None:
         #: Where bytes go: ``list.append`` of the body buffer or the
         #: server's write callable; ``None`` before ``start_response``.
         self.sink: WriteCallable | None = None
+        #: True once non-empty data went to a sink.
+        self.wrote = False
 
     def write(self, data: bytes | str) -> None:
         """Send ``data`` (bytes; ``str`` is UTF-8 encoded, as Roundup's ``s2b``
@@ -92,6 +94,7 @@ class Writer:
             )
         if data:
             self.sink(data.encode("utf-8") if isinstance(data, str) else bytes(data))
+            self.wrote = True
 
     def writelines(self, lines: Iterable[bytes | str]) -> None:
         """Write each item of ``lines`` (file-object protocol)."""
@@ -108,18 +111,35 @@ class ResponseBody:
     ``close()`` is idempotent and closes the file body, also when the server
     stops iterating early (PEP 3333: "the server or gateway must call the
     close() method upon completion of the current request").
+
+    A response without a body (HEAD, 204, 304, an empty page) yields one
+    empty chunk ``b""`` rather than nothing: hypercorn's WSGI mode sends
+    the status line only with the first chunk of the app_iter, so an empty
+    app_iter never starts the response and hypercorn answers 500.  PEP 3333
+    ("Buffering and Streaming") lets an application yield empty bytestrings
+    and servers send nothing for them, so other servers' bytes stay the
+    same.  Not when the body went out through the server's write callable
+    (``body_sent``): the response has started then.
     """
 
-    __slots__ = ("_chunks", "_closed", "_file_body")
+    __slots__ = ("_body_sent", "_chunks", "_closed", "_file_body")
 
     def __init__(
-        self, chunks: list[bytes], file_body: Iterable[bytes] | None = None
+        self,
+        chunks: list[bytes],
+        file_body: Iterable[bytes] | None = None,
+        *,
+        body_sent: bool = False,
     ) -> None:
         self._chunks = chunks
         self._file_body = file_body
+        self._body_sent = body_sent
         self._closed = False
 
     def __iter__(self) -> Iterator[bytes]:
+        if not (self._chunks or self._file_body is not None or self._body_sent):
+            yield b""  # start the response on servers that wait for a chunk
+            return
         yield from self._chunks
         if self._file_body is not None:
             yield from self._file_body
@@ -180,6 +200,7 @@ class Request:
         self._server_start_response = start_response
         self._write_through = write_mode == "server"
         self._started = False  # the server's start_response has been called
+        self._write_callable_used = False  # wfile writes go to the server
 
     # -- the interface Roundup's Client calls ---------------------------------
 
@@ -201,9 +222,11 @@ class Request:
         self.chunks = []
         self._drop_file_body()
         sink: Callable[[bytes], object] = self.chunks.append
+        self._write_callable_used = False
         if self._write_through:
             sink = self._start_on_first_write
         self.wfile.sink = sink
+        self.wfile.wrote = False
 
     def _start_on_first_write(self, data: bytes) -> None:
         """The ``"server"`` mode's first write: call the server's
@@ -213,7 +236,11 @@ class Request:
         assert self.status is not None
         write = self._server_start_response(self.status, self.headerlist)
         self._started = True
-        self.wfile.sink = write if write is not None else self.chunks.append
+        if write is not None:
+            self.wfile.sink = write
+            self._write_callable_used = True
+        else:
+            self.wfile.sink = self.chunks.append
         self.wfile.sink(data)
 
     def sendfile(self, filename: str, offset: int, length: int) -> None:
@@ -297,7 +324,10 @@ class Request:
             self._server_start_response(self.status, self.headerlist, self.exc_info)
         if self.file_body is not None and not self.chunks:
             return self.file_body
-        return ResponseBody(self.chunks, self.file_body)
+        # Bytes written through the server's write callable started the
+        # response; in every other case an empty body yields b"".
+        sent = self.wfile.wrote and self._write_callable_used
+        return ResponseBody(self.chunks, self.file_body, body_sent=sent)
 
     def _drop_file_body(self) -> None:
         body, self.file_body = self.file_body, None

@@ -178,17 +178,20 @@ def name_missing_package(error: ModuleNotFoundError, needed_by: str) -> None:
 
 
 def open_tracker(home: str, optimize: bool = True) -> Any:
-    """Open a tracker instance (``roundup.instance.open``).
+    """Open a tracker instance, as ``roundup.instance.open`` does but with
+    classes of its own (``TemplatingUtils``, ``Client``, ``MailGW``; see
+    :mod:`roundup_wsgi.isolation`), so trackers served by one process never
+    see each other's util methods.
 
     :param home: the tracker home.
     :param optimize: Roundup's optimisation (templates compiled once).
     :raises MissingPackageError: the tracker needs a package that is not
         installed (e.g. jinja2 for a jinja2 tracker).
     """
-    from roundup import instance
+    from .isolation import open_tracker as open_isolated
 
     try:
-        return instance.open(home, optimize)
+        return open_isolated(home, optimize)
     except ModuleNotFoundError as error:
         name_missing_package(error, f"the tracker {home}")
         raise

@@ -33,6 +33,7 @@ def test_a_good_tracker_passes(tracker_home: Path) -> None:
         "tracker home",
         "config.ini",
         "tracker opens",
+        "template utils",
         "backend",
         "readable",
         "db writable",
@@ -136,3 +137,41 @@ def test_mode_bits(tmp_path: Path) -> None:
     group = ServingUser("g", owner.uid, frozenset({os.stat(path).st_gid}))
     assert group.may(str(path), os.R_OK)
     assert not group.may(str(path), os.W_OK)
+
+
+def test_a_util_name_registered_twice_names_both_files(tracker_home: Path) -> None:
+    """Roundup 2.4-2.6 keep the last registration silently, 2.7 refuses the
+    tracker: the check names both places, on every Roundup."""
+    extensions = tracker_home / "extensions"
+    extensions.mkdir(exist_ok=True)
+    (extensions / "a_banner.py").write_text(
+        "def banner(self):\n    return 'a'\n\n\n"
+        "def init(instance):\n    instance.registerUtilMethod('banner', banner)\n"
+    )
+    (extensions / "b_banner.py").write_text(
+        "def banner():\n    return 'b'\n\n\n"
+        "def init(instance):\n    instance.registerUtil('motto', banner)\n"
+        "    instance.registerUtil('banner', banner)\n"
+    )
+    findings = by_check(run_checks(tracker_home, url=WEB))
+    utils = findings["template utils"]
+    assert utils.ok is False
+    assert "utils.banner is registered in extensions/" in utils.message
+    assert "a_banner.py:6" in utils.message
+    assert "b_banner.py:7" in utils.message
+    assert "motto" not in utils.message
+    assert "rename or remove" in utils.fix
+    assert findings["tracker opens"].ok is True
+    assert findings["tracker web"].ok is True  # the other checks still ran
+
+
+def test_util_names_once_each_pass(tracker_home: Path) -> None:
+    extensions = tracker_home / "extensions"
+    extensions.mkdir(exist_ok=True)
+    (extensions / "motto.py").write_text(
+        "def motto():\n    return 'm'\n\n\n"
+        "def init(instance):\n    instance.registerUtil('motto', motto)\n"
+    )
+    utils = by_check(run_checks(tracker_home))["template utils"]
+    assert utils.ok is True
+    assert utils.message == "1 registered by extensions, no name twice"

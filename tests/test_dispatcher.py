@@ -17,12 +17,13 @@ from wsgiref.util import FileWrapper
 from wsgiref.validate import validator
 
 import pytest
-import roundup.instance
 from helpers import seeded
 from helpers.wsgi import Result, call_wsgi, normalise_body, normalise_headers
 from webob import Request
 from webtest import TestApp
 
+import roundup_wsgi.dispatcher
+import roundup_wsgi.isolation
 from roundup_wsgi import RequestDispatcher, dispatcher
 from roundup_wsgi.options import WRITE_MODES
 from roundup_wsgi.wsgi.files import FileChunks, FileRange
@@ -410,26 +411,35 @@ def test_home_that_is_not_a_tracker_is_a_value_error(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(
-    dispatcher.CACHE_TRACKER_FLAG_IGNORED,
+    dispatcher.ROUNDUP_ALWAYS_CACHES,
     reason="this Roundup ignores the cache_tracker flag (2.7 on)",
 )
 def test_cache_tracker_flag(
     module_tracker: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     opened: list[str] = []
-    real_open = roundup.instance.open
+    real_open = roundup_wsgi.isolation.open_tracker
 
-    def counting_open(home: str, optimize: int = 0) -> Any:
+    def counting_open(home: str, optimize: bool = True) -> Any:
         opened.append(home)
         return real_open(home, optimize)
 
-    monkeypatch.setattr(roundup.instance, "open", counting_open)
+    monkeypatch.setattr(roundup_wsgi.isolation, "open_tracker", counting_open)
     cached = RequestDispatcher(str(module_tracker))
     for _ in range(2):
         assert get(cached, "index").status == "200 OK"
     assert len(opened) == 1  # opened once, at start-up
 
     opened.clear()
+    if roundup_wsgi.dispatcher.ROUNDUP_ALWAYS_CACHES:
+        with pytest.warns(FutureWarning, match="'cache_tracker' feature flag"):
+            fresh = RequestDispatcher(
+                str(module_tracker), feature_flags={"cache_tracker": False}
+            )
+        for _ in range(2):
+            assert get(fresh, "index").status == "200 OK"
+        assert len(opened) == 1  # cached all the same, as Roundup does
+        return
     fresh = RequestDispatcher(
         str(module_tracker), feature_flags={"cache_tracker": False}
     )
@@ -444,7 +454,7 @@ def test_cache_tracker_flag_ignored_as_roundup_2_7_does(
 ) -> None:
     # Roundup 2.7's RequestDispatcher always caches the tracker and warns
     # (FutureWarning) about any cache_tracker flag; so does ours with it.
-    monkeypatch.setattr(dispatcher, "CACHE_TRACKER_FLAG_IGNORED", True)
+    monkeypatch.setattr(dispatcher, "ROUNDUP_ALWAYS_CACHES", True)
     with pytest.warns(FutureWarning, match="'cache_tracker' feature flag is ignored"):
         app = RequestDispatcher(
             str(module_tracker), feature_flags={"cache_tracker": False}
@@ -452,6 +462,30 @@ def test_cache_tracker_flag_ignored_as_roundup_2_7_does(
     assert app.use_cached_tracker()
     assert app.tracker is not None
     assert get(app, "index").status == "200 OK"
+
+
+@pytest.mark.parametrize("flags", [{"cache_tracker": False}, {"cache_tracker": True}])
+def test_cache_tracker_follows_the_installed_roundup(
+    module_tracker: Path, flags: dict[str, bool]
+) -> None:
+    """Ours caches and warns exactly where Roundup's own dispatcher does
+    (Roundup after 2.6.0 always caches and warns about the flag)."""
+    import warnings
+
+    from roundup.cgi import wsgi_handler
+
+    with warnings.catch_warnings(record=True) as stock_warned:
+        warnings.simplefilter("always")
+        stock = wsgi_handler.RequestDispatcher(str(module_tracker), feature_flags=flags)
+    with warnings.catch_warnings(record=True) as ours_warned:
+        warnings.simplefilter("always")
+        ours = RequestDispatcher(str(module_tracker), feature_flags=flags)
+
+    def future(caught: list[warnings.WarningMessage]) -> list[str]:
+        return [str(w.message) for w in caught if w.category is FutureWarning]
+
+    assert future(ours_warned) == future(stock_warned)
+    assert (ours.tracker is not None) == (stock.tracker is not None)
 
 
 def test_csv_export_is_the_same_in_every_combination(

@@ -10,6 +10,7 @@ from paste.deploy import loadapp
 from webtest import TestApp
 
 from roundup_wsgi import RequestDispatcher
+from roundup_wsgi.dispatcher import ROUNDUP_ALWAYS_CACHES
 from roundup_wsgi.options import ConfigError
 from roundup_wsgi.paste import app_factory
 from roundup_wsgi.wsgi.mount import TrackerMount
@@ -31,12 +32,16 @@ def test_loadapp_one_tracker_with_typed_options(
         f"tracker_home = {home}\ndebug = yes\nwrite_mode = server\n"
         "feature_flags = cache_tracker=false\n",
     )
-    app = loadapp(uri)
+    if ROUNDUP_ALWAYS_CACHES:
+        with pytest.warns(FutureWarning, match="'cache_tracker' feature flag"):
+            app = loadapp(uri)
+    else:
+        app = loadapp(uri)
     assert isinstance(app, RequestDispatcher)
     assert app.debug is True
     assert app.write_mode == "server"
     assert app.feature_flags == {"cache_tracker": False}
-    assert not app.use_cached_tracker()
+    assert app.use_cached_tracker() is ROUNDUP_ALWAYS_CACHES
 
 
 def test_loadapp_several_trackers_relative_to_the_ini(

@@ -4,6 +4,7 @@ with the tests' recording ``start_response``."""
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
 from helpers.wsgi import StartResponseRecorder
@@ -60,14 +61,14 @@ def test_server_mode_writes_through_the_write_callable() -> None:
     response.wfile.write(b"hello")
     assert len(server.calls) == 1
     assert server.written == [b"hello"]
-    assert list(response.finish()) == []
+    assert list(response.finish()) == []  # the body went out by write()
     assert len(server.calls) == 1
 
 
 def test_server_mode_without_writes_starts_at_finish_as_roundup_said() -> None:
     response, server = make("server", returns_write=True)
     response.start_response([("Location", "/issue1")], 302)
-    assert list(response.finish()) == []
+    assert list(response.finish()) == [b""]  # no body: one empty chunk
     assert server.calls == [("302 Found", [("Location", "/issue1")], None)]
 
 
@@ -130,8 +131,40 @@ def test_head_drops_the_body_but_keeps_headers() -> None:
     response, server = make("buffer", returns_write=False, method="HEAD")
     response.start_response([("Content-Length", "5")], 200)
     response.wfile.write(b"hello")
-    assert list(response.finish()) == []
+    assert list(response.finish()) == [b""]
     assert server.calls[0][1] == [("Content-Length", "5")]
+
+
+@pytest.mark.parametrize(
+    ("mode", "returns_write", "method", "code"),
+    [
+        ("buffer", False, "HEAD", 200),
+        ("buffer", True, "GET", 304),
+        ("buffer", False, "GET", 204),
+        ("server", False, "GET", 304),
+        ("server", True, "GET", 204),
+        ("server", True, "HEAD", 200),
+    ],
+)
+def test_an_empty_body_is_one_empty_chunk(
+    mode: str, returns_write: bool, method: str, code: int
+) -> None:
+    """hypercorn starts the response with the first chunk of the app_iter:
+    a response without a body must still yield one (an empty one)."""
+    response, server = make(mode, returns_write, method=method)
+    response.start_response([("ETag", '"abc"')], code)
+    app_iter = response.finish()
+    assert server.calls[0][0].startswith(str(code))
+    assert list(app_iter) == [b""]
+
+
+def test_a_body_has_no_empty_chunks() -> None:
+    response, _ = make("buffer", returns_write=False)
+    response.start_response([("Content-Type", "text/plain")], 200)
+    response.wfile.write(b"hello")
+    response.wfile.write(b"")
+    response.wfile.write(b" world")
+    assert list(response.finish()) == [b"hello", b" world"]
 
 
 def test_finish_without_status_is_an_error() -> None:
@@ -152,3 +185,14 @@ def test_response_body_close_is_idempotent() -> None:
     body.close()
     body.close()
     assert closed == [1]
+
+
+def test_an_empty_file_body_is_one_empty_chunk(tmp_path: Path) -> None:
+    """A zero-length attachment still starts the response on hypercorn."""
+    empty = tmp_path / "empty.txt"
+    empty.write_bytes(b"")
+    response, server = make("buffer", returns_write=False)
+    response.start_response([("Content-Length", "0")], 200)
+    response.sendfile(str(empty), 0, 0)
+    assert list(response.finish()) == [b""]
+    assert server.calls[0][0] == "200 OK"

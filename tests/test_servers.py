@@ -1,4 +1,5 @@
-"""End-to-end tests: real WSGI servers (waitress, gunicorn, granian) as subprocesses.
+"""End-to-end tests: real WSGI servers (waitress, gunicorn, granian, hypercorn)
+as subprocesses.
 
 Every server is started once per configuration (module-scoped fixtures), on
 its own copy of the seeded tracker whose ``[tracker] web`` is the server's
@@ -6,8 +7,8 @@ own URL, and stopped by PID afterwards; :func:`_no_leaked_servers` checks
 that every process started here has exited.  Requests use ``requests``.
 
 Besides the per-server suite there is a side-by-side comparison of
-Roundup's stock dispatcher with ours under waitress, and a test showing the
-problem we fix: stock Roundup under granian answers 500.
+Roundup's stock dispatcher with ours under waitress, and tests showing the
+problem we fix: stock Roundup under granian and hypercorn answers 500.
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ CONFIGS = [
     ("granian", "server"),
     ("waitress", "stream"),
     ("granian", "stream"),
+    ("hypercorn", "buffer"),
+    ("hypercorn", "stream"),
 ]
 
 #: Every server process this module started, checked by _no_leaked_servers.
@@ -246,7 +249,8 @@ def admin_auth() -> tuple[str, str]:
 
 
 class TestOursUnderServers:
-    """Our dispatcher behind waitress, gunicorn and granian (both write modes)."""
+    """Our dispatcher behind waitress, gunicorn, granian and hypercorn (write
+    modes as in :data:`CONFIGS`)."""
 
     def test_front_page_lists_issues(self, served: Served, anon: Session) -> None:
         r = anon.get(served.web)
@@ -346,6 +350,27 @@ class TestOursUnderServers:
         assert r.status_code == 200
         assert r.headers["Content-Type"].startswith("text/html")
         assert r.content == b""
+
+    def test_head_static_file(self, served: Served, anon: Session) -> None:
+        r = anon.head(served.url("@@file/style.css"))
+        assert r.status_code == 200
+        assert r.headers["Content-Type"].startswith("text/css")
+        assert r.content == b""
+
+    def test_not_modified_from_if_none_match(
+        self, served: Served, anon: Session
+    ) -> None:
+        """A browser revalidating style.css: 304, no body (hypercorn sends no
+        status line for an empty app_iter)."""
+        first = anon.get(served.url("@@file/style.css"))
+        assert first.status_code == 200
+        etag = first.headers["ETag"]
+        again = anon.get(
+            served.url("@@file/style.css"), headers={"If-None-Match": etag}
+        )
+        assert again.status_code == 304
+        assert again.content == b""
+        assert again.headers["ETag"] == etag
 
     def test_rest_get_collection(self, served: Served, anon: Session) -> None:
         r = anon.get(served.url("rest/data/issue"), auth=admin_auth())
@@ -551,6 +576,29 @@ def test_stock_fails_under_granian_ours_works(
     for title in SEEDED_TITLES:
         assert title in fixed.text
     assert MARKUP_TITLE_HTML in fixed.text
+
+
+@pytest.fixture(scope="module")
+def stock_and_ours_hypercorn(
+    start_server: StartServer,
+) -> Iterator[tuple[Served, Served]]:
+    """Stock Roundup and ours under hypercorn."""
+    yield from _stock_and_ours(start_server, "hypercorn")
+
+
+def test_stock_fails_under_hypercorn_ours_works(
+    stock_and_ours_hypercorn: tuple[Served, Served], anon: Session
+) -> None:
+    """hypercorn's WSGI ``start_response`` returns None: stock Roundup can't
+    write its pages (README, "Servers tried"); ours answers pages, HEAD and
+    304 alike."""
+    stock, ours = stock_and_ours_hypercorn
+    assert anon.get(stock.url("issue")).status_code == 500
+    fixed = anon.get(ours.url("issue"))
+    assert fixed.status_code == 200
+    for title in SEEDED_TITLES:
+        assert title in fixed.text
+    assert anon.head(ours.url("issue")).status_code == 200
 
 
 # -- the harness itself ------------------------------------------------------

@@ -2,9 +2,10 @@
 
 :func:`run_checks` returns one :class:`Finding` per check, in order: the
 tracker home, its config.ini, the tracker opening (schema, detectors,
-extensions), the backend (database initialised and reachable), files the
-serving user must read and the directories it must write, and
-``[tracker] web`` against the URL the tracker is served at.  A failed
+extensions), the template utils its extensions register (a name registered
+twice is reported with both places), the backend (database initialised and
+reachable), files the serving user must read and the directories it must
+write, and ``[tracker] web`` against the URL the tracker is served at.  A failed
 finding carries the fix.  Checks that need an earlier one to pass are
 skipped when it fails.
 """
@@ -13,7 +14,8 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -107,7 +109,6 @@ def run_checks(
 
 
 def _checks(home: str, url: str | None, user: str | None) -> Iterator[Finding]:
-    from roundup import instance
     from roundup.configuration import CoreConfig
 
     try:
@@ -131,8 +132,9 @@ def _checks(home: str, url: str | None, user: str | None) -> Iterator[Finding]:
     backend = config["RDBMS_BACKEND"]
     yield Finding("config.ini", True, f"read; backend {backend}")
 
+    registry = _UtilRegistry()
     try:
-        tracker = instance.open(path, optimize=1)
+        tracker = registry.open(path)
     except Exception as exc:
         yield Finding(
             "tracker opens",
@@ -143,9 +145,87 @@ def _checks(home: str, url: str | None, user: str | None) -> Iterator[Finding]:
         )
         return
     yield Finding("tracker opens", True, "schema, detectors and extensions load")
+    yield registry.finding(path)
     yield _backend(tracker, path, backend)
     yield from _permissions(path, config, user)
     yield _web(config, path, url)
+
+
+class _UtilRegistry:
+    """Where each template util name was registered, while a tracker opens.
+
+    Roundup 2.4-2.6 let a later ``registerUtil``/``registerUtilMethod`` of
+    a name replace the earlier one without a word; Roundup's development
+    line (2.7) refuses to open such a tracker (``ValueError``).  The tracker
+    is opened with the registrations recorded; a name registered again is
+    noted with both places (file:line of the calls) and not passed on, so
+    the check behaves the same on every Roundup.
+    """
+
+    #: The ``Tracker`` methods that register a template util.
+    METHODS = ("registerUtil", "registerUtilMethod")
+
+    def __init__(self) -> None:
+        #: name -> "file:line" of its first registration.
+        self.first: dict[str, str] = {}
+        #: (name, first place, second place) of each duplicate.
+        self.duplicates: list[tuple[str, str, str]] = []
+
+    def open(self, path: str) -> Any:
+        """Open the tracker at ``path`` (optimised: extensions run once),
+        recording its util registrations."""
+        from ..isolation import tracker_class
+
+        base = tracker_class()
+        attributes = {
+            method: self._recording(getattr(base, method), method)
+            for method in self.METHODS
+            if hasattr(base, method)  # Roundup 2.4 has no registerUtilMethod
+        }
+        recording = type("Tracker", (base,), attributes)
+        return recording(path, optimize=1)
+
+    def _recording(self, register: Callable[..., Any], method: str) -> Any:
+        def recorded(tracker: Any, name: str, function: Any) -> None:
+            caller = sys._getframe(1)
+            place = f"{caller.f_code.co_filename}:{caller.f_lineno}"
+            first = self.first.get(name)
+            if first is not None:
+                self.duplicates.append((name, first, place))
+                return
+            self.first[name] = place
+            register(tracker, name, function)
+
+        recorded.__name__ = method
+        return recorded
+
+    def finding(self, path: str) -> Finding:
+        """The ``template utils`` finding: failed if a name was registered
+        twice (both places named, relative to the tracker home)."""
+        if not self.duplicates:
+            return Finding(
+                "template utils",
+                True,
+                f"{len(self.first)} registered by extensions, no name twice",
+            )
+
+        def here(place: str) -> str:
+            filename, _, line = place.rpartition(":")
+            if filename.startswith(path + os.sep):
+                filename = os.path.relpath(filename, path)
+            return f"{filename}:{line}"
+
+        found = "; ".join(
+            f"utils.{name} is registered in {here(first)} and again in {here(second)}"
+            for name, first, second in self.duplicates
+        )
+        return Finding(
+            "template utils",
+            False,
+            found + " (Roundup 2.4-2.6 keep the last one loaded; "
+            "Roundup 2.7 refuses to open the tracker)",
+            "rename or remove one of the two registrations",
+        )
 
 
 def _backend(tracker: Any, path: str, backend: str) -> Finding:

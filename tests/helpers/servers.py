@@ -39,6 +39,7 @@ __all__ = [
     "free_port",
     "granian_command",
     "gunicorn_command",
+    "hypercorn_command",
     "stop_process",
     "waitress_command",
 ]
@@ -146,11 +147,37 @@ def granian_command(port: int, app: str = OUR_APP) -> list[str]:
     ]
 
 
+def hypercorn_command(port: int, app: str = OUR_APP) -> list[str]:
+    """Command line serving ``app`` with hypercorn on 127.0.0.1:port, its
+    asyncio worker in the process itself (``--workers 0``: one PID to stop).
+
+    hypercorn serves a callable that is not a coroutine function as WSGI:
+    it runs the application in a thread, gives ``start_response`` no write
+    callable and sends the status line only with the app_iter's first chunk.
+    It looks ``app``'s callable up in the module's ``__dict__``, where the
+    lazily built ``roundup_wsgi.app:application`` is not: :data:`OUR_APP`
+    is served as ``ours_app:application`` (tests/apps/ours_app.py).
+    """
+    if app == OUR_APP:
+        app = "ours_app:application"
+    return [
+        sys.executable,
+        "-m",
+        "hypercorn",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        "0",
+        app,
+    ]
+
+
 #: Command builders by server name.
 SERVERS: dict[str, Callable[[int, str], list[str]]] = {
     "waitress": waitress_command,
     "gunicorn": gunicorn_command,
     "granian": granian_command,
+    "hypercorn": hypercorn_command,
 }
 
 
