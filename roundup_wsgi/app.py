@@ -170,13 +170,13 @@ def find_layer(app: object, kind: type[_L]) -> _L:
 
 
 def _log_to_stderr_unless_configured() -> None:
-    """Give the access logger a stderr handler at INFO when logging is not
-    configured (no handler on it or on the root logger): an admin's own
-    configuration wins."""
+    """Give the access logger a stderr handler (the bare line, level INFO,
+    not propagated) unless it has handlers of its own: an admin's logging
+    configuration for ``roundup_wsgi.access`` wins, while a server's setup
+    of the root logger (a ``levelname:name:`` prefix, level WARNING) does
+    not swallow or prefix the lines."""
     access = logging.getLogger(ACCESS_LOGGER)
-    if access.handlers or logging.getLogger().handlers:
-        if access.level == logging.NOTSET and not access.isEnabledFor(logging.INFO):
-            access.setLevel(logging.INFO)
+    if access.handlers:
         return
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(message)s"))

@@ -215,7 +215,8 @@ class Operations:
         self.mounted = "" not in trackers
         self.readiness = {name: Readiness(d) for name, d in trackers.items()}
         self.networks = parse_networks(
-            list(networks) if networks is not None else DEFAULT_NETWORKS
+            list(networks) if networks is not None else DEFAULT_NETWORKS,
+            "health network",
         )
         self.drain_file = drain_file
         self.metrics = metrics

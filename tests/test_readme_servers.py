@@ -85,8 +85,8 @@ def test_readme_one_liner_serves_the_demo_and_logs_in(
                 headers={"Origin": web.rstrip("/"), "Referer": web},
             )
             assert login.status_code == 200, login.text[:2000]
-            assert re.search(rf"Hello,\s*{ADMIN_USERNAME}", login.text), (
-                login.text[:2000]
-            )
+            assert re.search(rf"Hello,\s*{ADMIN_USERNAME}", login.text), login.text[
+                :2000
+            ]
             rest = session.get(web + "rest/data/issue", headers={"Referer": web})
             assert rest.status_code == 200, rest.text[:500]

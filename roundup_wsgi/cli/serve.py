@@ -59,6 +59,7 @@ def run_serve(args: argparse.Namespace) -> int:
         address that cannot be listened on (host, port, socket path), an
         access log file that cannot be opened.
     """
+    _check_networks(args)
     _configure_logging(args)
     home, trackers = split_targets(list(args.tracker_home or []), "serve")
     # Bind first: a busy port fails before the tracker is created or changed.
@@ -99,6 +100,22 @@ def run_serve(args: argparse.Namespace) -> int:
     _serve_until_stopped(server, args.graceful_timeout)
     print("Stopped.", flush=True)
     return 0
+
+
+def _check_networks(args: argparse.Namespace) -> None:
+    """:raises CliError: a ``--trusted-proxy`` or ``--health-network`` that
+    is no address or network (checked before anything is bound or made)."""
+    from ..wsgi.proxy import parse_networks
+
+    for flag, given, what in (
+        ("--trusted-proxy", args.trusted_proxies, "trusted proxy"),
+        ("--health-network", args.health_networks, "health network"),
+    ):
+        if given:
+            try:
+                parse_networks(given, what)
+            except ValueError as exc:
+                raise CliError(f"{flag}: {exc}") from exc
 
 
 def _configure_logging(args: argparse.Namespace) -> None:
@@ -202,24 +219,12 @@ def _build_app(args: argparse.Namespace, target: str | dict[str, str]) -> WSGIAp
     :raises CliError: a broken config.ini (naming the tracker's file), a
         value the dispatcher refuses, a bad ``--trusted-proxy``.
     """
-    from ..wsgi.proxy import parse_networks
-
     options = {name: getattr(args, name) for name in DISPATCHER_OPTIONS}
-    if args.trusted_proxies:
-        try:
-            parse_networks(args.trusted_proxies)
-        except ValueError as exc:
-            raise CliError(f"--trusted-proxy: {exc}") from exc
     homes = target.values() if isinstance(target, dict) else [target]
     for home in homes:
         with _config_errors(home):
             # Read each config.ini first, so an error names its file.
             _read_config(home)
-    if args.health_networks:
-        try:
-            parse_networks(args.health_networks)
-        except ValueError as exc:
-            raise CliError(f"--health-network: {exc}") from exc
     try:
         return make_app(
             target,
