@@ -138,24 +138,31 @@ class Readiness:
                 exc_info=True,
             )
             result["database"] = _reason("cannot be opened", exc)
-            return result
-        try:
-            # No user 1 (IndexError): the database answered all the same.
-            with contextlib.suppress(IndexError):
-                db.user.get("1", "username")
-            result["database"] = "ok"
-        except Exception as exc:
-            result["database"] = _reason("cannot be read", exc)
+            db = None
+        if db is not None:
+            try:
+                # No user 1 (IndexError): the database answered all the same.
+                with contextlib.suppress(IndexError):
+                    db.user.get("1", "username")
+                result["database"] = "ok"
+            except Exception as exc:
+                result["database"] = _reason("cannot be read", exc)
         try:
             if str(config.RDBMS_BACKEND) in ("sqlite", "anydbm"):
                 result["db_directory"] = _writable(str(config.DATABASE))
-            if str(getattr(config, "SESSIONDB_BACKEND", "") or "") == "redis":
+            if (
+                db is not None
+                and str(getattr(config, "SESSIONDB_BACKEND", "") or "") == "redis"
+            ):
                 result["sessions"] = _redis_answers(db)
         finally:
-            try:
-                db.close()
-            except Exception:
-                logger.debug("readiness: closing the database failed", exc_info=True)
+            if db is not None:
+                try:
+                    db.close()
+                except Exception:
+                    logger.debug(
+                        "readiness: closing the database failed", exc_info=True
+                    )
         return result
 
 
