@@ -16,7 +16,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers import seeded
@@ -526,3 +528,127 @@ def test_roundup_wsgi_serve_two_trackers(
     assert f"at {base} (waitress" in out
     err = (tmp_path / "logs" / "serve.stderr.log").read_text()
     assert "warning" not in err
+
+
+# -- HAProxy in front of two application servers ------------------------------
+
+
+def get_from(source: str, port: int, path: str) -> tuple[int, bytes]:
+    """GET 127.0.0.1:port``path`` from the loopback address ``source``."""
+    connection = http.client.HTTPConnection(
+        "127.0.0.1", port, timeout=60, source_address=(source, 0)
+    )
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def app_requests(log: Path) -> int:
+    """Access-log lines of an application server, health checks left out."""
+    lines = log.read_text(errors="replace").splitlines()
+    return sum(" HTTP/1." in line and "/-/ready" not in line for line in lines)
+
+
+def wait_until(predicate: Any, what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"not {what} within {timeout:.0f} s"
+        time.sleep(0.5)
+
+
+def test_haproxy_checks_ready_and_drains(
+    tmp_path: Path, tracker_template: Path
+) -> None:
+    """deploy/haproxy.cfg in front of two ``roundup-wsgi serve``: the
+    tracker works through it; a server whose drain file exists fails
+    /-/ready, HAProxy's active check takes it out and every request goes to
+    the other until the file is removed; /-/ is refused to other networks."""
+    haproxy = require_program("haproxy", "apt-get install haproxy")
+    front, app1, app2 = free_port(), free_port(), free_port()
+    web = f"http://127.0.0.1:{front}/"
+    home = tracker(tracker_template, tmp_path / "bugs", web)
+    config = tmp_path / "haproxy.cfg"
+    config.write_text(
+        rewrite(
+            recipe("haproxy.cfg"),
+            {
+                "bind :80": f"bind 127.0.0.1:{front}",
+                "127.0.0.1:8081": f"127.0.0.1:{app1}",
+                "127.0.0.1:8082": f"127.0.0.1:{app2}",
+            },
+        )
+    )
+    checked = subprocess.run(
+        [haproxy, "-c", "-f", str(config)], capture_output=True, text=True
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    drain = {app1: tmp_path / "drain-1", app2: tmp_path / "drain-2"}
+
+    def app(port: int) -> list[str]:
+        return [
+            venv_program("roundup-wsgi"),
+            "serve",
+            str(home),
+            "--port",
+            str(port),
+            "--trusted-proxy",
+            "127.0.0.1",
+            "--drain-file",
+            str(drain[port]),
+        ]
+
+    logs = tmp_path / "logs"
+    with (
+        ServerProcess(app(app1), app1, logs, name="app1", ready_path="/-/health"),
+        ServerProcess(app(app2), app2, logs, name="app2", ready_path="/-/health"),
+        ListeningProcess(
+            [haproxy, "-db", "-f", str(config)], front, logs, name="haproxy"
+        ),
+        Session() as anon,
+    ):
+        first = logs / "app1.stderr.log"
+        second = logs / "app2.stderr.log"
+        # Both up: HAProxy checks /-/ready and balances over both.
+        wait_until(
+            lambda: (
+                "/-/ready" in first.read_text() and "/-/ready" in second.read_text()
+            ),
+            "checked by HAProxy",
+        )
+        use_tracker(web, title="Made through HAProxy")
+        for _ in range(6):
+            assert anon.get(web + "issue1").status_code == 200
+        assert app_requests(first) > 0
+        assert app_requests(second) > 0
+
+        # Drain app1: its /-/ready fails, HAProxy takes it out.
+        drain[app1].touch()
+        ready = anon.get(f"http://127.0.0.1:{app1}/-/ready")
+        assert ready.status_code == 503
+        assert ready.json()["failing"] == ["drain"]
+        time.sleep(2 * 2 + 2)  # fall 2 x inter 2s, and a margin
+        before = app_requests(first)
+        for _ in range(6):
+            assert anon.get(web + "issue1").status_code == 200
+        assert app_requests(first) == before
+
+        # Back: it is checked up again and gets requests (from new
+        # clients: the SERVERID cookie keeps a client on its server).
+        drain[app1].unlink()
+
+        def balanced_again() -> bool:
+            for _ in range(4):
+                with Session() as fresh:
+                    assert fresh.get(web + "issue1").status_code == 200
+            return app_requests(first) > before
+
+        wait_until(balanced_again, "sent to app1 again", timeout=30)
+
+        # Through HAProxy /-/ is for the monitoring network only.
+        assert anon.get(web + "-/ready").status_code == 200
+        status, body = get_from("127.0.0.2", front, "/-/ready")
+        assert status == 403
+        assert b"checks" not in body
