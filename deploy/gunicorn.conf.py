@@ -8,6 +8,8 @@ Command-line options (or GUNICORN_CMD_ARGS) override these, e.g.
 ``-b 127.0.0.1:9000 -w 4``.
 """
 
+import os
+
 # The WSGI application (PEP 562 attribute, built from the environment above).
 wsgi_app = "roundup_wsgi.app:application"
 
@@ -26,7 +28,11 @@ graceful_timeout = 30  # seconds to finish requests on SIGTERM
 preload_app = False
 
 # Logs to stderr, picked up by systemd's journal (deploy/roundup-wsgi.service).
-accesslog = "-"
+# The access log is roundup-wsgi's (logger roundup_wsgi.access: Apache's
+# combined format, the duration in microseconds and Roundup's trace id, bytes
+# counted as sent), not gunicorn's: ROUNDUP_WSGI_ACCESS_LOG=off turns it off.
+os.environ.setdefault("ROUNDUP_WSGI_ACCESS_LOG", "on")
+accesslog = None
 errorlog = "-"
 loglevel = "info"
 
@@ -62,8 +68,6 @@ def worker_int(worker):
 # (e.g. /run/roundup-wsgi/metrics); a dead worker's gauges are dropped here.
 def child_exit(server, worker):
     """Drop the live gauges of a worker that exited."""
-    import os
-
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess
 

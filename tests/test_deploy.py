@@ -12,6 +12,7 @@ from __future__ import annotations
 import http.client
 import os
 import pwd
+import re
 import shutil
 import subprocess
 import sys
@@ -85,7 +86,10 @@ def test_gunicorn_with_the_config_file(tmp_path: Path, tracker_template: Path) -
     env = {"ROUNDUP_TRACKER_HOME": str(home)}
     with ServerProcess(command, port, tmp_path / "logs", env=env, name="gunicorn"):
         use_tracker(web, title="Made under gunicorn.conf.py")
-    assert "Booting worker" in (tmp_path / "logs" / "gunicorn.stderr.log").read_text()
+    log = (tmp_path / "logs" / "gunicorn.stderr.log").read_text()
+    assert "Booting worker" in log
+    # roundup-wsgi's access log, one line per request.
+    assert re.search(r'"GET /issue1 HTTP/1.1" 200 \d+ "-" "[^"]*" \d+ \w+', log)
 
 
 def test_uwsgi_ini(tmp_path: Path, tracker_template: Path) -> None:
@@ -170,6 +174,22 @@ def post_from(
     response.read_body = response.read()  # type: ignore[attr-defined]
     connection.close()
     return response
+
+
+def https_get_from(source: str, port: int, path: str, cert: Path) -> tuple[int, bytes]:
+    """GET https://127.0.0.1:port``path`` from the loopback address ``source``."""
+    import ssl
+
+    context = ssl.create_default_context(cafile=str(cert))
+    connection = http.client.HTTPSConnection(
+        "127.0.0.1", port, timeout=60, source_address=(source, 0), context=context
+    )
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
 
 
 def test_nginx_https_in_front_of_gunicorn(
@@ -259,6 +279,16 @@ def test_nginx_https_in_front_of_gunicorn(
         trusted = post_from("127.0.0.1", app_port, "/bugs/", login, forged)
         assert b"Hello, demo" in trusted.read_body  # type: ignore[attr-defined]
 
+        # Readiness through nginx from an allowed address, for all trackers
+        # and for one; nginx refuses other addresses.
+        for path in ("-/ready", "bugs/-/ready"):
+            ready = browser.get(public + path)
+            assert ready.status_code == 200, ready.text
+            assert ready.json()["checks"]["bugs:database"] == "ok"
+        refused = https_get_from("127.0.0.2", https_port, "/bugs/-/ready", cert)
+        assert refused[0] == 403
+        assert b"checks" not in refused[1]
+
 
 def test_systemd_unit(tmp_path: Path, tracker_template: Path) -> None:
     """deploy/roundup-wsgi.service: systemd-analyze verify accepts it, and
@@ -275,6 +305,8 @@ def test_systemd_unit(tmp_path: Path, tracker_template: Path) -> None:
             ),
             "/srv/roundup/bugs": str(home),
             "WorkingDirectory=/srv/roundup": f"WorkingDirectory={tmp_path}",
+            "/srv/roundup/venv/bin/roundup-wsgi": venv_program("roundup-wsgi"),
+            "https://bugs.example.org/": web,
         },
     )
     unit = parse_unit(unit_text)
@@ -300,9 +332,23 @@ def test_systemd_unit(tmp_path: Path, tracker_template: Path) -> None:
     )
     assert set(env) == {"ROUNDUP_TRACKER_HOME", "ROUNDUP_WSGI_TRUSTED_PROXIES"}
     env["GUNICORN_CMD_ARGS"] = f"-b 127.0.0.1:{port}"  # instead of port 8080
+    # ExecStartPre: roundup-wsgi check passes for a working tracker ...
+    check = service["ExecStartPre"].split()
+    passed = subprocess.run(
+        check, capture_output=True, text=True, timeout=300, env={**os.environ, **env}
+    )
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+    assert "All checks passed." in passed.stdout
     command = service["ExecStart"].split()
     with ServerProcess(command, port, tmp_path / "logs", env=env, name="unit"):
         use_tracker(web, title="Made by the systemd unit's command")
+    # ... and fails (so systemd does not start the service) for a broken one.
+    (home / "schema.py").write_text("this is not Python\n")
+    failed = subprocess.run(
+        check, capture_output=True, text=True, timeout=300, env={**os.environ, **env}
+    )
+    assert failed.returncode != 0
+    assert "FAIL" in failed.stdout
 
 
 # -- Apache httpd with mod_wsgi ------------------------------------------------
