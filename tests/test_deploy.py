@@ -499,7 +499,7 @@ def test_apache_conf_with_apache_httpd(
         (root / "run").mkdir()
         load = "".join(
             f"LoadModule {name}_module {modules / f'mod_{name}.so'}\n"
-            for name in ("mpm_event", "authz_core", "alias", "mime")
+            for name in ("mpm_event", "authz_core", "authz_host", "alias", "mime")
         )
         user_lines = f"User {user}\nGroup {group}\n" if as_root else ""
         config = root / "httpd.conf"
@@ -534,6 +534,11 @@ def test_apache_conf_with_apache_httpd(
             admin = ("admin", seeded.ADMIN_PASSWORD)
             rest = anon.get(web + "rest/data/issue/1", auth=admin)
             assert rest.status_code == 200  # WSGIPassAuthorization On
+            # /-/ only from the allowed network.
+            ready = anon.get(web + "-/ready")
+            assert ready.status_code == 200, ready.text
+            assert ready.json()["status"] == "ok"
+            assert get_from("127.0.0.2", port, "/-/ready")[0] == 403
             assert server.proc is not None
             if as_root:
                 assert child_users(server.proc.pid) == {apache_user}
