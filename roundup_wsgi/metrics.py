@@ -85,6 +85,8 @@ class Metrics:
 
         self._client = prometheus_client
         self.labels = dict(labels)
+        self._children: dict[tuple[str, str, int, str], tuple[Any, Any, Any]] = {}
+        self._gauges: dict[str, Any] = {}
         self.registry = CollectorRegistry(auto_describe=True)
         registry = self.registry
         self.requests = Counter(
@@ -145,7 +147,9 @@ class Metrics:
         """Count one request of tracker ``name`` (``""``: the root) and
         ``kind``: in flight now, the rest at its end (a finish hook)."""
         tracker = self.labels.get(name, "")
-        gauge = self.in_flight.labels(tracker)
+        gauge = self._gauges.get(tracker)
+        if gauge is None:
+            gauge = self._gauges[tracker] = self.in_flight.labels(tracker)
         gauge.inc()
 
         def finished(record: Finished) -> None:
@@ -161,10 +165,20 @@ class Metrics:
         if method not in METHODS:
             method = "other"
         code = record.status_code
-        self.requests.labels(tracker, method, f"{code // 100}xx", kind).inc()
-        self.duration.labels(tracker, kind).observe(record.duration)
+        key = (tracker, method, code // 100, kind)
+        children = self._children.get(key)
+        if children is None:
+            # The labelled children, looked up once per label set.
+            children = self._children[key] = (
+                self.requests.labels(tracker, method, f"{code // 100}xx", kind),
+                self.duration.labels(tracker, kind),
+                self.bytes.labels(tracker, kind),
+            )
+        requests, duration, sent = children
+        requests.inc()
+        duration.observe(record.duration)
         if record.bytes_sent:
-            self.bytes.labels(tracker, kind).inc(record.bytes_sent)
+            sent.inc(record.bytes_sent)
         if code == 413:
             self.too_large.labels(tracker).inc()
         elif code == 503 and record.notes.get("database_unavailable"):

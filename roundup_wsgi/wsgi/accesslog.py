@@ -43,6 +43,9 @@ _SECRET_NAME = re.compile(r"pass(word|wd)|secret|token", re.IGNORECASE)
 #: Characters written as ``\xhh`` in quoted fields (Apache escapes control
 #: characters, ``"`` and ``\``; bytes above 0x7e too).
 _UNSAFE = re.compile(r'[\x00-\x1f"\\\x7f-\U0010ffff]')
+#: Characters left unquoted in the logged path.
+_SAFE = "/;@:=+$,-._~!*'()&%"
+_PLAIN_PATH = re.compile(r"^[A-Za-z0-9/;@:=+$,\-._~!*'()&%]*$")
 _MONTHS = (
     "Jan",
     "Feb",
@@ -86,8 +89,23 @@ def redact_query(query: str) -> str:
     return "&".join(parts)
 
 
+#: The last ``%t`` made, by whole second: ``[second, text]``.
+_last_timestamp: list[Any] = [None, ""]
+
+
 def _timestamp(seconds: float) -> str:
-    """``[10/Oct/2000:13:55:36 +0000]``: Apache's ``%t``, in local time."""
+    """``[10/Oct/2000:13:55:36 +0000]``: Apache's ``%t``, in local time
+    (made once per second)."""
+    whole = int(seconds)
+    cached = _last_timestamp
+    if cached[0] == whole:
+        return str(cached[1])
+    text = _format_timestamp(whole)
+    cached[0], cached[1] = whole, text
+    return text
+
+
+def _format_timestamp(seconds: int) -> str:
     local = time.localtime(seconds)
     offset = local.tm_gmtoff or 0
     sign = "+" if offset >= 0 else "-"
@@ -104,7 +122,10 @@ def _target(environ: dict[str, Any]) -> str:
     server's latin-1 text, PEP 3333 "Unicode Issues") and the redacted
     query."""
     path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
-    target = quote(path.encode("latin-1", "replace"), safe="/;@:=+$,-._~!*'()&%")
+    if _PLAIN_PATH.match(path):
+        target = path  # nothing to quote (the common case, and faster)
+    else:
+        target = quote(path.encode("latin-1", "replace"), safe=_SAFE)
     query = environ.get("QUERY_STRING", "")
     if query:
         target += "?" + redact_query(query)
@@ -142,6 +163,22 @@ class AccessLog:
         self.logger = logger or logging.getLogger(LOGGER_NAME)
 
     def __call__(self, finished: Finished) -> None:
-        """Log the line of ``finished``."""
-        if self.logger.isEnabledFor(logging.INFO):
-            self.logger.info("%s", format_line(finished))
+        """Log the line of ``finished``.
+
+        The record is made directly (``Logger.makeRecord`` and
+        ``Logger.handle``, as ``Logger.info`` does) without looking up the
+        calling source line, which costs as much as the rest: handlers,
+        filters and formatters see an ordinary INFO record.
+        """
+        logger = self.logger
+        if logger.isEnabledFor(logging.INFO):
+            record = logger.makeRecord(
+                logger.name,
+                logging.INFO,
+                __file__,
+                0,
+                format_line(finished),
+                None,
+                None,
+            )
+            logger.handle(record)
