@@ -178,7 +178,7 @@ class AccessLog:
                 __file__,
                 0,
                 format_line(finished),
-                None,
+                (),
                 None,
             )
             logger.handle(record)
