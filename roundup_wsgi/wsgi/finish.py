@@ -30,7 +30,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from .types import ExcInfo, HeaderList, StartResponse, WriteCallable
@@ -52,7 +51,6 @@ logger = logging.getLogger("roundup_wsgi.finish")
 ENVIRON_KEY = "roundup_wsgi.finish"
 
 
-@dataclass(eq=False)
 class Finished:
     """What is known about one response when it has ended.
 
@@ -72,20 +70,55 @@ class Finished:
         any.
     :ivar notes: values the application left for the hooks with
         :func:`note`, e.g. ``{"trace_id": "..."}``.
+    :ivar hooks: the hooks still to run (a sequence; :func:`add_finish_hook`
+        replaces it with a longer one).
     """
 
-    environ: dict[str, Any]
-    status: str | None = None
-    headers: HeaderList = field(default_factory=list)
-    bytes_sent: int = 0
-    started: float = 0.0
-    duration: float = 0.0
-    client_gone: bool = False
-    error: BaseException | None = None
-    notes: dict[str, Any] = field(default_factory=dict)
-    hooks: list[FinishHook] = field(default_factory=list, repr=False)
-    _start: float = field(default=0.0, repr=False)
-    _done: bool = field(default=False, repr=False)
+    __slots__ = (
+        "_done",
+        "_start",
+        "bytes_sent",
+        "client_gone",
+        "duration",
+        "environ",
+        "error",
+        "headers",
+        "hooks",
+        "notes",
+        "started",
+        "status",
+    )
+
+    def __init__(
+        self,
+        environ: dict[str, Any],
+        *,
+        status: str | None = None,
+        headers: HeaderList | None = None,
+        bytes_sent: int = 0,
+        started: float = 0.0,
+        duration: float = 0.0,
+        notes: dict[str, Any] | None = None,
+        hooks: Sequence[FinishHook] = (),
+    ) -> None:
+        self.environ = environ
+        self.status = status
+        self.headers: HeaderList = headers if headers is not None else []
+        self.bytes_sent = bytes_sent
+        self.started = started
+        self.duration = duration
+        self.client_gone = False
+        self.error: BaseException | None = None
+        self.notes: dict[str, Any] = notes if notes is not None else {}
+        self.hooks: Sequence[FinishHook] = hooks
+        self._start = 0.0
+        self._done = False
+
+    def __repr__(self) -> str:
+        return (
+            f"<Finished {self.status!r} {self.bytes_sent} bytes "
+            f"{self.duration:.6f} s{' client gone' if self.client_gone else ''}>"
+        )
 
     @property
     def status_code(self) -> int:
@@ -135,7 +168,7 @@ def add_finish_hook(environ: dict[str, Any], hook: FinishHook) -> bool:
     record = environ.get(ENVIRON_KEY)
     if not isinstance(record, Finished):
         return False
-    record.hooks.append(hook)
+    record.hooks = (*record.hooks, hook)
     return True
 
 
@@ -159,45 +192,97 @@ class FinishHooks:
         self, app: Callable[..., Iterable[bytes]], hooks: Sequence[FinishHook] = ()
     ) -> None:
         self.app = app
-        self.hooks = list(hooks)
+        self.hooks: tuple[FinishHook, ...] = tuple(hooks)
 
     def __call__(
         self, environ: dict[str, Any], start_response: StartResponse
     ) -> Iterable[bytes]:
         """Answer one request (PEP 3333 middleware); the app_iter returned
         runs the hooks at ``close()``."""
-        record = Finished(
-            environ,
-            started=time.time(),
-            hooks=list(self.hooks),
-            _start=time.perf_counter(),
-        )
-        environ[ENVIRON_KEY] = record
-
-        def start(
-            status: str, headers: HeaderList, exc_info: ExcInfo | None = None
-        ) -> WriteCallable | None:
-            write = start_response(status, headers, exc_info)
-            record.status = status
-            record.headers = headers
-            if write is None:
-                return None
-            return _CountingWrite(write, record)
-
+        response = _Response(environ, self.hooks, start_response)
+        environ[ENVIRON_KEY] = response
         try:
-            result = self.app(environ, start)
+            result = self.app(environ, response.start_response)
         except BaseException as exc:
-            record.error = exc
-            record.finish()
+            response.error = exc
+            response.finish()
             raise
         wrapper = environ.get("wsgi.file_wrapper")
         if (
-            isinstance(wrapper, type)
+            wrapper is not None
+            and isinstance(wrapper, type)
             and isinstance(result, wrapper)
-            and _hook_close(result, record)
+            and _hook_close(result, response)
         ):
             return result
-        return _CountingIter(result, record)
+        response._result = result
+        return response
+
+
+class _Response(Finished):
+    """The record of one response, which is also the app_iter handed to
+    the server: it counts the bytes of each chunk, and ``close()`` closes the
+    application's app_iter and runs the hooks (one object per request)."""
+
+    __slots__ = ("_closed", "_exhausted", "_iterator", "_result", "_server_start")
+
+    def __init__(
+        self,
+        environ: dict[str, Any],
+        hooks: Sequence[FinishHook],
+        start_response: StartResponse,
+    ) -> None:
+        super().__init__(environ, started=time.time(), hooks=hooks)
+        self._start = time.perf_counter()
+        self._server_start = start_response
+        self._result: Iterable[bytes] = ()
+        self._iterator: Iterator[bytes] | None = None
+        self._exhausted = False
+        self._closed = False
+
+    def start_response(
+        self, status: str, headers: HeaderList, exc_info: ExcInfo | None = None
+    ) -> WriteCallable | None:
+        """The ``start_response`` the application gets: the server's, noting
+        the status and headers; its write callable counts the bytes."""
+        write = self._server_start(status, headers, exc_info)
+        self.status = status
+        self.headers = headers
+        if write is None:
+            return None
+        return _CountingWrite(write, self)
+
+    def __iter__(self) -> _Response:
+        return self
+
+    def __next__(self) -> bytes:
+        iterator = self._iterator
+        if iterator is None:
+            iterator = self._iterator = iter(self._result)
+        try:
+            chunk = next(iterator)
+        except StopIteration:
+            self._exhausted = True
+            raise
+        except BaseException as exc:
+            self.error = exc
+            raise
+        self.bytes_sent += len(chunk)
+        return chunk
+
+    def close(self) -> None:
+        """Close the application's app_iter, then run the hooks (once)."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            close = getattr(self._result, "close", None)
+            if close is not None:
+                close()
+        finally:
+            if not self._exhausted and self.error is None:
+                self.client_gone = True
+            self.finish()
 
 
 class _CountingWrite:
@@ -213,52 +298,6 @@ class _CountingWrite:
         result = self._write(data)
         self._record.bytes_sent += len(data)
         return result
-
-
-class _CountingIter:
-    """The app_iter, counting the bytes of each chunk handed to the server
-    and running the hooks at ``close()``."""
-
-    __slots__ = ("_closed", "_exhausted", "_iterator", "_record", "_result")
-
-    def __init__(self, result: Iterable[bytes], record: Finished) -> None:
-        self._result = result
-        self._record = record
-        self._iterator: Iterator[bytes] | None = None
-        self._exhausted = False
-        self._closed = False
-
-    def __iter__(self) -> _CountingIter:
-        return self
-
-    def __next__(self) -> bytes:
-        if self._iterator is None:
-            self._iterator = iter(self._result)
-        try:
-            chunk = next(self._iterator)
-        except StopIteration:
-            self._exhausted = True
-            raise
-        except BaseException as exc:
-            self._record.error = exc
-            raise
-        self._record.bytes_sent += len(chunk)
-        return chunk
-
-    def close(self) -> None:
-        """Close the application's app_iter, then run the hooks (once)."""
-        if self._closed:
-            return
-        self._closed = True
-        record = self._record
-        try:
-            close = getattr(self._result, "close", None)
-            if close is not None:
-                close()
-        finally:
-            if not self._exhausted and record.error is None:
-                record.client_gone = True
-            record.finish()
 
 
 def _hook_close(result: Any, record: Finished) -> bool:
