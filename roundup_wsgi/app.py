@@ -35,6 +35,7 @@ from .wsgi.accesslog import LOGGER_NAME as ACCESS_LOGGER
 from .wsgi.accesslog import AccessLog
 from .wsgi.finish import FinishHook, FinishHooks
 from .wsgi.mount import TrackerMount
+from .wsgi.proxy import parse_networks
 from .wsgi.types import WSGIApp
 
 __all__ = [
@@ -126,27 +127,32 @@ def make_app(
         health_networks = split_list(health_networks)
     if isinstance(trusted_proxies, str):
         trusted_proxies = split_list(trusted_proxies)
+    if trusted_proxies is not None:
+        parse_networks(trusted_proxies)  # a bad one is named as a trusted proxy
     networks = (
         list(health_networks)
         if health_networks is not None
         else [*DEFAULT_NETWORKS, *(trusted_proxies or [])]
     )
+    counters = Metrics(labels) if metrics else None
     app = Operations(
         app,
         dispatchers,
         networks=networks,
         drain_file=os.fspath(drain_file) if drain_file is not None else None,
-        metrics=Metrics(labels) if metrics else None,
+        metrics=counters,
     )
     if trusted_proxies is not None:
         from .wsgi.proxy import TrustedProxyFix
 
         app = TrustedProxyFix(app, trusted_proxies)
     hooks: list[FinishHook] = []
+    if counters is not None:
+        hooks.append(counters.finished)
     if access_log:
         _log_to_stderr_unless_configured()
         hooks.append(AccessLog())
-    if hooks or metrics:
+    if hooks:
         app = FinishHooks(app, hooks)
     return app
 

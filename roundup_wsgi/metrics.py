@@ -17,7 +17,8 @@ directory name for one tracker at the root):
 * ``roundup_wsgi_client_gone_total{tracker}``: responses the client did not
   wait for.
 
-Everything is counted by one finish hook (:mod:`roundup_wsgi.wsgi.finish`).
+Everything is counted by one finish hook (:mod:`roundup_wsgi.wsgi.finish`),
+:meth:`Metrics.finished`.
 Under a server with several worker processes (gunicorn) set the
 environment variable ``PROMETHEUS_MULTIPROC_DIR`` to an empty directory
 before the server starts: ``prometheus_client``'s multiprocess mode then
@@ -33,7 +34,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .static import STATIC_PREFIXES
-from .wsgi.finish import Finished, add_finish_hook
+from .wsgi.finish import ENVIRON_KEY, Finished
 
 __all__ = ["KINDS", "METHODS", "Metrics", "kind_of"]
 
@@ -45,6 +46,8 @@ METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 #: ``Client.serve_file`` paths).
 _FILE_PATH = re.compile(r"^[A-Za-z][A-Za-z_0-9]*\d+/.")
 _STATIC = tuple(STATIC_PREFIXES)
+#: The key of :attr:`Finished.notes` holding a tracked request's labels.
+_NOTE = "roundup_wsgi.metrics"
 
 
 def kind_of(path: str) -> str:
@@ -145,19 +148,27 @@ class Metrics:
 
     def track(self, environ: dict[str, Any], name: str, kind: str) -> None:
         """Count one request of tracker ``name`` (``""``: the root) and
-        ``kind``: in flight now, the rest at its end (a finish hook)."""
+        ``kind``: in flight now, the rest when it ends (:meth:`finished`, a
+        finish hook that must be registered on the
+        :class:`~roundup_wsgi.wsgi.finish.FinishHooks` above)."""
+        record = environ.get(ENVIRON_KEY)
+        if record is None:
+            return  # no FinishHooks above: nothing would be counted
         tracker = self.labels.get(name, "")
         gauge = self._gauges.get(tracker)
         if gauge is None:
             gauge = self._gauges[tracker] = self.in_flight.labels(tracker)
         gauge.inc()
+        record.notes[_NOTE] = (tracker, kind, gauge)
 
-        def finished(record: Finished) -> None:
-            gauge.dec()
-            self.count(record, tracker, kind)
-
-        if not add_finish_hook(environ, finished):
-            gauge.dec()  # no FinishHooks above: nothing will be counted
+    def finished(self, record: Finished) -> None:
+        """The finish hook: count a response :meth:`track` saw begin."""
+        tracked = record.notes.get(_NOTE)
+        if tracked is None:
+            return
+        tracker, kind, gauge = tracked
+        gauge.dec()
+        self.count(record, tracker, kind)
 
     def count(self, record: Finished, tracker: str, kind: str) -> None:
         """Add one finished response to the counters."""
