@@ -139,3 +139,32 @@ def test_only_get_and_head(tracker_home: Path) -> None:
     web = client(make_app(tracker_home))
     answer = web.post("/-/ready", status=405)
     assert answer.headers["Allow"] == "GET, HEAD"
+
+
+def test_gunicorn_conf_marks_a_worker_stopping_on_sigterm(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """deploy/gunicorn.conf.py's post_worker_init chains begin_stop before
+    the worker's own SIGTERM handler (called here in this process, with a
+    stand-in for gunicorn's handler)."""
+    import os
+    import runpy
+    import signal
+
+    from helpers.deploy import DEPLOY_DIR
+
+    monkeypatch.setattr(health, "_stopping", threading.Event())
+    monkeypatch.delenv("ROUNDUP_WSGI_ACCESS_LOG", raising=False)
+    conf = runpy.run_path(str(DEPLOY_DIR / "gunicorn.conf.py"))
+    monkeypatch.delenv("ROUNDUP_WSGI_ACCESS_LOG", raising=False)
+    called: list[int] = []
+    previous = signal.signal(
+        signal.SIGTERM, lambda signum, frame: called.append(signum)
+    )
+    try:
+        conf["post_worker_init"](object())
+        os.kill(os.getpid(), signal.SIGTERM)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert health.stopping()
+    assert called == [signal.SIGTERM]  # gunicorn's handler still ran
