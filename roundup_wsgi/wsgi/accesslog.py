@@ -144,11 +144,15 @@ def format_line(finished: Finished) -> str:
     agent = environ.get("HTTP_USER_AGENT", "-") or "-"
     size = str(finished.bytes_sent) if finished.bytes_sent else "-"
     trace = str(finished.notes.get("trace_id") or "-")
+    if _UNSAFE.search(f"{user}{request}{referer}{agent}{trace}") is not None:
+        user, request, referer, agent, trace = map(
+            _escape, (user, request, referer, agent, trace)
+        )
     return (
-        f"{environ.get('REMOTE_ADDR') or '-'} - {_escape(user)} "
-        f'{_timestamp(finished.started)} "{_escape(request)}" '
-        f'{finished.status_code} {size} "{_escape(referer)}" '
-        f'"{_escape(agent)}" {int(finished.duration * 1_000_000)} {_escape(trace)}'
+        f"{environ.get('REMOTE_ADDR') or '-'} - {user} "
+        f'{_timestamp(finished.started)} "{request}" '
+        f'{finished.status_code} {size} "{referer}" '
+        f'"{agent}" {int(finished.duration * 1_000_000)} {trace}'
     )
 
 

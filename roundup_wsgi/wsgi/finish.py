@@ -232,7 +232,18 @@ class _Response(Finished):
         hooks: Sequence[FinishHook],
         start_response: StartResponse,
     ) -> None:
-        super().__init__(environ, started=time.time(), hooks=hooks)
+        # Finished.__init__, inlined: this runs for every request.
+        self.environ = environ
+        self.status = None
+        self.headers = []
+        self.bytes_sent = 0
+        self.started = time.time()
+        self.duration = 0.0
+        self.client_gone = False
+        self.error = None
+        self.notes = {}
+        self.hooks = hooks
+        self._done = False
         self._start = time.perf_counter()
         self._server_start = start_response
         self._result: Iterable[bytes] = ()
