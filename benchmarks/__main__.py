@@ -25,7 +25,10 @@ server's ceiling).  It measures, for stock and ours in turn:
   with basic auth and with a JWT (obtained from the tracker's
   ``POST /rest/jwt/issue``), and a REST ``POST`` creating an issue (JWT).
 
-It prints one table.  ``--quick`` (1 round of 2 s per measurement) takes
+Last, in one process, the cost of the access log, the metrics and the
+health checks per request: on and off (``benchmarks/operations.py``).
+
+It prints two tables.  ``--quick`` (1 round of 2 s per measurement) takes
 under 2 minutes; the default (3 rounds of 10 s) about 15.
 """
 
@@ -54,7 +57,7 @@ from helpers import servers  # noqa: E402 - the test suite's server harness (tes
 
 from roundup_wsgi.tracker import set_tracker_web  # noqa: E402
 
-from . import load, seed  # noqa: E402
+from . import load, operations, seed  # noqa: E402
 
 HELLO_APP = "benchmarks.hello:application"
 OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -479,12 +482,23 @@ def main(argv: list[str] | None = None) -> None:
         args.text_path = seed.add_text_file(template, args.big_mib * MIB)
         for kind in args.server_list:
             rows += bench_server(kind, template, work, args, wrk)
+        log("operations on vs off, in process")
+        ops_rounds = 3 if args.quick else 5
+        ops_seconds = 2.0 if args.quick else 6.0
+        overheads = operations.measure(template, work, ops_rounds, ops_seconds)
     print(
         f"roundup-wsgi benchmark: {args.issues} issues, {args.rounds} round(s) of "
         f"{args.seconds} s per measurement, wrk -t1 -c{args.connections}; "
         f"{time.monotonic() - started_at:.0f} s"
     )
     print(render(rows))
+    print()
+    print(
+        "Operations on (access log, metrics, /-/ready every "
+        f"{operations.READY_EVERY:.0f} s) vs off: CPU per request in one process, "
+        f"{ops_rounds} rounds of {ops_seconds:.0f} s (median)"
+    )
+    print(operations.render(overheads))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ Command-line options (or GUNICORN_CMD_ARGS) override these, e.g.
 ``-b 127.0.0.1:9000 -w 4``.
 """
 
+import os
+
 # The WSGI application (PEP 562 attribute, built from the environment above).
 wsgi_app = "roundup_wsgi.app:application"
 
@@ -26,6 +28,47 @@ graceful_timeout = 30  # seconds to finish requests on SIGTERM
 preload_app = False
 
 # Logs to stderr, picked up by systemd's journal (deploy/roundup-wsgi.service).
-accesslog = "-"
+# The access log is roundup-wsgi's (logger roundup_wsgi.access: Apache's
+# combined format, the duration in microseconds and Roundup's trace id, bytes
+# counted as sent), not gunicorn's: ROUNDUP_WSGI_ACCESS_LOG=off turns it off.
+os.environ.setdefault("ROUNDUP_WSGI_ACCESS_LOG", "on")
+accesslog = None
 errorlog = "-"
 loglevel = "info"
+
+
+# Readiness: each worker answers /-/ready with 503 ("stopping") once it is
+# told to stop, so a load balancer's health check takes it out while it
+# finishes its requests (graceful_timeout above).
+def post_worker_init(worker):
+    """Chain roundup_wsgi.health.begin_stop before gunicorn's SIGTERM handler."""
+    import signal
+
+    from roundup_wsgi.health import begin_stop
+
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def stop(signum, frame):
+        begin_stop()
+        if callable(previous):
+            previous(signum, frame)
+
+    signal.signal(signal.SIGTERM, stop)
+
+
+def worker_int(worker):
+    """SIGINT/SIGQUIT to a worker: stopping as well."""
+    from roundup_wsgi.health import begin_stop
+
+    begin_stop()
+
+
+# Metrics (ROUNDUP_WSGI_METRICS=on): with several workers set
+# PROMETHEUS_MULTIPROC_DIR to an empty directory the service user can write
+# (e.g. /run/roundup-wsgi/metrics); a dead worker's gauges are dropped here.
+def child_exit(server, worker):
+    """Drop the live gauges of a worker that exited."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

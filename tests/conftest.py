@@ -58,4 +58,11 @@ def servers_made(monkeypatch: pytest.MonkeyPatch) -> list[FakeServer]:
         return made[-1]
 
     monkeypatch.setattr(waitress, "create_server", create_server)
+    from roundup_wsgi.cli import serve
+
+    monkeypatch.setattr(
+        serve,
+        "_serve_until_stopped",
+        lambda server, timeout: server.serve_until_stopped(timeout),
+    )
     return made

@@ -14,7 +14,7 @@ from helpers.wsgi import FakeServer
 from webtest import TestApp
 
 import roundup_wsgi.app
-from roundup_wsgi import cli
+from roundup_wsgi import RequestDispatcher, cli
 from roundup_wsgi.cli.wsgi_script import wsgi_script
 
 
@@ -104,7 +104,10 @@ def test_wsgi_script_prints_the_script(
         importlib.reload(roundup_wsgi.app)
         exec(compile(out, "roundup.wsgi", "exec"), namespace)
     importlib.reload(roundup_wsgi.app)
-    assert namespace["application"].home == str(tracker_home)
+    dispatcher = roundup_wsgi.app.find_layer(
+        namespace["application"], RequestDispatcher
+    )
+    assert dispatcher.home == str(tracker_home)
     assert os.environ.get("ROUNDUP_TRACKER_HOME") == before  # not leaked
 
 

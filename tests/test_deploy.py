@@ -12,11 +12,14 @@ from __future__ import annotations
 import http.client
 import os
 import pwd
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers import seeded
@@ -83,7 +86,10 @@ def test_gunicorn_with_the_config_file(tmp_path: Path, tracker_template: Path) -
     env = {"ROUNDUP_TRACKER_HOME": str(home)}
     with ServerProcess(command, port, tmp_path / "logs", env=env, name="gunicorn"):
         use_tracker(web, title="Made under gunicorn.conf.py")
-    assert "Booting worker" in (tmp_path / "logs" / "gunicorn.stderr.log").read_text()
+    log = (tmp_path / "logs" / "gunicorn.stderr.log").read_text()
+    assert "Booting worker" in log
+    # roundup-wsgi's access log, one line per request.
+    assert re.search(r'"GET /issue1 HTTP/1.1" 200 \d+ "-" "[^"]*" \d+ \w+', log)
 
 
 def test_uwsgi_ini(tmp_path: Path, tracker_template: Path) -> None:
@@ -168,6 +174,22 @@ def post_from(
     response.read_body = response.read()  # type: ignore[attr-defined]
     connection.close()
     return response
+
+
+def https_get_from(source: str, port: int, path: str, cert: Path) -> tuple[int, bytes]:
+    """GET https://127.0.0.1:port``path`` from the loopback address ``source``."""
+    import ssl
+
+    context = ssl.create_default_context(cafile=str(cert))
+    connection = http.client.HTTPSConnection(
+        "127.0.0.1", port, timeout=60, source_address=(source, 0), context=context
+    )
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
 
 
 def test_nginx_https_in_front_of_gunicorn(
@@ -257,6 +279,16 @@ def test_nginx_https_in_front_of_gunicorn(
         trusted = post_from("127.0.0.1", app_port, "/bugs/", login, forged)
         assert b"Hello, demo" in trusted.read_body  # type: ignore[attr-defined]
 
+        # Readiness through nginx from an allowed address, for all trackers
+        # and for one; nginx refuses other addresses.
+        for path in ("-/ready", "bugs/-/ready"):
+            ready = browser.get(public + path)
+            assert ready.status_code == 200, ready.text
+            assert ready.json()["checks"]["bugs:database"] == "ok"
+        refused = https_get_from("127.0.0.2", https_port, "/bugs/-/ready", cert)
+        assert refused[0] == 403
+        assert b"checks" not in refused[1]
+
 
 def test_systemd_unit(tmp_path: Path, tracker_template: Path) -> None:
     """deploy/roundup-wsgi.service: systemd-analyze verify accepts it, and
@@ -273,6 +305,8 @@ def test_systemd_unit(tmp_path: Path, tracker_template: Path) -> None:
             ),
             "/srv/roundup/bugs": str(home),
             "WorkingDirectory=/srv/roundup": f"WorkingDirectory={tmp_path}",
+            "/srv/roundup/venv/bin/roundup-wsgi": venv_program("roundup-wsgi"),
+            "https://bugs.example.org/": web,
         },
     )
     unit = parse_unit(unit_text)
@@ -298,9 +332,23 @@ def test_systemd_unit(tmp_path: Path, tracker_template: Path) -> None:
     )
     assert set(env) == {"ROUNDUP_TRACKER_HOME", "ROUNDUP_WSGI_TRUSTED_PROXIES"}
     env["GUNICORN_CMD_ARGS"] = f"-b 127.0.0.1:{port}"  # instead of port 8080
+    # ExecStartPre: roundup-wsgi check passes for a working tracker ...
+    check = service["ExecStartPre"].split()
+    passed = subprocess.run(
+        check, capture_output=True, text=True, timeout=300, env={**os.environ, **env}
+    )
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+    assert "All checks passed." in passed.stdout
     command = service["ExecStart"].split()
     with ServerProcess(command, port, tmp_path / "logs", env=env, name="unit"):
         use_tracker(web, title="Made by the systemd unit's command")
+    # ... and fails (so systemd does not start the service) for a broken one.
+    (home / "schema.py").write_text("this is not Python\n")
+    failed = subprocess.run(
+        check, capture_output=True, text=True, timeout=300, env={**os.environ, **env}
+    )
+    assert failed.returncode != 0
+    assert "FAIL" in failed.stdout
 
 
 # -- Apache httpd with mod_wsgi ------------------------------------------------
@@ -451,7 +499,7 @@ def test_apache_conf_with_apache_httpd(
         (root / "run").mkdir()
         load = "".join(
             f"LoadModule {name}_module {modules / f'mod_{name}.so'}\n"
-            for name in ("mpm_event", "authz_core", "alias", "mime")
+            for name in ("mpm_event", "authz_core", "authz_host", "alias", "mime")
         )
         user_lines = f"User {user}\nGroup {group}\n" if as_root else ""
         config = root / "httpd.conf"
@@ -486,6 +534,11 @@ def test_apache_conf_with_apache_httpd(
             admin = ("admin", seeded.ADMIN_PASSWORD)
             rest = anon.get(web + "rest/data/issue/1", auth=admin)
             assert rest.status_code == 200  # WSGIPassAuthorization On
+            # /-/ only from the allowed network.
+            ready = anon.get(web + "-/ready")
+            assert ready.status_code == 200, ready.text
+            assert ready.json()["status"] == "ok"
+            assert get_from("127.0.0.2", port, "/-/ready")[0] == 403
             assert server.proc is not None
             if as_root:
                 assert child_users(server.proc.pid) == {apache_user}
@@ -526,3 +579,127 @@ def test_roundup_wsgi_serve_two_trackers(
     assert f"at {base} (waitress" in out
     err = (tmp_path / "logs" / "serve.stderr.log").read_text()
     assert "warning" not in err
+
+
+# -- HAProxy in front of two application servers ------------------------------
+
+
+def get_from(source: str, port: int, path: str) -> tuple[int, bytes]:
+    """GET 127.0.0.1:port``path`` from the loopback address ``source``."""
+    connection = http.client.HTTPConnection(
+        "127.0.0.1", port, timeout=60, source_address=(source, 0)
+    )
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def app_requests(log: Path) -> int:
+    """Access-log lines of an application server, health checks left out."""
+    lines = log.read_text(errors="replace").splitlines()
+    return sum(" HTTP/1." in line and "/-/ready" not in line for line in lines)
+
+
+def wait_until(predicate: Any, what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"not {what} within {timeout:.0f} s"
+        time.sleep(0.5)
+
+
+def test_haproxy_checks_ready_and_drains(
+    tmp_path: Path, tracker_template: Path
+) -> None:
+    """deploy/haproxy.cfg in front of two ``roundup-wsgi serve``: the
+    tracker works through it; a server whose drain file exists fails
+    /-/ready, HAProxy's active check takes it out and every request goes to
+    the other until the file is removed; /-/ is refused to other networks."""
+    haproxy = require_program("haproxy", "apt-get install haproxy")
+    front, app1, app2 = free_port(), free_port(), free_port()
+    web = f"http://127.0.0.1:{front}/"
+    home = tracker(tracker_template, tmp_path / "bugs", web)
+    config = tmp_path / "haproxy.cfg"
+    config.write_text(
+        rewrite(
+            recipe("haproxy.cfg"),
+            {
+                "bind :80": f"bind 127.0.0.1:{front}",
+                "127.0.0.1:8081": f"127.0.0.1:{app1}",
+                "127.0.0.1:8082": f"127.0.0.1:{app2}",
+            },
+        )
+    )
+    checked = subprocess.run(
+        [haproxy, "-c", "-f", str(config)], capture_output=True, text=True
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    drain = {app1: tmp_path / "drain-1", app2: tmp_path / "drain-2"}
+
+    def app(port: int) -> list[str]:
+        return [
+            venv_program("roundup-wsgi"),
+            "serve",
+            str(home),
+            "--port",
+            str(port),
+            "--trusted-proxy",
+            "127.0.0.1",
+            "--drain-file",
+            str(drain[port]),
+        ]
+
+    logs = tmp_path / "logs"
+    with (
+        ServerProcess(app(app1), app1, logs, name="app1", ready_path="/-/health"),
+        ServerProcess(app(app2), app2, logs, name="app2", ready_path="/-/health"),
+        ListeningProcess(
+            [haproxy, "-db", "-f", str(config)], front, logs, name="haproxy"
+        ),
+        Session() as anon,
+    ):
+        first = logs / "app1.stderr.log"
+        second = logs / "app2.stderr.log"
+        # Both up: HAProxy checks /-/ready and balances over both.
+        wait_until(
+            lambda: (
+                "/-/ready" in first.read_text() and "/-/ready" in second.read_text()
+            ),
+            "checked by HAProxy",
+        )
+        use_tracker(web, title="Made through HAProxy")
+        for _ in range(6):
+            assert anon.get(web + "issue1").status_code == 200
+        assert app_requests(first) > 0
+        assert app_requests(second) > 0
+
+        # Drain app1: its /-/ready fails, HAProxy takes it out.
+        drain[app1].touch()
+        ready = anon.get(f"http://127.0.0.1:{app1}/-/ready")
+        assert ready.status_code == 503
+        assert ready.json()["failing"] == ["drain"]
+        time.sleep(2 * 2 + 2)  # fall 2 x inter 2s, and a margin
+        before = app_requests(first)
+        for _ in range(6):
+            assert anon.get(web + "issue1").status_code == 200
+        assert app_requests(first) == before
+
+        # Back: it is checked up again and gets requests (from new
+        # clients: the SERVERID cookie keeps a client on its server).
+        drain[app1].unlink()
+
+        def balanced_again() -> bool:
+            for _ in range(4):
+                with Session() as fresh:
+                    assert fresh.get(web + "issue1").status_code == 200
+            return app_requests(first) > before
+
+        wait_until(balanced_again, "sent to app1 again", timeout=30)
+
+        # Through HAProxy /-/ is for the monitoring network only.
+        assert anon.get(web + "-/ready").status_code == 200
+        status, body = get_from("127.0.0.2", front, "/-/ready")
+        assert status == 403
+        assert b"checks" not in body

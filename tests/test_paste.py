@@ -10,6 +10,7 @@ from paste.deploy import loadapp
 from webtest import TestApp
 
 from roundup_wsgi import RequestDispatcher
+from roundup_wsgi.app import find_layer
 from roundup_wsgi.dispatcher import ROUNDUP_ALWAYS_CACHES
 from roundup_wsgi.options import ConfigError
 from roundup_wsgi.paste import app_factory
@@ -34,10 +35,9 @@ def test_loadapp_one_tracker_with_typed_options(
     )
     if ROUNDUP_ALWAYS_CACHES:
         with pytest.warns(FutureWarning, match="'cache_tracker' feature flag"):
-            app = loadapp(uri)
+            app = find_layer(loadapp(uri), RequestDispatcher)
     else:
-        app = loadapp(uri)
-    assert isinstance(app, RequestDispatcher)
+        app = find_layer(loadapp(uri), RequestDispatcher)
     assert app.debug is True
     assert app.write_mode == "server"
     assert app.feature_flags == {"cache_tracker": False}
@@ -56,8 +56,7 @@ def test_loadapp_several_trackers_relative_to_the_ini(
     )
     app = loadapp(uri)
     assert isinstance(app, TrustedProxyFix)
-    assert isinstance(app.app, TrackerMount)
-    assert sorted(app.app.apps) == ["bugs", "support"]
+    assert sorted(find_layer(app, TrackerMount).apps) == ["bugs", "support"]
     web = TestApp(app, extra_environ={"HTTP_HOST": "localhost"})
     assert "Sample issue one" in web.get("/support/issue1").text
 

@@ -13,7 +13,7 @@ import argparse
 import re
 import typing
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 from ..options import OPTIONS, ConfigError, Option, convert, parse_trackers
@@ -21,10 +21,12 @@ from ..tracker import BACKENDS, list_templates, web_url
 from .output import PROG, CliError
 
 __all__ = [
+    "DEFAULT_GRACEFUL_TIMEOUT",
     "DEFAULT_HOST",
     "DEFAULT_PORT",
     "DEFAULT_THREADS",
     "DEFAULT_WEB",
+    "LOG_LEVELS",
     "build_parser",
     "split_targets",
 ]
@@ -33,6 +35,10 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
 DEFAULT_THREADS = 4
 DEFAULT_WEB = web_url(DEFAULT_HOST, DEFAULT_PORT)
+#: Seconds ``serve`` lets requests in progress finish on Ctrl-C/SIGTERM.
+DEFAULT_GRACEFUL_TIMEOUT = 30.0
+#: ``serve --log-level`` choices (the :mod:`logging` levels).
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 #: ``NAME=`` at the start of a positional argument: a tracker to mount at /NAME/.
 _NAMED_HOME = re.compile(r"^[A-Za-z0-9._~-]+=")
@@ -46,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
     from .demo import DEMO_HOME
 
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrorParser(
         prog=PROG,
         description="Serve the Roundup issue tracker on any WSGI server.",
     )
@@ -77,9 +83,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--port",
-        type=port_number,
+        type=listen_port,
         default=DEFAULT_PORT,
-        help="TCP port (default: %(default)s)",
+        help="TCP port; 0 picks a free one and prints it (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--unix-socket",
+        metavar="PATH",
+        help="listen on this Unix socket instead of --host/--port (for a "
+        "reverse proxy on the same machine)",
     )
     serve.add_argument(
         "--threads",
@@ -91,6 +103,29 @@ def build_parser() -> argparse.ArgumentParser:
         "--admin-password",
         metavar="PW",
         help="admin password when the demo is created (default: generated)",
+    )
+    serve.add_argument(
+        "--access-log",
+        metavar="FILE|-|off",
+        default="-",
+        help="where the access log goes: a file (appended to), - for stderr, "
+        "or off (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--log-level",
+        type=str.lower,
+        choices=LOG_LEVELS,
+        default="warning",
+        help="level of the other log messages, to stderr (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--graceful-timeout",
+        type=seconds,
+        default=DEFAULT_GRACEFUL_TIMEOUT,
+        metavar="SECONDS",
+        help="on Ctrl-C or SIGTERM, stop accepting and let requests in "
+        "progress finish for up to this long (default: %(default)s); a "
+        "second signal stops at once",
     )
     options = serve.add_argument_group(
         "application options (also ROUNDUP_WSGI_<NAME> for roundup_wsgi.app)"
@@ -173,6 +208,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose usage errors are one line,
+    ``roundup-wsgi serve: error: <message> (see roundup-wsgi serve --help)``,
+    exit status 2, like every other error of the command."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print the one-line error and exit with status 2."""
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def _add_option_flag(group: Any, option: Option) -> None:
     """Add the flag of one table option: ``--name``/``--no-name`` for a
     boolean, a repeatable flag for a list, ``choices`` for a ``Literal``,
@@ -251,6 +296,30 @@ def port_number(text: str) -> int:
     if not 1 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1-65535)")
     return port
+
+
+def listen_port(text: str) -> int:
+    """argparse type: a TCP port to listen on, 0-65535 (0: any free one)."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a port number (1-65535, or 0 for any free port)"
+        )
+    return port
+
+
+def seconds(text: str) -> float:
+    """argparse type: a duration in seconds, >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds >= 0")
+    return value
 
 
 def positive_int(text: str) -> int:

@@ -13,8 +13,11 @@ import configparser
 import logging
 import os
 import signal
+import stat
+import sys
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 from typing import Any
@@ -31,7 +34,7 @@ from ..tracker import (
     web_url,
 )
 from ..wsgi.types import WSGIApp
-from .arguments import split_targets
+from .arguments import DEFAULT_WEB, split_targets
 from .demo import (
     ADMIN_USERNAME,
     DEMO_HOME,
@@ -47,14 +50,17 @@ __all__ = ["run_serve"]
 
 def run_serve(args: argparse.Namespace) -> int:
     """Handle ``roundup-wsgi serve``: prepare the tracker(s), then serve
-    until Ctrl-C or SIGTERM.
+    until Ctrl-C or SIGTERM, letting requests in progress finish (up to
+    ``--graceful-timeout`` seconds).
 
     :param args: the parsed arguments of ``serve``.
     :returns: 0 once the server stops.
-    :raises CliError: bad tracker home, broken config.ini, bad option, port
-        in use.
+    :raises CliError: bad tracker home, broken config.ini, bad option, an
+        address that cannot be listened on (host, port, socket path), an
+        access log file that cannot be opened.
     """
-    served = web_url(args.host, args.port)
+    _check_networks(args)
+    _configure_logging(args)
     home, trackers = split_targets(list(args.tracker_home or []), "serve")
     # Bind first: a busy port fails before the tracker is created or changed.
     apps: list[WSGIApp] = []
@@ -63,10 +69,18 @@ def run_serve(args: argparse.Namespace) -> int:
         args.host,
         args.port,
         args.threads,
+        args.unix_socket,
     )
+    if args.unix_socket:
+        served = None
+        where = f"unix:{args.unix_socket}"
+    else:
+        served = web_url(args.host, int(server.effective_port))
+        where = served
     try:
         if trackers:
-            description, url = _prepare_trackers(args, trackers, served), served
+            description = _prepare_trackers(args, trackers, served)
+            url = served or where
             target: str | dict[str, str] = trackers
         else:
             target, url = _prepare_home(args, home, served)
@@ -75,24 +89,69 @@ def run_serve(args: argparse.Namespace) -> int:
     except BaseException:
         server.close()
         raise
+    if args.port == 0 and not args.unix_socket:
+        print(f"Listening on port {server.effective_port}", flush=True)
     print(
-        f"Serving {description} at {url} (waitress, {plural(args.threads, 'thread')}, "
-        f"write mode {args.write_mode}); press Ctrl-C to stop",
+        f"Serving {description} at {url if served else where} (waitress, "
+        f"{plural(args.threads, 'thread')}, write mode {args.write_mode}); "
+        "press Ctrl-C to stop",
         flush=True,
     )
-    with _sigterm_as_ctrl_c():
-        try:
-            server.run()  # returns on Ctrl-C
-        except KeyboardInterrupt:  # Ctrl-C before waitress's loop caught it
-            pass
-        finally:
-            server.close()
+    _serve_until_stopped(server, args.graceful_timeout)
     print("Stopped.", flush=True)
     return 0
 
 
+def _check_networks(args: argparse.Namespace) -> None:
+    """:raises CliError: a ``--trusted-proxy`` or ``--health-network`` that
+    is no address or network (checked before anything is bound or made)."""
+    from ..wsgi.proxy import parse_networks
+
+    for flag, given, what in (
+        ("--trusted-proxy", args.trusted_proxies, "trusted proxy"),
+        ("--health-network", args.health_networks, "health network"),
+    ):
+        if given:
+            try:
+                parse_networks(given, what)
+            except ValueError as exc:
+                raise CliError(f"{flag}: {exc}") from exc
+
+
+def _configure_logging(args: argparse.Namespace) -> None:
+    """Log messages at ``--log-level`` to stderr; the access log
+    (``--access-log``) to stderr, a file, or nowhere.
+
+    :raises CliError: the access log file cannot be opened.
+    """
+    from ..wsgi.accesslog import LOGGER_NAME
+
+    logging.basicConfig(level=args.log_level.upper())
+    target = args.access_log
+    if target == "off":
+        return
+    handler: logging.Handler
+    if target == "-":
+        handler = logging.StreamHandler(sys.stderr)
+    else:
+        try:
+            handler = logging.FileHandler(target, encoding="utf-8")
+        except OSError as exc:
+            raise CliError(
+                f"--access-log {target}: cannot open it: "
+                f"{exc.strerror or exc}; give a writable file, - or off"
+            ) from exc
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    access = logging.getLogger(LOGGER_NAME)
+    for old in list(access.handlers):
+        access.removeHandler(old)
+    access.addHandler(handler)
+    access.setLevel(logging.INFO)
+    access.propagate = False
+
+
 def _prepare_home(
-    args: argparse.Namespace, home: str | None, served: str
+    args: argparse.Namespace, home: str | None, served: str | None
 ) -> tuple[str, str]:
     """Prepare the one tracker ``serve`` serves (the demo when ``home`` is
     None); return ``(home, url to open)``.
@@ -126,7 +185,7 @@ def _config_errors(home: str) -> Iterator[None]:
 
 
 def _prepare_trackers(
-    args: argparse.Namespace, trackers: dict[str, str], served: str
+    args: argparse.Namespace, trackers: dict[str, str], served: str | None
 ) -> str:
     """Check the trackers ``serve NAME=HOME ...`` mounts and warn where
     ``[tracker] web`` is not ``<served>NAME/``; return their description.
@@ -140,6 +199,8 @@ def _prepare_trackers(
             home = check_tracker_home(given)
         except ValueError as exc:
             raise CliError(f"{name}={given}: {exc}") from exc
+        if served is None:
+            continue  # a Unix socket: the proxy's URL is not known here
         web = tracker_web(home)
         expected = served + name + "/"
         if web.rstrip("/") != expected.rstrip("/"):
@@ -158,23 +219,25 @@ def _build_app(args: argparse.Namespace, target: str | dict[str, str]) -> WSGIAp
     :raises CliError: a broken config.ini (naming the tracker's file), a
         value the dispatcher refuses, a bad ``--trusted-proxy``.
     """
-    from ..wsgi.proxy import parse_networks
-
     options = {name: getattr(args, name) for name in DISPATCHER_OPTIONS}
-    if args.trusted_proxies:
-        try:
-            parse_networks(args.trusted_proxies)
-        except ValueError as exc:
-            raise CliError(f"--trusted-proxy: {exc}") from exc
     homes = target.values() if isinstance(target, dict) else [target]
     for home in homes:
         with _config_errors(home):
             # Read each config.ini first, so an error names its file.
             _read_config(home)
     try:
-        return make_app(target, trusted_proxies=args.trusted_proxies, **options)
-    except (ValueError, MissingPackageError) as exc:
-        # TrackerHomeError, refused by the dispatcher, or e.g. jinja2 missing
+        return make_app(
+            target,
+            trusted_proxies=args.trusted_proxies,
+            access_log=args.access_log != "off",
+            metrics=args.metrics,
+            health_networks=args.health_networks,
+            drain_file=args.drain_file,
+            **options,
+        )
+    except (ValueError, MissingPackageError, ImportError) as exc:
+        # TrackerHomeError, refused by the dispatcher, or e.g. jinja2 or
+        # prometheus_client missing
         raise CliError(str(exc)) from exc
 
 
@@ -185,24 +248,29 @@ def _read_config(home: str) -> None:
     CoreConfig(home)
 
 
-def _prepare_demo(served: str, admin_password: str | None) -> tuple[str, str]:
-    """Create the demo on first run, else point it at ``served``; return
-    ``(home, url to open)``."""
+def _prepare_demo(served: str | None, admin_password: str | None) -> tuple[str, str]:
+    """Create the demo on first run, else point it at ``served`` (None: a
+    Unix socket, the demo's ``[tracker] web`` is kept); return ``(home, url
+    to open)``."""
     home = os.path.abspath(DEMO_HOME)
     if not demo_exists(home):
-        credentials = create_demo(home, web=served, admin_password=admin_password)
+        credentials = create_demo(
+            home, web=served or DEFAULT_WEB, admin_password=admin_password
+        )
         print(
             f"Demo tracker created at {credentials.home}; log in as "
             f"{ADMIN_USERNAME} / {credentials.admin_password} "
             f"(or {DEMO_USERNAME} / {credentials.demo_password})",
             flush=True,
         )
-        return home, served
+        return home, tracker_web(home)
     if admin_password is not None:
         note(
             f"--admin-password ignored: the demo tracker {home} already exists "
             "(delete that directory to create a new one)"
         )
+    if served is None:
+        return home, tracker_web(home)
     previous = repoint_demo(home, served)
     if previous is not None:
         print(
@@ -212,12 +280,13 @@ def _prepare_demo(served: str, admin_password: str | None) -> tuple[str, str]:
     return home, served
 
 
-def _check_user_tracker(tracker_home: str, served: str) -> tuple[str, str]:
+def _check_user_tracker(tracker_home: str, served: str | None) -> tuple[str, str]:
     """Check a user-given tracker home and warn if its ``[tracker] web`` is
-    not where it is served; return ``(home, url to open)``."""
+    not where it is served (not known for a Unix socket: None); return
+    ``(home, url to open)``."""
     home = check_tracker_home(tracker_home)
     web = tracker_web(home)
-    if same_origin(web, served):
+    if served is None or same_origin(web, served):
         return home, web
     host, port = host_port(web)
     warn(
@@ -231,35 +300,121 @@ def _check_user_tracker(tracker_home: str, served: str) -> tuple[str, str]:
     return home, served
 
 
-def _create_server(app: Any, host: str, port: int, threads: int) -> Any:
-    """Bind a waitress server; :raises CliError: if the address is unusable."""
+def _create_server(
+    app: Any, host: str, port: int, threads: int, unix_socket: str | None = None
+) -> Any:
+    """Bind a waitress server (TCP ``host:port``, or ``unix_socket``).
+
+    :raises CliError: the host does not resolve, the port is in use or not
+        allowed, the socket path cannot be bound (each named, with the fix).
+    """
     import waitress
 
-    logging.basicConfig()  # waitress and Roundup log warnings to stderr
+    options: dict[str, Any] = {"threads": threads, "ident": PROG}
+    if unix_socket:
+        directory = os.path.dirname(os.path.abspath(unix_socket))
+        if not os.path.isdir(directory):
+            raise CliError(
+                f"--unix-socket {unix_socket}: the directory {directory} does "
+                "not exist; create it or choose another path"
+            )
+        if os.path.exists(unix_socket) and not stat.S_ISSOCK(
+            os.stat(unix_socket).st_mode
+        ):
+            raise CliError(
+                f"--unix-socket {unix_socket}: a file that is not a socket is "
+                "in the way; remove it or choose another path"
+            )
+        options.update(unix_socket=unix_socket, unix_socket_perms="660")
+    else:
+        options.update(host=host, port=port)
     try:
-        return waitress.create_server(
-            app, host=host, port=port, threads=threads, ident=PROG
-        )
+        return waitress.create_server(app, **options)
+    except ValueError as exc:  # waitress: "Invalid host/port specified."
+        raise CliError(
+            f"--host {host}: cannot listen there ({exc}); give an address of "
+            "this machine or a name that resolves to one, e.g. 127.0.0.1"
+        ) from exc
     except OSError as exc:
+        if unix_socket:
+            raise CliError(
+                f"--unix-socket {unix_socket}: cannot listen there: "
+                f"{exc.strerror or exc}; choose another path"
+            ) from exc
         raise CliError(
             f"cannot listen on {host}:{port}: {exc.strerror or exc}; "
             "choose another port with --port (or stop what is using it)"
         ) from exc
 
 
+def _serve_until_stopped(server: Any, graceful_timeout: float) -> None:
+    """Run waitress until Ctrl-C or SIGTERM, then stop gracefully.
+
+    The first signal marks the process as stopping (``/-/ready`` answers
+    503, :func:`roundup_wsgi.health.begin_stop`), closes the listening
+    sockets and keeps the loop running until no connection has a request in
+    progress or output pending, for at most ``graceful_timeout`` seconds; a
+    second signal stops at once.
+    """
+    from waitress import wasyncore
+    from waitress.channel import HTTPChannel
+    from waitress.server import BaseWSGIServer
+
+    from ..health import begin_stop
+
+    stop = threading.Event()
+    socket_map = getattr(server, "map", None) or server._map
+    with _stop_signals(stop, begin_stop):
+        try:
+            while not stop.is_set():
+                wasyncore.loop(timeout=0.5, map=socket_map, use_poll=True, count=1)
+            listeners = [
+                item for item in socket_map.values() if isinstance(item, BaseWSGIServer)
+            ]
+            for listener in listeners:
+                wasyncore.dispatcher.close(listener)  # stop accepting
+            unix_socket = server.adj.unix_socket
+            if unix_socket and os.path.exists(unix_socket):
+                os.unlink(unix_socket)
+            deadline = time.monotonic() + graceful_timeout
+            while time.monotonic() < deadline:
+                busy = [
+                    channel
+                    for channel in socket_map.values()
+                    if isinstance(channel, HTTPChannel)
+                    and (channel.requests or channel.total_outbufs_len)
+                ]
+                if not busy:
+                    break
+                wasyncore.loop(timeout=0.1, map=socket_map, use_poll=True, count=1)
+        except KeyboardInterrupt:  # the second signal
+            pass
+        finally:
+            server.task_dispatcher.shutdown(timeout=1)
+            wasyncore.close_all(socket_map)
+
+
 @contextmanager
-def _sigterm_as_ctrl_c() -> Iterator[None]:
-    """Make SIGTERM (``kill``, service managers) stop the server like Ctrl-C
-    does; a no-op outside the main thread, where signals cannot be set."""
+def _stop_signals(stop: threading.Event, first: Callable[[], None]) -> Iterator[None]:
+    """While inside, SIGINT and SIGTERM set ``stop`` and call ``first`` the
+    first time and raise KeyboardInterrupt the second; a no-op outside the
+    main thread, where signals cannot be set."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
-    def interrupt(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
+    def handle(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        first()
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    previous = {
+        signum: signal.signal(signum, handle)
+        for signum in (signal.SIGINT, signal.SIGTERM)
+    }
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

@@ -27,11 +27,14 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
-def parse_networks(trusted: str | Iterable[str]) -> tuple[Network, ...]:
+def parse_networks(
+    trusted: str | Iterable[str], what: str = "trusted proxy"
+) -> tuple[Network, ...]:
     """Parse proxy addresses and networks (``"127.0.0.1 ::1 10.0.0.0/8"``).
 
     :param trusted: one text with items separated by commas or spaces, or an
         iterable of items; each an IPv4/IPv6 address or CIDR network.
+    :param what: what an item is, for the error message.
     :raises ValueError: an item that is neither (the message names it), or
         no item at all.
     """
@@ -44,14 +47,12 @@ def parse_networks(trusted: str | Iterable[str]) -> tuple[Network, ...]:
             networks.append(ipaddress.ip_network(item.strip(), strict=False))
         except ValueError:
             raise ValueError(
-                f"trusted proxy {item!r} is not an IP address or network: "
+                f"{what} {item!r} is not an IP address or network: "
                 "write e.g. 127.0.0.1, ::1 or 10.0.0.0/8 (host names are not "
                 "resolved)"
             ) from None
     if not networks:
-        raise ValueError(
-            "no trusted proxy given: name the proxy's address, e.g. 127.0.0.1"
-        )
+        raise ValueError(f"no {what} given: name an address or network, e.g. 127.0.0.1")
     return tuple(networks)
 
 

@@ -160,9 +160,20 @@ class FakeServer:
         self.app = app
         self.options = options
         self.closed = False
+        #: The port "chosen" (waitress's attribute): 0 becomes 8999.
+        self.effective_port = options.get("port") or 8999
 
     def run(self) -> None:
         raise KeyboardInterrupt
 
     def close(self) -> None:
         self.closed = True
+
+    def serve_until_stopped(self, graceful_timeout: float) -> None:
+        """Stands in for ``serve``'s loop: Ctrl-C at once, then closed."""
+        try:
+            self.run()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.close()

@@ -1,0 +1,210 @@
+"""What the access log, the metrics and the health checks cost per request.
+
+Run alone (``python -m benchmarks.operations [--quick]``) or as part of
+``python -m benchmarks``.  In one process, on one copy of the seeded
+tracker, it calls two applications directly (no server, no sockets, so the
+figure is the application's own CPU time, not the network's):
+
+* *off*: a bare :class:`~roundup_wsgi.RequestDispatcher`, what ``make_app``
+  built before the operations features existed;
+* *on*: ``make_app(home, access_log=True, metrics=True)``: finish hooks,
+  the access log written (to ``/dev/null``) through :mod:`logging`, the
+  Prometheus counters and histogram, the ``/-/`` routing, and a
+  ``GET /-/ready`` once per second of the run, as a load balancer would
+  send.
+
+It alternates off and on in rounds of ``seconds`` each and reports the CPU
+time per request (``time.process_time``) of each and the overhead
+``on/off - 1``, against the targets: at most 3% on ``/issue1``, 10% on the
+static fast path (``/@@file/style.css``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import logging
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+#: Seconds between two ``GET /-/ready`` in the "on" runs.
+READY_EVERY = 2.0
+#: (label, path, target overhead) of the requests measured.
+PATHS = (
+    ("GET /issue1", "/issue1", 0.03),
+    ("GET /@@file/style.css", "/@@file/style.css", 0.10),
+)
+
+
+@dataclass
+class Overhead:
+    """CPU seconds per request, off and on, one value per round."""
+
+    label: str
+    target: float
+    off: list[float] = field(default_factory=list)
+    on: list[float] = field(default_factory=list)
+
+    @property
+    def overhead(self) -> float:
+        return statistics.median(self.on) / statistics.median(self.off) - 1
+
+
+def _environ(path: str, web_host: str) -> dict[str, Any]:
+    return {
+        "REQUEST_METHOD": "GET",
+        "SCRIPT_NAME": "",
+        "PATH_INFO": path,
+        "QUERY_STRING": "",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "8080",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "HTTP_HOST": web_host,
+        "HTTP_USER_AGENT": "benchmarks/1",
+        "HTTP_ACCEPT_ENCODING": "identity",
+        "REMOTE_ADDR": "127.0.0.1",
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(b""),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+    }
+
+
+def _call(app: Callable[..., Any], path: str) -> int:
+    """One request; returns the status code."""
+    status: list[str] = []
+
+    def start_response(line: str, headers: Any, exc_info: Any = None) -> Any:
+        status.append(line)
+        return lambda data: None
+
+    result = app(_environ(path, "127.0.0.1:8080"), start_response)
+    try:
+        for _chunk in result:
+            pass
+    finally:
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()
+    return int(status[0][:3])
+
+
+def _run(
+    app: Callable[..., Any], path: str, seconds: float, ready_every: float | None
+) -> float:
+    """Call ``app`` for ``seconds``; return CPU seconds per request."""
+    count = 0
+    cpu = time.process_time()
+    start = last_ready = time.monotonic()
+    while time.monotonic() - start < seconds:
+        if _call(app, path) != 200:
+            raise SystemExit(f"benchmarks: {path} did not answer 200")
+        count += 1
+        if ready_every is not None and time.monotonic() - last_ready >= ready_every:
+            _call(app, "/-/ready")
+            last_ready = time.monotonic()
+    return (time.process_time() - cpu) / count
+
+
+def measure(template: Path, work: Path, rounds: int, seconds: float) -> list[Overhead]:
+    """Measure every path of :data:`PATHS`, off and on alternately."""
+    from roundup_wsgi import RequestDispatcher
+    from roundup_wsgi.app import make_app
+    from roundup_wsgi.tracker import set_tracker_web
+
+    home = work / "operations"
+    shutil.copytree(template, home)
+    set_tracker_web(home, "http://127.0.0.1:8080/")
+    access = logging.getLogger("roundup_wsgi.access")
+    devnull = open(os.devnull, "w")  # noqa: SIM115 - closed below
+    handler = logging.StreamHandler(devnull)
+    access.addHandler(handler)
+    access.setLevel(logging.INFO)
+    access.propagate = False
+    os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    try:
+        off = RequestDispatcher(str(home))
+        on = make_app(home, access_log=True, metrics=True)
+        results = []
+        for label, path, target in PATHS:
+            row = Overhead(label, target)
+            for app in (off, on):  # warm up: templates compiled, files cached
+                for _ in range(20):
+                    _call(app, path)
+            for round_ in range(rounds):
+                order = [(off, row.off, None), (on, row.on, READY_EVERY)]
+                if round_ % 2:
+                    order.reverse()
+                for app, values, ready in order:
+                    values.append(_run(app, path, seconds, ready))
+            results.append(row)
+        return results
+    finally:
+        access.removeHandler(handler)
+        devnull.close()
+
+
+def render(rows: list[Overhead]) -> str:
+    """The table: CPU per request off and on, the overhead and the target."""
+    lines = [
+        ("request", "off us CPU", "on us CPU", "overhead", "target"),
+    ]
+    for row in rows:
+        lines.append(
+            (
+                row.label,
+                f"{statistics.median(row.off) * 1e6:.0f}",
+                f"{statistics.median(row.on) * 1e6:.0f}",
+                f"{row.overhead * 100:+.1f}%",
+                f"<= {row.target * 100:.0f}%",
+            )
+        )
+    widths = [max(len(line[i]) for line in lines) for i in range(5)]
+    out = []
+    for number, line in enumerate(lines):
+        out.append(
+            "  ".join(
+                cell.ljust(widths[i]) if i == 0 else cell.rjust(widths[i])
+                for i, cell in enumerate(line)
+            )
+        )
+        if number == 0:
+            out.append("  ".join("-" * w for w in widths))
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.operations", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--quick", action="store_true", help="3 rounds of 2 s")
+    parser.add_argument("--issues", type=int, default=100, help="issues (100)")
+    args = parser.parse_args(argv)
+    rounds, seconds = (3, 2.0) if args.quick else (5, 6.0)
+    from . import seed
+
+    with tempfile.TemporaryDirectory(prefix="roundup-wsgi-ops-") as tmp:
+        work = Path(tmp)
+        seed.build_tracker(work / "template", args.issues, 1024 * 1024)
+        rows = measure(work / "template", work, rounds, seconds)
+    print(
+        f"Operations on (access log, metrics, /-/ready every {READY_EVERY:.0f} s) "
+        "vs off, "
+        f"in process, {rounds} rounds of {seconds:.0f} s:"
+    )
+    print(render(rows))
+
+
+if __name__ == "__main__":
+    main()

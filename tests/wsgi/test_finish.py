@@ -1,0 +1,194 @@
+"""Tests of roundup_wsgi.wsgi.finish (finish hooks) and
+roundup_wsgi.wsgi.accesslog (the access-log line), Roundup-free."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+from wsgiref.util import setup_testing_defaults
+from wsgiref.validate import validator
+
+import apachelogs
+import pytest
+
+from roundup_wsgi.wsgi.accesslog import LOG_FORMAT, AccessLog, format_line, redact_query
+from roundup_wsgi.wsgi.finish import Finished, FinishHooks, add_finish_hook, note
+
+
+def environ(**extra: Any) -> dict[str, Any]:
+    env: dict[str, Any] = {}
+    setup_testing_defaults(env)
+    env["QUERY_STRING"] = ""
+    env.update(extra)
+    return env
+
+
+def chunks_app(environ: dict[str, Any], start_response: Any) -> Iterator[bytes]:
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    yield b"abc"
+    yield b"defg"
+
+
+def test_hooks_run_once_at_close_with_bytes_status_and_duration() -> None:
+    seen: list[Finished] = []
+    app = FinishHooks(chunks_app, [seen.append])
+    result = app(environ(), lambda status, headers, exc_info=None: None)
+    assert seen == []  # not before close()
+    assert b"".join(result) == b"abcdefg"
+    assert seen == []
+    result.close()  # type: ignore[attr-defined]
+    result.close()  # type: ignore[attr-defined]
+    assert len(seen) == 1
+    finished = seen[0]
+    assert (finished.status, finished.status_code, finished.bytes_sent) == (
+        "200 OK",
+        200,
+        7,
+    )
+    assert finished.duration > 0
+    assert not finished.client_gone
+    assert finished.error is None
+
+
+def test_close_before_the_end_is_a_client_gone() -> None:
+    seen: list[Finished] = []
+    app = FinishHooks(chunks_app, [seen.append])
+    result = iter(app(environ(), lambda *args: None))
+    assert next(result) == b"abc"
+    result.close()  # type: ignore[attr-defined]
+    assert seen[0].client_gone
+    assert seen[0].bytes_sent == 3
+
+
+def test_write_callable_bytes_count_and_hooks_added_inside() -> None:
+    def legacy(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        add_finish_hook(environ, lambda f: seen.append(("inner", f.bytes_sent)))
+        note(dict(environ), "trace_id", "abc123")  # a copy shares the record
+        write = start_response("201 Created", [])
+        write(b"12345")
+        return [b"67"]
+
+    seen: list[tuple[str, Any]] = []
+    written: list[bytes] = []
+    app = FinishHooks(legacy, [lambda f: seen.append(("outer", f.notes))])
+    result = app(environ(), lambda *args: written.append)
+    list(result)
+    result.close()  # type: ignore[attr-defined]
+    assert seen == [("outer", {"trace_id": "abc123"}), ("inner", 7)]
+
+
+def test_an_exception_from_the_app_runs_the_hooks_and_propagates() -> None:
+    def broken(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        raise RuntimeError("boom")
+
+    seen: list[Finished] = []
+    with pytest.raises(RuntimeError):
+        FinishHooks(broken, [seen.append])(environ(), lambda *args: None)
+    assert isinstance(seen[0].error, RuntimeError)
+    assert seen[0].status_code == 500
+
+
+def test_a_failing_hook_is_logged_and_the_next_runs(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    seen: list[int] = []
+
+    def bad(finished: Finished) -> None:
+        raise ValueError("hook bug")
+
+    app = FinishHooks(chunks_app, [bad, lambda f: seen.append(f.bytes_sent)])
+    result = app(environ(), lambda *args: None)
+    list(result)
+    result.close()  # type: ignore[attr-defined]
+    assert seen == [7]
+    assert "finish hook" in caplog.text
+
+
+def test_the_servers_file_wrapper_stays_unwrapped() -> None:
+    class Wrapper:
+        def __init__(self, data: bytes) -> None:
+            self.data = data
+            self.closed = False
+
+        def __iter__(self) -> Iterator[bytes]:
+            yield self.data
+
+        def close(self) -> None:
+            self.closed = True
+
+    def file_app(environ: dict[str, Any], start_response: Any) -> Any:
+        start_response("200 OK", [("Content-Length", "5")])
+        return environ["wsgi.file_wrapper"](b"hello")
+
+    seen: list[Finished] = []
+    app = FinishHooks(file_app, [seen.append])
+    result = app(environ(**{"wsgi.file_wrapper": Wrapper}), lambda *args: None)
+    assert isinstance(result, Wrapper)
+    result.close()
+    assert result.closed
+    assert seen[0].bytes_sent == 5
+
+
+def test_valid_under_wsgiref_validator() -> None:
+    app = validator(FinishHooks(chunks_app))
+    env = environ()
+    result = app(env, lambda status, headers, exc_info=None: lambda data: None)
+    assert b"".join(result) == b"abcdefg"
+    result.close()
+
+
+# -- the access-log line -------------------------------------------------------
+
+
+def finished_record(**env: Any) -> Finished:
+    record = Finished(
+        environ(**env),
+        status="206 Partial Content",
+        bytes_sent=5,
+        started=1_700_000_000.0,
+        duration=0.0123,
+        notes={"trace_id": "T1"},
+    )
+    return record
+
+
+def test_line_parses_as_the_combined_format_plus_two_fields() -> None:
+    record = finished_record(
+        REQUEST_METHOD="GET",
+        PATH_INFO="/file1/a b.txt",
+        QUERY_STRING="x=1&__login_password=hunter2&api_token=t",
+        REMOTE_ADDR="192.0.2.1",
+        HTTP_REFERER='http://x/"quoted"',
+        HTTP_USER_AGENT="agent\\1",
+        HTTP_AUTHORIZATION="Basic ZGVtbzpzZWNyZXQ=",
+        SERVER_PROTOCOL="HTTP/1.1",
+    )
+    line = format_line(record)
+    entry = apachelogs.LogParser(LOG_FORMAT).parse(line)
+    assert entry.remote_host == "192.0.2.1"
+    assert entry.request_line == (
+        "GET /file1/a%20b.txt?x=1&__login_password=***&api_token=*** HTTP/1.1"
+    )
+    assert entry.final_status == 206
+    assert entry.bytes_sent == 5
+    assert entry.headers_in == {
+        "Referer": 'http://x/"quoted"',
+        "User-Agent": "agent\\1",
+    }
+    assert entry.request_duration_microseconds == 12300
+    assert entry.notes == {"trace_id": "T1"}
+    assert "hunter2" not in line
+    assert "ZGVtbzpzZWNyZXQ=" not in line
+
+
+def test_redact_query_keeps_other_parameters() -> None:
+    assert redact_query("@action=login&password=x") == "@action=login&password=***"
+    assert redact_query("a=1&b=2") == "a=1&b=2"
+
+
+def test_access_log_hook_logs_at_info(caplog: pytest.LogCaptureFixture) -> None:
+    logger = logging.getLogger("test.access")
+    with caplog.at_level(logging.INFO, logger="test.access"):
+        AccessLog(logger)(finished_record(REQUEST_METHOD="HEAD"))
+    assert caplog.records[0].getMessage().startswith("- - - [")  # no REMOTE_ADDR
