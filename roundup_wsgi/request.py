@@ -72,14 +72,12 @@ class Writer:
     its body buffer, or in ``"server"`` mode the server's write callable.
     """
 
-    __slots__ = ("sink", "wrote")
+    __slots__ = ("sink",)
 
     def __init__(self) -> None:
         #: Where bytes go: ``list.append`` of the body buffer or the
         #: server's write callable; ``None`` before ``start_response``.
         self.sink: WriteCallable | None = None
-        #: True once non-empty data went to a sink.
-        self.wrote = False
 
     def write(self, data: bytes | str) -> None:
         """Send ``data`` (bytes; ``str`` is UTF-8 encoded, as Roundup's ``s2b``
@@ -94,7 +92,6 @@ class Writer:
             )
         if data:
             self.sink(data.encode("utf-8") if isinstance(data, str) else bytes(data))
-            self.wrote = True
 
     def writelines(self, lines: Iterable[bytes | str]) -> None:
         """Write each item of ``lines`` (file-object protocol)."""
@@ -113,31 +110,34 @@ class ResponseBody:
     close() method upon completion of the current request").
 
     A response without a body (HEAD, 204, 304, an empty page) yields one
-    empty chunk ``b""`` rather than nothing: hypercorn's WSGI mode sends
-    the status line only with the first chunk of the app_iter, so an empty
-    app_iter never starts the response and hypercorn answers 500.  PEP 3333
-    ("Buffering and Streaming") lets an application yield empty bytestrings
-    and servers send nothing for them, so other servers' bytes stay the
-    same.  Not when the body went out through the server's write callable
-    (``body_sent``): the response has started then.
+    empty chunk ``b""`` rather than nothing when ``empty_chunk`` is set:
+    hypercorn's WSGI mode sends the status line only with the first chunk
+    of the app_iter, so an empty app_iter never starts the response and
+    hypercorn answers 500.  PEP 3333 ("Buffering and Streaming") lets an
+    application yield empty bytestrings.  The dispatcher sets it only for
+    servers whose ``start_response`` returns no write callable (hypercorn,
+    granian, bjoern): the others (wsgiref, waitress, gunicorn) start an
+    empty response themselves, and one empty chunk would change their
+    headers (wsgiref drops its ``Content-Length: 0``), where Roundup's own
+    handler runs and must be matched byte for byte.
     """
 
-    __slots__ = ("_body_sent", "_chunks", "_closed", "_file_body")
+    __slots__ = ("_chunks", "_closed", "_empty_chunk", "_file_body")
 
     def __init__(
         self,
         chunks: list[bytes],
         file_body: Iterable[bytes] | None = None,
         *,
-        body_sent: bool = False,
+        empty_chunk: bool = False,
     ) -> None:
         self._chunks = chunks
         self._file_body = file_body
-        self._body_sent = body_sent
+        self._empty_chunk = empty_chunk
         self._closed = False
 
     def __iter__(self) -> Iterator[bytes]:
-        if not (self._chunks or self._file_body is not None or self._body_sent):
+        if self._empty_chunk and not (self._chunks or self._file_body is not None):
             yield b""  # start the response on servers that wait for a chunk
             return
         yield from self._chunks
@@ -200,7 +200,9 @@ class Request:
         self._server_start_response = start_response
         self._write_through = write_mode == "server"
         self._started = False  # the server's start_response has been called
-        self._write_callable_used = False  # wfile writes go to the server
+        #: Whether the server's ``start_response`` returned a write callable
+        #: (``None``: not called yet).
+        self._server_writes: bool | None = None
 
     # -- the interface Roundup's Client calls ---------------------------------
 
@@ -222,11 +224,9 @@ class Request:
         self.chunks = []
         self._drop_file_body()
         sink: Callable[[bytes], object] = self.chunks.append
-        self._write_callable_used = False
         if self._write_through:
             sink = self._start_on_first_write
         self.wfile.sink = sink
-        self.wfile.wrote = False
 
     def _start_on_first_write(self, data: bytes) -> None:
         """The ``"server"`` mode's first write: call the server's
@@ -236,11 +236,8 @@ class Request:
         assert self.status is not None
         write = self._server_start_response(self.status, self.headerlist)
         self._started = True
-        if write is not None:
-            self.wfile.sink = write
-            self._write_callable_used = True
-        else:
-            self.wfile.sink = self.chunks.append
+        self._server_writes = write is not None
+        self.wfile.sink = write if write is not None else self.chunks.append
         self.wfile.sink(data)
 
     def sendfile(self, filename: str, offset: int, length: int) -> None:
@@ -288,7 +285,8 @@ class Request:
         self._drop_file_body()
         self.exc_info = exc_info
         if self._started:
-            self._server_start_response(status, headers, exc_info)
+            write = self._server_start_response(status, headers, exc_info)
+            self._server_writes = write is not None
 
     def finish(self) -> ResponseBody | Iterable[bytes]:
         """Call the server's ``start_response`` (unless done) and return the app_iter.
@@ -321,13 +319,17 @@ class Request:
                     length = sum(map(len, self.chunks))
                     self.headerlist.append(("Content-Length", str(length)))
             self._started = True
-            self._server_start_response(self.status, self.headerlist, self.exc_info)
+            write = self._server_start_response(
+                self.status, self.headerlist, self.exc_info
+            )
+            self._server_writes = write is not None
         if self.file_body is not None and not self.chunks:
             return self.file_body
-        # Bytes written through the server's write callable started the
-        # response; in every other case an empty body yields b"".
-        sent = self.wfile.wrote and self._write_callable_used
-        return ResponseBody(self.chunks, self.file_body, body_sent=sent)
+        # A server without a write callable may wait for a first chunk to
+        # start the response (hypercorn): give it one (see ResponseBody).
+        return ResponseBody(
+            self.chunks, self.file_body, empty_chunk=not self._server_writes
+        )
 
     def _drop_file_body(self) -> None:
         body, self.file_body = self.file_body, None

@@ -598,15 +598,49 @@ def wsgi1_to_wsgi2(
     return app2
 
 
+class _AtLeastOneChunk:
+    """``body``, or one empty chunk if it yields none (see
+    :func:`wsgi2_to_wsgi1`); ``close()`` closes ``body``."""
+
+    __slots__ = ("_body",)
+
+    def __init__(self, body: Iterable[bytes]) -> None:
+        self._body = body
+
+    def __iter__(self) -> Iterator[bytes]:
+        empty = True
+        for chunk in self._body:
+            empty = False
+            yield chunk
+        if empty:
+            yield b""
+
+    def close(self) -> None:
+        _close(self._body)
+
+
+def _has_chunks(body: Iterable[bytes], environ: dict[str, Any]) -> bool:
+    """True if ``body`` surely yields a chunk: a non-empty list, or the
+    server's own ``wsgi.file_wrapper`` object (left as it is, so the server
+    keeps its fast path)."""
+    if isinstance(body, list):
+        return bool(body)
+    wrapper = environ.get("wsgi.file_wrapper")
+    return isinstance(wrapper, type) and isinstance(body, wrapper)
+
+
 def wsgi2_to_wsgi1(app: WSGI2App) -> WSGIApp:
     """Return a WSGI 1 (PEP 3333) application serving the WSGI 2 application
     ``app`` (``app(environ) -> (status, headers, body)``).
 
     It calls ``start_response(status, headers)`` and returns ``body`` as the
-    app_iter, unchanged (any iterable of bytes, generators included), so the
-    server calls its ``close()`` exactly once; if ``start_response`` raises,
+    app_iter (any iterable of bytes, generators included), so the server
+    calls its ``close()`` exactly once; if ``start_response`` raises,
     ``body`` is closed and the error propagates.  The write callable is
-    never used.
+    never used.  Where ``start_response`` returns no write callable, a body
+    that yields nothing yields one empty chunk ``b""`` instead: hypercorn
+    sends the status line only with the first chunk of the app_iter (PEP
+    3333, "Buffering and Streaming", allows empty bytestrings).
 
     :raises TypeError: (from the returned application) ``app`` did not return
         a ``(status, headers, body)`` triple.
@@ -624,10 +658,12 @@ def wsgi2_to_wsgi1(app: WSGI2App) -> WSGIApp:
             )
         status, headers, body = result
         try:
-            start_response(status, headers)
+            write = start_response(status, headers)
         except BaseException:
             _close(body)
             raise
+        if write is None and not _has_chunks(body, environ):
+            return _AtLeastOneChunk(body)
         return body
 
     application.__doc__ = f"{_name(app)} as a WSGI 1 application."

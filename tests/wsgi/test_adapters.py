@@ -560,3 +560,26 @@ def test_missing_greenlet_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> No
     with pytest.raises(ImportError, match=r"pip install 'roundup-wsgi\[stream\]'"):
         wsgi1_to_wsgi2(app, "greenlet")
     assert adapters.STREAM_EXTRA == "roundup-wsgi[stream]"
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("returns_write", [False, True])
+def test_an_empty_body_starts_the_response_on_servers_without_write(
+    mode: str, returns_write: bool
+) -> None:
+    """hypercorn (no write callable) sends the status line with the first
+    chunk: an empty body becomes one empty chunk there, and stays empty on
+    servers with a write callable."""
+
+    def no_body(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("304 Not Modified", [("ETag", '"x"')])
+        return []
+
+    recorder = StartResponseRecorder(returns_write=returns_write)
+    app_iter = iterable_only(no_body, mode)(environ(), recorder)
+    try:
+        chunks = list(app_iter)
+    finally:
+        getattr(app_iter, "close", lambda: None)()
+    assert recorder.status == "304 Not Modified"
+    assert chunks == ([] if returns_write else [b""])
