@@ -29,3 +29,42 @@ preload_app = False
 accesslog = "-"
 errorlog = "-"
 loglevel = "info"
+
+
+# Readiness: each worker answers /-/ready with 503 ("stopping") once it is
+# told to stop, so a load balancer's health check takes it out while it
+# finishes its requests (graceful_timeout above).
+def post_worker_init(worker):
+    """Chain roundup_wsgi.health.begin_stop before gunicorn's SIGTERM handler."""
+    import signal
+
+    from roundup_wsgi.health import begin_stop
+
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def stop(signum, frame):
+        begin_stop()
+        if callable(previous):
+            previous(signum, frame)
+
+    signal.signal(signal.SIGTERM, stop)
+
+
+def worker_int(worker):
+    """SIGINT/SIGQUIT to a worker: stopping as well."""
+    from roundup_wsgi.health import begin_stop
+
+    begin_stop()
+
+
+# Metrics (ROUNDUP_WSGI_METRICS=on): with several workers set
+# PROMETHEUS_MULTIPROC_DIR to an empty directory the service user can write
+# (e.g. /run/roundup-wsgi/metrics); a dead worker's gauges are dropped here.
+def child_exit(server, worker):
+    """Drop the live gauges of a worker that exited."""
+    import os
+
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

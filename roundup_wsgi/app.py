@@ -16,9 +16,11 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from .dispatcher import RequestDispatcher
+from .health import DEFAULT_NETWORKS, Operations
+from .metrics import Metrics
 from .options import (
     APP_OPTIONS,
     DISPATCHER_OPTIONS,
@@ -26,8 +28,12 @@ from .options import (
     ConfigError,
     convert,
     parse_trackers,
+    split_list,
 )
 from .tracker import TrackerHomeError
+from .wsgi.accesslog import LOGGER_NAME as ACCESS_LOGGER
+from .wsgi.accesslog import AccessLog
+from .wsgi.finish import FinishHook, FinishHooks
 from .wsgi.mount import TrackerMount
 from .wsgi.types import WSGIApp
 
@@ -38,6 +44,7 @@ __all__ = [
     "ENV_TRACKER_HOME",
     "ENV_WRITE_MODE",
     "ConfigError",
+    "find_layer",
     "make_app",
     "options_from_environment",
 ]
@@ -60,6 +67,10 @@ def make_app(
     tracker_home_or_mapping: str | os.PathLike[str] | Mapping[str, Any],
     *,
     trusted_proxies: str | Iterable[str] | None = None,
+    access_log: bool = False,
+    metrics: bool = False,
+    health_networks: str | Iterable[str] | None = None,
+    drain_file: str | os.PathLike[str] | None = None,
     **options: Any,
 ) -> WSGIApp:
     """Return the WSGI application serving one tracker, or several.
@@ -72,6 +83,16 @@ def make_app(
         ``X-Forwarded-*`` headers are honoured (``"127.0.0.1 ::1"``); the
         application is then wrapped in
         :class:`~roundup_wsgi.wsgi.proxy.TrustedProxyFix`.  None: no proxy.
+    :param access_log: log one line per response to the logger
+        ``roundup_wsgi.access`` (:mod:`roundup_wsgi.wsgi.accesslog`); when
+        neither that logger nor the root logger has a handler, one writing
+        to stderr is added.
+    :param metrics: answer ``GET /-/metrics`` (:mod:`roundup_wsgi.metrics`;
+        needs ``prometheus_client``).
+    :param health_networks: addresses or networks allowed to read
+        ``/-/health``, ``/-/ready`` and ``/-/metrics``
+        (:mod:`roundup_wsgi.health`); None: loopback and ``trusted_proxies``.
+    :param drain_file: while this file exists ``/-/ready`` answers 503.
     :param options: the ``"dispatcher"`` options of the table
         :data:`roundup_wsgi.options.OPTIONS` (``debug``, ``write_mode``,
         ...), applied to every tracker.
@@ -87,20 +108,81 @@ def make_app(
             f"options are {', '.join(option.name for option in OPTIONS)}"
         )
     app: WSGIApp
+    dispatchers: dict[str, RequestDispatcher]
+    labels: dict[str, str]
     if isinstance(tracker_home_or_mapping, Mapping):
-        app = TrackerMount(
-            {
-                name: RequestDispatcher(os.fspath(home), **options)
-                for name, home in tracker_home_or_mapping.items()
-            }
-        )
+        dispatchers = {
+            name: RequestDispatcher(os.fspath(home), **options)
+            for name, home in tracker_home_or_mapping.items()
+        }
+        labels = {name: name for name in dispatchers}
+        app = TrackerMount(dispatchers)
     else:
-        app = RequestDispatcher(os.fspath(tracker_home_or_mapping), **options)
+        dispatcher = RequestDispatcher(os.fspath(tracker_home_or_mapping), **options)
+        dispatchers = {"": dispatcher}
+        labels = {"": os.path.basename(os.path.normpath(dispatcher.home))}
+        app = dispatcher
+    if isinstance(health_networks, str):
+        health_networks = split_list(health_networks)
+    if isinstance(trusted_proxies, str):
+        trusted_proxies = split_list(trusted_proxies)
+    networks = (
+        list(health_networks)
+        if health_networks is not None
+        else [*DEFAULT_NETWORKS, *(trusted_proxies or [])]
+    )
+    app = Operations(
+        app,
+        dispatchers,
+        networks=networks,
+        drain_file=os.fspath(drain_file) if drain_file is not None else None,
+        metrics=Metrics(labels) if metrics else None,
+    )
     if trusted_proxies is not None:
         from .wsgi.proxy import TrustedProxyFix
 
         app = TrustedProxyFix(app, trusted_proxies)
+    hooks: list[FinishHook] = []
+    if access_log:
+        _log_to_stderr_unless_configured()
+        hooks.append(AccessLog())
+    if hooks or metrics:
+        app = FinishHooks(app, hooks)
     return app
+
+
+_L = TypeVar("_L")
+
+
+def find_layer(app: object, kind: type[_L]) -> _L:
+    """The first layer of an application built by :func:`make_app` that is
+    a ``kind`` (following the middlewares' ``app`` attributes), e.g.
+    ``find_layer(app, RequestDispatcher).home``.
+
+    :raises LookupError: no layer is a ``kind``.
+    """
+    layer: object = app
+    while layer is not None:
+        if isinstance(layer, kind):
+            return layer
+        layer = getattr(layer, "app", None)
+    raise LookupError(f"{app!r} has no {kind.__name__} layer")
+
+
+def _log_to_stderr_unless_configured() -> None:
+    """Give the access logger a stderr handler at INFO when logging is not
+    configured (no handler on it or on the root logger): an admin's own
+    configuration wins."""
+    access = logging.getLogger(ACCESS_LOGGER)
+    if access.handlers or logging.getLogger().handlers:
+        if access.level == logging.NOTSET and not access.isEnabledFor(logging.INFO):
+            access.setLevel(logging.INFO)
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    access.addHandler(handler)
+    access.setLevel(logging.INFO)
+    access.propagate = False
 
 
 def options_from_environment(

@@ -33,7 +33,7 @@ from .options import WRITE_MODES
 from .request import Request
 from .stream import streaming
 from .tracker import check_tracker_home, open_tracker
-from .wsgi import errorpages
+from .wsgi import errorpages, finish
 from .wsgi.types import ExcInfo, StartResponse
 
 __all__ = ["WRITE_MODES", "RequestDispatcher"]
@@ -46,6 +46,7 @@ try:  # Roundup >= 2.5 labels the log lines of one request with a trace id.
     from roundup import logcontext as _logcontext
 except ImportError:  # pragma: no cover - Roundup 2.4
     _logcontext = None
+_TRACE_ID: Any = _logcontext.ctx_vars["trace_id"] if _logcontext is not None else None
 
 
 def _with_log_context(func: _F) -> _F:
@@ -190,6 +191,9 @@ class RequestDispatcher:
         :returns: the app_iter; it has ``close()`` (idempotent) which releases
             any file being sent.
         """
+        if _logcontext is not None and finish.ENVIRON_KEY in environ:
+            # The access log's trace id: the one Roundup's log lines carry.
+            finish.note(environ, "trace_id", str(_TRACE_ID.get()))
         if self._streaming is not None:
             return self._streaming(environ, start_response)
         return self.respond(environ, start_response)
@@ -355,6 +359,7 @@ class RequestDispatcher:
             exc_info=exc_info,
         )
         detail = "".join(traceback.format_exception(*exc_info)) if self.debug else None
+        finish.note(env, "database_unavailable", cause)
         page = failures.service_unavailable(env, cause, detail)
         request.send_page(page, exc_info)
 

@@ -146,6 +146,40 @@ OPTIONS: tuple[Option, ...] = (
         scope="app",
         flag="--trusted-proxy",
     ),
+    Option(
+        "access_log",
+        bool,
+        False,
+        "log one line per request (Apache combined format, duration in "
+        "microseconds, trace id) to the logger roundup_wsgi.access; to stderr "
+        "unless logging is configured",
+        scope="app",
+        flag="",
+    ),
+    Option(
+        "metrics",
+        bool,
+        False,
+        "answer GET /-/metrics with Prometheus metrics (needs roundup-wsgi[metrics])",
+        scope="app",
+    ),
+    Option(
+        "health_networks",
+        list[str] | None,
+        None,
+        "addresses or networks allowed to read /-/health, /-/ready and "
+        "/-/metrics (none: loopback and the trusted proxies)",
+        scope="app",
+        flag="--health-network",
+    ),
+    Option(
+        "drain_file",
+        str | None,
+        None,
+        "while this file exists /-/ready answers 503 (check 'drain'): take "
+        "the server out of a load balancer before a restart",
+        scope="app",
+    ),
 )
 
 #: The options of ``RequestDispatcher``, by name.

@@ -14,7 +14,7 @@ from webtest import TestApp
 
 import roundup_wsgi.app
 from roundup_wsgi import RequestDispatcher
-from roundup_wsgi.app import make_app
+from roundup_wsgi.app import find_layer, make_app
 from roundup_wsgi.options import ConfigError
 from roundup_wsgi.wsgi.mount import TrackerMount
 from roundup_wsgi.wsgi.proxy import TrustedProxyFix
@@ -30,8 +30,10 @@ def app_module(monkeypatch: pytest.MonkeyPatch) -> object:
 
 
 def test_make_app_passes_options(tracker_home: Path) -> None:
-    app = roundup_wsgi.app.make_app(tracker_home, write_mode="server", debug=True)
-    assert isinstance(app, RequestDispatcher)
+    app = find_layer(
+        roundup_wsgi.app.make_app(tracker_home, write_mode="server", debug=True),
+        RequestDispatcher,
+    )
     assert (app.write_mode, app.debug) == ("server", True)
 
 
@@ -54,8 +56,9 @@ def test_application_is_built_once_from_the_environment(
 ) -> None:
     monkeypatch.setenv("ROUNDUP_TRACKER_HOME", str(tracker_home))
     monkeypatch.setenv("ROUNDUP_WSGI_WRITE_MODE", "server")
-    first = app_module.application  # type: ignore[attr-defined]
-    assert first is app_module.application  # type: ignore[attr-defined]
+    application = app_module.application  # type: ignore[attr-defined]
+    assert application is app_module.application  # type: ignore[attr-defined]
+    first = find_layer(application, RequestDispatcher)
     assert first.home == str(tracker_home)
     assert first.write_mode == "server"
     with pytest.raises(AttributeError):
@@ -75,12 +78,12 @@ def test_application_serves_several_trackers(
     monkeypatch.setenv("ROUNDUP_WSGI_TRUSTED_PROXIES", "127.0.0.1")
     app = app_module.application  # type: ignore[attr-defined]
     assert isinstance(app, TrustedProxyFix)
-    assert isinstance(app.app, TrackerMount)
-    assert {name: d.home for name, d in app.app.apps.items()} == {
+    mount = find_layer(app, TrackerMount)
+    assert {name: d.home for name, d in mount.apps.items()} == {
         "bugs": str(bugs),
         "support": str(other),
     }
-    assert all(d.debug for d in app.app.apps.values())
+    assert all(d.debug for d in mount.apps.values())
 
 
 @pytest.mark.parametrize(
@@ -123,7 +126,7 @@ def test_unknown_prefixed_variable_is_logged(
 ) -> None:
     monkeypatch.setenv("ROUNDUP_TRACKER_HOME", str(tracker_home))
     monkeypatch.setenv("ROUNDUP_WSGI_WRITEMODE", "server")
-    app = app_module.application  # type: ignore[attr-defined]
+    app = find_layer(app_module.application, RequestDispatcher)  # type: ignore[attr-defined]
     assert app.write_mode == "buffer"
     assert "ROUNDUP_WSGI_WRITEMODE is not an option" in caplog.text
 

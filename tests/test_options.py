@@ -37,7 +37,13 @@ def test_every_option_has_help_and_a_unique_flag() -> None:
     flags = [option.cli_flag for option in OPTIONS if option.cli_flag]
     assert len(flags) == len(set(flags))
     assert all(option.help for option in OPTIONS)
-    assert set(APP_OPTIONS) == {"trusted_proxies"}
+    assert set(APP_OPTIONS) == {
+        "trusted_proxies",
+        "access_log",
+        "metrics",
+        "health_networks",
+        "drain_file",
+    }
     assert DISPATCHER_OPTIONS["write_mode"].default == WRITE_MODES[0] == "buffer"
 
 
@@ -46,6 +52,8 @@ def test_every_option_is_a_serve_flag() -> None:
     parser = build_parser()
     args = parser.parse_args(["serve"])
     for option in OPTIONS:
+        if not option.cli_flag:
+            continue  # e.g. access_log: serve has --access-log FILE|-|off
         assert getattr(args, option.name) == option.default, option.name
     args = parser.parse_args(
         [

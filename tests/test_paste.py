@@ -10,6 +10,7 @@ from paste.deploy import loadapp
 from webtest import TestApp
 
 from roundup_wsgi import RequestDispatcher
+from roundup_wsgi.app import find_layer
 from roundup_wsgi.options import ConfigError
 from roundup_wsgi.paste import app_factory
 from roundup_wsgi.wsgi.mount import TrackerMount
@@ -31,8 +32,7 @@ def test_loadapp_one_tracker_with_typed_options(
         f"tracker_home = {home}\ndebug = yes\nwrite_mode = server\n"
         "feature_flags = cache_tracker=false\n",
     )
-    app = loadapp(uri)
-    assert isinstance(app, RequestDispatcher)
+    app = find_layer(loadapp(uri), RequestDispatcher)
     assert app.debug is True
     assert app.write_mode == "server"
     assert app.feature_flags == {"cache_tracker": False}
@@ -51,8 +51,7 @@ def test_loadapp_several_trackers_relative_to_the_ini(
     )
     app = loadapp(uri)
     assert isinstance(app, TrustedProxyFix)
-    assert isinstance(app.app, TrackerMount)
-    assert sorted(app.app.apps) == ["bugs", "support"]
+    assert sorted(find_layer(app, TrackerMount).apps) == ["bugs", "support"]
     web = TestApp(app, extra_environ={"HTTP_HOST": "localhost"})
     assert "Sample issue one" in web.get("/support/issue1").text
 

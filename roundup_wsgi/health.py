@@ -1,0 +1,342 @@
+"""Health, readiness and metrics under ``/-/``, for load balancers and
+monitoring.
+
+* ``GET /-/health``: liveness; 200 ``{"status": "ok"}`` while the process
+  answers.  Opens no database.
+* ``GET /-/ready``: readiness; for each tracker, opens its database and
+  reads one row, checks that the db directory can be written (sqlite,
+  anydbm; the server answering is part of opening for PostgreSQL and MySQL)
+  and that a Redis session database answers where ``[sessiondb] backend =
+  redis``.  200 with a JSON body naming each check, or 503 with
+  ``Retry-After`` naming the failing ones.  The checks run at most once per
+  :data:`READY_INTERVAL` seconds per process (a result is reused until then).
+  Two more checks fail before a stop: ``drain`` while the *drain file* exists
+  (remove a server from a load balancer before a restart) and ``stopping``
+  once a graceful stop has begun (:func:`begin_stop`).
+* ``GET /-/metrics``: Prometheus metrics (:mod:`roundup_wsgi.metrics`), when
+  enabled.
+
+With several trackers (``/<name>/``), ``/-/ready`` at the root checks all of
+them and ``/<name>/-/ready`` that one.  ``-`` cannot be a Roundup class name
+(``hyperdb.Class.class_re`` requires a letter first), so no tracker page is
+hidden by these paths.
+
+Only clients in the allowed networks get these answers (default: loopback
+and the trusted proxies); for others the request goes on to the tracker,
+which answers as it would for any unknown path.  The bodies hold no paths,
+versions or tracebacks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import json
+import logging
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from .tracker import open_tracker
+from .wsgi.proxy import parse_networks
+from .wsgi.types import StartResponse
+
+__all__ = [
+    "DEFAULT_NETWORKS",
+    "READY_INTERVAL",
+    "RETRY_AFTER",
+    "Operations",
+    "Readiness",
+    "begin_stop",
+    "stopping",
+]
+
+logger = logging.getLogger("roundup_wsgi.health")
+
+#: Networks allowed by default, besides the trusted proxies: loopback.
+DEFAULT_NETWORKS = ("127.0.0.0/8", "::1/128")
+#: Seconds a readiness result is reused (at most one database open per
+#: tracker per this interval, per process).
+READY_INTERVAL = 1.0
+#: ``Retry-After`` of a 503 readiness answer, in seconds.
+RETRY_AFTER = 5
+#: The operations endpoints, by the path after ``/-/``.
+ENDPOINTS = ("health", "ready", "metrics")
+
+_stopping = threading.Event()
+
+
+def begin_stop() -> None:
+    """Mark this process as stopping: ``/-/ready`` answers 503 with the
+    failing check ``stopping`` from now on.  Called by ``roundup-wsgi
+    serve`` on SIGTERM and by ``deploy/gunicorn.conf.py`` in each worker."""
+    _stopping.set()
+
+
+def stopping() -> bool:
+    """True once :func:`begin_stop` was called in this process."""
+    return _stopping.is_set()
+
+
+class Readiness:
+    """The readiness checks of one tracker, run at most once per
+    ``interval`` seconds.
+
+    :param dispatcher: the tracker's
+        :class:`~roundup_wsgi.dispatcher.RequestDispatcher` (its cached
+        tracker instance is used, else one is opened once).
+    :param interval: seconds a result is reused.
+    """
+
+    def __init__(self, dispatcher: Any, interval: float = READY_INTERVAL) -> None:
+        self.dispatcher = dispatcher
+        self.interval = interval
+        self._lock = threading.Lock()
+        self._checked = -float("inf")
+        self._result: dict[str, str] = {}
+        self._tracker: Any = None
+
+    def checks(self) -> dict[str, str]:
+        """``{check name: "ok" or a short reason}``, from the last run if it
+        is younger than ``interval`` seconds."""
+        with self._lock:
+            now = time.monotonic()
+            if now - self._checked >= self.interval:
+                self._result = self._run()
+                self._checked = time.monotonic()
+            return dict(self._result)
+
+    def _instance(self) -> Any:
+        tracker = getattr(self.dispatcher, "tracker", None)
+        if tracker is not None:
+            return tracker
+        if self._tracker is None:
+            self._tracker = open_tracker(self.dispatcher.home, True)
+        return self._tracker
+
+    def _run(self) -> dict[str, str]:
+        result: dict[str, str] = {}
+        try:
+            tracker = self._instance()
+        except Exception as exc:
+            logger.warning(
+                "readiness: tracker %s cannot be opened",
+                self.dispatcher.home,
+                exc_info=True,
+            )
+            return {"tracker": _reason("cannot be opened", exc)}
+        config = tracker.config
+        try:
+            db = tracker.open("admin")
+        except Exception as exc:
+            logger.warning(
+                "readiness: database of %s cannot be opened",
+                self.dispatcher.home,
+                exc_info=True,
+            )
+            result["database"] = _reason("cannot be opened", exc)
+            return result
+        try:
+            # No user 1 (IndexError): the database answered all the same.
+            with contextlib.suppress(IndexError):
+                db.user.get("1", "username")
+            result["database"] = "ok"
+        except Exception as exc:
+            result["database"] = _reason("cannot be read", exc)
+        try:
+            if str(config.RDBMS_BACKEND) in ("sqlite", "anydbm"):
+                result["db_directory"] = _writable(str(config.DATABASE))
+            if str(getattr(config, "SESSIONDB_BACKEND", "") or "") == "redis":
+                result["sessions"] = _redis_answers(db)
+        finally:
+            try:
+                db.close()
+            except Exception:
+                logger.debug("readiness: closing the database failed", exc_info=True)
+        return result
+
+
+def _reason(what: str, exc: BaseException) -> str:
+    """A short reason without paths or versions: what failed and the
+    exception's class name."""
+    return f"{what} ({type(exc).__name__})"
+
+
+def _writable(directory: str) -> str:
+    """ "ok" if a file can be created in ``directory`` (created and removed
+    at once), else the reason."""
+    try:
+        with tempfile.TemporaryFile(dir=directory, prefix=".ready-"):
+            pass
+    except OSError as exc:
+        return _reason("not writable", exc)
+    return "ok"
+
+
+def _redis_answers(db: Any) -> str:
+    try:
+        db.getSessionManager().redis.ping()
+    except Exception as exc:
+        return _reason("Redis session database does not answer", exc)
+    return "ok"
+
+
+class Operations:
+    """WSGI middleware answering ``/-/health``, ``/-/ready`` and
+    ``/-/metrics`` (see the module documentation); every other request goes
+    to ``app``.
+
+    :param app: the application: one tracker's dispatcher, or a
+        :class:`~roundup_wsgi.wsgi.mount.TrackerMount`.
+    :param trackers: ``{name: RequestDispatcher}``; one tracker at the root
+        is named ``""``.
+    :param networks: addresses or networks allowed to read the answers
+        (compared with ``REMOTE_ADDR``, after the trusted proxies' headers
+        were applied); None: :data:`DEFAULT_NETWORKS`.
+    :param drain_file: while this path exists, ``/-/ready`` fails with the
+        check ``drain``.
+    :param metrics: the :class:`roundup_wsgi.metrics.Metrics`, or None.
+    :raises ValueError: a network that is no address or network.
+    """
+
+    def __init__(
+        self,
+        app: Callable[..., Iterable[bytes]],
+        trackers: Mapping[str, Any],
+        *,
+        networks: Iterable[str] | None = None,
+        drain_file: str | None = None,
+        metrics: Any = None,
+    ) -> None:
+        self.app = app
+        self.mounted = "" not in trackers
+        self.readiness = {name: Readiness(d) for name, d in trackers.items()}
+        self.networks = parse_networks(
+            list(networks) if networks is not None else DEFAULT_NETWORKS
+        )
+        self.drain_file = drain_file
+        self.metrics = metrics
+
+    def allowed(self, remote_addr: str) -> bool:
+        """True if ``remote_addr`` is in an allowed network (IPv4-mapped IPv6
+        unmapped); False for anything that is no IP address (a Unix
+        socket)."""
+        try:
+            address = ipaddress.ip_address(remote_addr.split("%", 1)[0])
+        except ValueError:
+            return False
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+            address = address.ipv4_mapped
+        return any(address.version == n.version and address in n for n in self.networks)
+
+    def route(self, path: str) -> tuple[str, list[str]] | None:
+        """``(endpoint, tracker names)`` for an operations path, else None."""
+        head, sep, endpoint = path.rpartition("/-/")
+        if not sep or endpoint not in ENDPOINTS:
+            return None
+        if head == "":
+            return endpoint, list(self.readiness)
+        name = head[1:]
+        if self.mounted and name in self.readiness:
+            return endpoint, [name]
+        return None
+
+    def __call__(
+        self, environ: dict[str, Any], start_response: StartResponse
+    ) -> Iterable[bytes]:
+        """Answer one request (PEP 3333 middleware)."""
+        path = environ.get("PATH_INFO", "")
+        if "/-/" in path:
+            found = self.route(path)
+            if found is not None and self.allowed(environ.get("REMOTE_ADDR", "")):
+                if self.metrics is not None:
+                    self.metrics.track(
+                        environ, found[1][0] if len(found[1]) == 1 else "", "health"
+                    )
+                return self._answer(environ, start_response, *found)
+        if self.metrics is not None:
+            self.metrics.track_request(environ, path, self.mounted)
+        return self.app(environ, start_response)
+
+    def _answer(
+        self,
+        environ: dict[str, Any],
+        start_response: StartResponse,
+        endpoint: str,
+        names: list[str],
+    ) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD", "GET")
+        if method not in ("GET", "HEAD"):
+            return _send(
+                start_response,
+                "405 Method Not Allowed",
+                {"status": "method not allowed"},
+                method,
+                [("Allow", "GET, HEAD")],
+            )
+        if endpoint == "health":
+            return _send(start_response, "200 OK", {"status": "ok"}, method)
+        if endpoint == "metrics":
+            if self.metrics is None:
+                return _send(
+                    start_response,
+                    "404 Not Found",
+                    {"status": "metrics are off"},
+                    method,
+                )
+            body, content_type = self.metrics.exposition()
+            headers = [
+                ("Content-Type", content_type),
+                ("Content-Length", str(len(body))),
+                ("Cache-Control", "no-store"),
+            ]
+            start_response("200 OK", headers)
+            return [] if method == "HEAD" else [body]
+        return self._ready(start_response, names, method)
+
+    def _ready(
+        self, start_response: StartResponse, names: list[str], method: str
+    ) -> Iterable[bytes]:
+        checks: dict[str, str] = {}
+        checks["stopping"] = "the server is stopping" if stopping() else "ok"
+        if self.drain_file:
+            draining = os.path.exists(self.drain_file)
+            checks["drain"] = "draining: the drain file exists" if draining else "ok"
+        for name in names:
+            prefix = f"{name}:" if self.mounted else ""
+            for check, state in self.readiness[name].checks().items():
+                checks[prefix + check] = state
+        failing = [name for name, state in checks.items() if state != "ok"]
+        body: dict[str, Any] = {"status": "fail" if failing else "ok", "checks": checks}
+        if failing:
+            body["failing"] = failing
+            return _send(
+                start_response,
+                "503 Service Unavailable",
+                body,
+                method,
+                [("Retry-After", str(RETRY_AFTER))],
+            )
+        return _send(start_response, "200 OK", body, method)
+
+
+def _send(
+    start_response: StartResponse,
+    status: str,
+    body: Mapping[str, Any],
+    method: str,
+    extra: list[tuple[str, str]] | None = None,
+) -> list[bytes]:
+    """Send ``body`` as JSON, not to be cached."""
+    data = (json.dumps(body, sort_keys=True) + "\n").encode()
+    headers = [
+        ("Content-Type", "application/json"),
+        ("Content-Length", str(len(data))),
+        ("Cache-Control", "no-store"),
+        *(extra or []),
+    ]
+    start_response(status, headers)
+    return [] if method == "HEAD" else [data]

@@ -1,0 +1,284 @@
+"""Finish hooks: callbacks run exactly once when a response has ended.
+
+A WSGI application returns before its body is sent: the server iterates the
+app_iter afterwards and then calls its ``close()`` (PEP 3333, "Specification
+Details": the server "must call the close() method ... upon completion of the
+request, whether the request was completed normally, or terminated early due
+to an application error during iteration or an early disconnect of the
+browser").  So only the app_iter's ``close()`` knows how many bytes went out,
+how long the response took and whether the client stayed.
+
+:class:`FinishHooks` is the one place that knows it: a middleware that wraps
+``start_response`` (to see the status line, the headers and each write
+callable call) and the app_iter (to count the bytes handed to the server),
+and at ``close()`` calls every registered callback once with a
+:class:`Finished` record.  Callbacks are registered for every request
+(``FinishHooks(app, hooks=[...])``) or, from inside the application, for the
+current one (:func:`add_finish_hook`).  The access log
+(:mod:`roundup_wsgi.wsgi.accesslog`) and the metrics are its first users.
+
+The idea comes from the "finish hooks" of the WSGI-X proposal.
+
+A body given as the server's own ``wsgi.file_wrapper`` is passed through
+unwrapped, so the server keeps its ``sendfile(2)`` path; its bytes are then
+taken from the ``Content-Length`` header (the server does not say how much
+of the file it sent).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .types import ExcInfo, HeaderList, StartResponse, WriteCallable
+
+__all__ = [
+    "ENVIRON_KEY",
+    "FinishHook",
+    "FinishHooks",
+    "Finished",
+    "add_finish_hook",
+    "note",
+]
+
+logger = logging.getLogger("roundup_wsgi.finish")
+
+#: The environ key holding the current request's :class:`Finished` record.
+#: Applications below may copy the environ: the record is shared by the
+#: copies, so hooks and notes added through any of them count.
+ENVIRON_KEY = "roundup_wsgi.finish"
+
+
+@dataclass(eq=False)
+class Finished:
+    """What is known about one response when it has ended.
+
+    :ivar environ: the environ the middleware was called with.
+    :ivar status: the status line given to ``start_response`` (``"200 OK"``),
+        ``None`` if it was never called.
+    :ivar headers: the response headers given with it.
+    :ivar bytes_sent: body bytes handed to the server, from the app_iter and
+        the write callable (``Content-Length`` for a ``wsgi.file_wrapper``).
+    :ivar started: the request's start, seconds since the epoch
+        (``time.time()``).
+    :ivar duration: seconds from the application's call to ``close()``
+        (``time.perf_counter()`` differences).
+    :ivar client_gone: True when ``close()`` came before the app_iter was
+        exhausted without an error from it: the client went away.
+    :ivar error: the exception the application or its app_iter raised, if
+        any.
+    :ivar notes: values the application left for the hooks with
+        :func:`note`, e.g. ``{"trace_id": "..."}``.
+    """
+
+    environ: dict[str, Any]
+    status: str | None = None
+    headers: HeaderList = field(default_factory=list)
+    bytes_sent: int = 0
+    started: float = 0.0
+    duration: float = 0.0
+    client_gone: bool = False
+    error: BaseException | None = None
+    notes: dict[str, Any] = field(default_factory=dict)
+    hooks: list[FinishHook] = field(default_factory=list, repr=False)
+    _start: float = field(default=0.0, repr=False)
+    _done: bool = field(default=False, repr=False)
+
+    @property
+    def status_code(self) -> int:
+        """The status code as a number (500 when no status was given)."""
+        if self.status is None:
+            return 500
+        try:
+            return int(self.status[:3])
+        except ValueError:
+            return 500
+
+    def header(self, name: str) -> str | None:
+        """The first response header ``name`` (case-insensitive), or None."""
+        wanted = name.lower()
+        for key, value in self.headers:
+            if key.lower() == wanted:
+                return value
+        return None
+
+    def finish(self) -> None:
+        """Run the hooks, once: later calls do nothing.  An exception from a
+        hook is logged (logger ``roundup_wsgi.finish``) and the next hook
+        still runs."""
+        if self._done:
+            return
+        self._done = True
+        self.duration = time.perf_counter() - self._start
+        for hook in self.hooks:
+            try:
+                hook(self)
+            except Exception:
+                logger.exception("finish hook %r failed", hook)
+
+
+#: A finish hook: called with the :class:`Finished` record of a response.
+FinishHook = Callable[[Finished], object]
+
+
+def add_finish_hook(environ: dict[str, Any], hook: FinishHook) -> bool:
+    """Register ``hook`` for the current request.
+
+    :param environ: the request's environ (or a copy made below
+        :class:`FinishHooks`).
+    :returns: False when no :class:`FinishHooks` is above the application
+        (the hook will not run).
+    """
+    record = environ.get(ENVIRON_KEY)
+    if not isinstance(record, Finished):
+        return False
+    record.hooks.append(hook)
+    return True
+
+
+def note(environ: dict[str, Any], key: str, value: Any) -> None:
+    """Leave ``value`` for the finish hooks as ``Finished.notes[key]``;
+    nothing happens without a :class:`FinishHooks` above."""
+    record = environ.get(ENVIRON_KEY)
+    if isinstance(record, Finished):
+        record.notes[key] = value
+
+
+class FinishHooks:
+    """WSGI middleware running finish hooks when each response ends.
+
+    :param app: the WSGI application.
+    :param hooks: callbacks run for every request, in order, before those
+        added with :func:`add_finish_hook`.
+    """
+
+    def __init__(
+        self, app: Callable[..., Iterable[bytes]], hooks: Sequence[FinishHook] = ()
+    ) -> None:
+        self.app = app
+        self.hooks = list(hooks)
+
+    def __call__(
+        self, environ: dict[str, Any], start_response: StartResponse
+    ) -> Iterable[bytes]:
+        """Answer one request (PEP 3333 middleware); the app_iter returned
+        runs the hooks at ``close()``."""
+        record = Finished(
+            environ,
+            started=time.time(),
+            hooks=list(self.hooks),
+            _start=time.perf_counter(),
+        )
+        environ[ENVIRON_KEY] = record
+
+        def start(
+            status: str, headers: HeaderList, exc_info: ExcInfo | None = None
+        ) -> WriteCallable | None:
+            write = start_response(status, headers, exc_info)
+            record.status = status
+            record.headers = headers
+            if write is None:
+                return None
+            return _CountingWrite(write, record)
+
+        try:
+            result = self.app(environ, start)
+        except BaseException as exc:
+            record.error = exc
+            record.finish()
+            raise
+        wrapper = environ.get("wsgi.file_wrapper")
+        if (
+            isinstance(wrapper, type)
+            and isinstance(result, wrapper)
+            and _hook_close(result, record)
+        ):
+            return result
+        return _CountingIter(result, record)
+
+
+class _CountingWrite:
+    """The write callable, counting the bytes written."""
+
+    __slots__ = ("_record", "_write")
+
+    def __init__(self, write: WriteCallable, record: Finished) -> None:
+        self._write = write
+        self._record = record
+
+    def __call__(self, data: bytes) -> object:
+        result = self._write(data)
+        self._record.bytes_sent += len(data)
+        return result
+
+
+class _CountingIter:
+    """The app_iter, counting the bytes of each chunk handed to the server
+    and running the hooks at ``close()``."""
+
+    __slots__ = ("_closed", "_exhausted", "_iterator", "_record", "_result")
+
+    def __init__(self, result: Iterable[bytes], record: Finished) -> None:
+        self._result = result
+        self._record = record
+        self._iterator: Iterator[bytes] | None = None
+        self._exhausted = False
+        self._closed = False
+
+    def __iter__(self) -> _CountingIter:
+        return self
+
+    def __next__(self) -> bytes:
+        if self._iterator is None:
+            self._iterator = iter(self._result)
+        try:
+            chunk = next(self._iterator)
+        except StopIteration:
+            self._exhausted = True
+            raise
+        except BaseException as exc:
+            self._record.error = exc
+            raise
+        self._record.bytes_sent += len(chunk)
+        return chunk
+
+    def close(self) -> None:
+        """Close the application's app_iter, then run the hooks (once)."""
+        if self._closed:
+            return
+        self._closed = True
+        record = self._record
+        try:
+            close = getattr(self._result, "close", None)
+            if close is not None:
+                close()
+        finally:
+            if not self._exhausted and record.error is None:
+                record.client_gone = True
+            record.finish()
+
+
+def _hook_close(result: Any, record: Finished) -> bool:
+    """Make the server's own file wrapper run the hooks at ``close()``,
+    keeping it unwrapped (and so its ``sendfile(2)`` path); False if its
+    ``close`` cannot be replaced."""
+    original = getattr(result, "close", None)
+    length = record.header("Content-Length")
+
+    def close() -> None:
+        try:
+            if original is not None:
+                original()
+        finally:
+            if length is not None and length.isdigit():
+                record.bytes_sent += int(length)
+            record.finish()
+
+    try:
+        result.close = close
+    except (AttributeError, TypeError):
+        return False
+    return True

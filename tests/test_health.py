@@ -1,0 +1,141 @@
+"""Tests of roundup_wsgi.health: /-/health, /-/ready and who may read them
+(in process, through make_app; the real servers are in test_operations.py)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from webtest import TestApp
+
+from roundup_wsgi import health
+from roundup_wsgi.app import find_layer, make_app
+from roundup_wsgi.health import Operations
+
+LOCAL = {"REMOTE_ADDR": "127.0.0.1"}
+
+
+def client(app: Any, remote_addr: str = "127.0.0.1") -> TestApp:
+    return TestApp(app, extra_environ={"REMOTE_ADDR": remote_addr})
+
+
+def test_health_and_ready_answer_json(tracker_home: Path) -> None:
+    web = client(make_app(tracker_home))
+    alive = web.get("/-/health")
+    assert alive.json == {"status": "ok"}
+    assert alive.headers["Cache-Control"] == "no-store"
+    ready = web.get("/-/ready")
+    assert ready.json == {
+        "status": "ok",
+        "checks": {"database": "ok", "db_directory": "ok", "stopping": "ok"},
+    }
+    assert web.head("/-/ready").body == b""
+
+
+def test_roundup_class_names_cannot_start_with_a_dash() -> None:
+    """The namespace is safe: Roundup refuses such class names."""
+    import re
+
+    from roundup import hyperdb
+
+    assert re.match(hyperdb.Class.class_re, "-") is None
+
+
+def test_drain_file_makes_ready_fail(tracker_home: Path, tmp_path: Path) -> None:
+    drain = tmp_path / "drain"
+    web = client(make_app(tracker_home, drain_file=drain))
+    assert web.get("/-/ready").json["checks"]["drain"] == "ok"
+    drain.touch()
+    answer = web.get("/-/ready", status=503)
+    assert answer.json["failing"] == ["drain"]
+    assert answer.headers["Retry-After"] == str(health.RETRY_AFTER)
+    assert web.get("/-/health").status_int == 200  # alive all the same
+    drain.unlink()
+    assert web.get("/-/ready").json["status"] == "ok"
+
+
+def test_stopping_makes_ready_fail(
+    tracker_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(health, "_stopping", threading.Event())
+    web = client(make_app(tracker_home))
+    health.begin_stop()
+    assert web.get("/-/ready", status=503).json["failing"] == ["stopping"]
+
+
+def test_unwritable_db_directory_fails(
+    tracker_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    web = client(make_app(tracker_home))
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise PermissionError(13, "Permission denied", str(tracker_home / "db"))
+
+    monkeypatch.setattr(health.tempfile, "TemporaryFile", refuse)
+    answer = web.get("/-/ready", status=503)
+    assert answer.json["failing"] == ["db_directory"]
+    # No paths in the answer.
+    assert str(tracker_home) not in answer.text
+    assert answer.json["checks"]["db_directory"] == "not writable (PermissionError)"
+
+
+def test_ready_checks_run_at_most_once_a_second(
+    tracker_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = make_app(tracker_home)
+    readiness = find_layer(app, Operations).readiness[""]
+    runs = []
+    original = readiness._run
+
+    def counted() -> dict[str, str]:
+        runs.append(1)
+        return original()
+
+    monkeypatch.setattr(readiness, "_run", counted)
+    web = client(app)
+    for _ in range(5):
+        web.get("/-/ready")
+    assert len(runs) == 1
+
+
+def test_other_networks_get_roundups_page(tracker_home: Path) -> None:
+    """From outside the allowed networks the tracker answers, as for any
+    unknown path: no health data."""
+    app = make_app(tracker_home, health_networks="127.0.0.1/32")
+    assert client(app, "127.0.0.1").get("/-/ready").json["status"] == "ok"
+    for path in ("/-/health", "/-/ready", "/-/metrics"):
+        answer = client(app, "127.0.0.2").get(path, status=404)
+        assert answer.text == "Not found: " + path[1:]
+
+
+def test_trusted_proxies_are_allowed_by_default(tracker_home: Path) -> None:
+    app = make_app(tracker_home, trusted_proxies="10.1.2.3")
+    assert client(app, "10.1.2.3").get("/-/health").json == {"status": "ok"}
+    client(app, "10.1.2.4").get("/-/health", status=404)
+    # A client behind the proxy is judged by its own address.
+    forwarded = {"X-Forwarded-For": "198.51.100.7"}
+    client(app, "10.1.2.3").get("/-/health", headers=forwarded, status=404)
+
+
+def test_several_trackers_root_and_prefix(
+    make_tracker: Callable[[str], Path],
+) -> None:
+    bugs = make_tracker("http://localhost/bugs/")
+    support = make_tracker("http://localhost/support/")
+    web = client(make_app({"bugs": bugs, "support": support}))
+    both = web.get("/-/ready").json["checks"]
+    assert {"bugs:database", "support:database", "stopping"} <= set(both)
+    one = web.get("/support/-/ready").json["checks"]
+    assert "support:database" in one
+    assert "bugs:database" not in one
+    assert web.get("/bugs/-/health").json == {"status": "ok"}
+    web.get("/nosuch/-/health", status=404)
+
+
+def test_only_get_and_head(tracker_home: Path) -> None:
+    web = client(make_app(tracker_home))
+    answer = web.post("/-/ready", status=405)
+    assert answer.headers["Allow"] == "GET, HEAD"
