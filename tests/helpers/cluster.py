@@ -23,6 +23,7 @@ import contextlib
 import csv
 import io
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -104,8 +105,12 @@ def process_tree(pid: int) -> list[int]:
 
 
 def cpu_seconds(pids: Sequence[int]) -> float:
-    """User plus system CPU seconds used so far by ``pids`` (``proc(5)``:
-    utime and stime of ``/proc/<pid>/stat``); processes gone are skipped."""
+    """User plus system CPU seconds used so far by ``pids`` and by their
+    children that have exited and been waited for (``proc(5)``: utime,
+    stime, cutime and cstime of ``/proc/<pid>/stat``; PostgreSQL's
+    postmaster reaps one backend per connection).  Processes gone are
+    skipped.  Pass a whole process tree: a live child counts itself, a
+    reaped one counts in its parent."""
     ticks = os.sysconf("SC_CLK_TCK")
     total = 0
     for pid in pids:
@@ -114,7 +119,7 @@ def cpu_seconds(pids: Sequence[int]) -> float:
         except OSError:
             continue
         fields = stat[stat.rfind(")") + 2 :].split()
-        total += int(fields[11]) + int(fields[12])
+        total += sum(int(value) for value in fields[11:15])
     return total / ticks
 
 
@@ -430,3 +435,26 @@ class Balancer:
         except OSError:
             return ""
         return f"--- {self.log_file} ---\n" + "\n".join(text.splitlines()[-lines:])
+
+    def failures(self) -> list[str]:
+        """The log lines (``option httplog``) of requests that got a 5xx or
+        ended abnormally (a termination state other than ``----``), as
+        ``server status state "request line"``."""
+        try:
+            text = self.log_file.read_text(errors="replace")
+        except OSError:
+            return []
+        found = []
+        for match in _HTTPLOG.finditer(text):
+            server, status, state, request = match.groups()
+            if int(status) >= 500 or int(status) < 0 or state != "----":
+                found.append(f"{server} {status} {state} {request}")
+        return found
+
+
+#: One ``option httplog`` line: client, date, frontend, backend/server,
+#: timers, status, bytes, cookies, termination state, ..., request line.
+_HTTPLOG = re.compile(
+    r"^\S+ \[\S+\] \S+ \S+/(\S+) \S+ (-?\d+) \S+ \S+ \S+ (\S{4}) .*(\"[^\"]*\")$",
+    re.MULTILINE,
+)
