@@ -94,6 +94,42 @@ def make_tracker(server: pg.PostgresServer, home: Path, web: str) -> Path:
     return home
 
 
+def connection_costs(
+    server: pg.PostgresServer, home: Path, rounds: int = 30
+) -> dict[str, float]:
+    """PostgreSQL CPU milliseconds of one connection (``psycopg2.connect``
+    and close) and of one Roundup database open and close (connect plus
+    what Roundup reads when it opens the database), each averaged over
+    ``rounds``; Roundup does the latter for every request."""
+    import psycopg2
+    from roundup import instance
+
+    assert server.proc is not None
+    postmaster = server.proc.pid
+    settings = server.rdbms_settings("roundup_bench_cluster")
+    tracker = instance.open(str(home))
+
+    def pg_cpu() -> float:
+        return cpu_seconds(process_tree(postmaster))
+
+    before = pg_cpu()
+    for _ in range(rounds):
+        psycopg2.connect(
+            host=settings["rdbms_host"],
+            port=settings["rdbms_port"],
+            user=settings["rdbms_user"],
+            dbname=settings["rdbms_name"],
+        ).close()
+    middle = pg_cpu()
+    for _ in range(rounds):
+        tracker.open("anonymous").close()
+    after = pg_cpu()
+    return {
+        "pg_cpu_ms_per_connection": round((middle - before) * 1000 / rounds, 2),
+        "pg_cpu_ms_per_roundup_open": round((after - middle) * 1000 / rounds, 2),
+    }
+
+
 def measure(
     setup: str,
     hosts: list[AppHost],
@@ -236,6 +272,7 @@ def run(args: Any) -> None:
                         wrk,
                     )
         rows.append(direct)
+        costs = connection_costs(server, home)
     cores = os.cpu_count() or 1
     print(
         f"roundup-wsgi cluster benchmark: GET /issue1, wrk -t1 "
@@ -245,6 +282,11 @@ def run(args: Any) -> None:
         f"{time.monotonic() - started:.0f} s"
     )
     print(render(rows))
+    print(
+        f"PostgreSQL CPU per connection (connect + close): "
+        f"{costs['pg_cpu_ms_per_connection']:.2f} ms; per Roundup database "
+        f"open + close (once per request): {costs['pg_cpu_ms_per_roundup_open']:.2f} ms"
+    )
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / "benchmark.json").write_text(
         json.dumps(
@@ -253,6 +295,7 @@ def run(args: Any) -> None:
                 "seconds": args.seconds,
                 "connections": args.cluster_connections,
                 "rows": [asdict(row) for row in rows],
+                **costs,
             },
             indent=2,
         )
