@@ -3,7 +3,7 @@ restarted: nothing acknowledged is lost, a rolling restart fails nothing.
 
 All on loopback: three app hosts on 127.0.1.1, 127.0.1.2 and 127.0.1.3
 (each a gunicorn master with 2 sync workers from
-``deploy/cluster/gunicorn.conf.py``, all serving one shared tracker home),
+``deploy/gunicorn.conf.py``, all serving one shared tracker home),
 HAProxy on 127.0.0.1 from ``deploy/cluster/haproxy.cfg`` (active health
 checks on ``/-/ready``), and a real PostgreSQL.  16 clients (half through
 the web form with its CSRF token, half through REST) create issues with a

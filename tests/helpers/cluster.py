@@ -1,7 +1,7 @@
 """The cluster recipe (deploy/cluster/) run on loopback (imported as ``cluster``).
 
 :class:`AppHost` is one app host: a gunicorn master with 2 sync workers
-started with ``deploy/cluster/gunicorn.conf.py``, bound to its own loopback
+started with ``deploy/gunicorn.conf.py``, bound to its own loopback
 address (``127.0.1.N``: all of 127.0.0.0/8 is loopback on Linux) and
 serving the shared tracker home, with its own drain file
 (``ROUNDUP_WSGI_DRAIN_FILE``).  It can be killed (SIGKILL to the master and
@@ -131,8 +131,9 @@ def _command_line(pid: int) -> bytes:
 
 
 class AppHost:
-    """One app host: gunicorn (``deploy/cluster/gunicorn.conf.py``, 2 sync
-    workers) bound to ``address:port`` serving ``home``.
+    """One app host: gunicorn (``deploy/gunicorn.conf.py``, 2 sync workers)
+    bound to ``address:port`` (``-b``, as ``GUNICORN_CMD_ARGS`` in
+    ``deploy/cluster/roundup-wsgi.env``) serving ``home``.
 
     :param name: the HAProxy server name, e.g. ``app1``.
     :param env: extra environment (``ROUNDUP_TRACKER_HOME`` etc. are set).
@@ -178,7 +179,7 @@ class AppHost:
             "-m",
             "gunicorn",
             "-c",
-            str(CLUSTER_DIR / "gunicorn.conf.py"),
+            str(DEPLOY_DIR / "gunicorn.conf.py"),
             "-b",
             self.bind,
             "--name",
