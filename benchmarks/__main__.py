@@ -30,6 +30,10 @@ health checks per request: on and off (``benchmarks/operations.py``).
 
 It prints two tables.  ``--quick`` (1 round of 2 s per measurement) takes
 under 2 minutes; the default (3 rounds of 10 s) about 15.
+
+``--cluster`` measures scale-out instead (``benchmarks/cluster.py``):
+``GET /issue1`` through HAProxy with 1, 2 and 3 app hosts on PostgreSQL,
+with the CPU milliseconds per request of hosts, PostgreSQL and HAProxy.
 """
 
 from __future__ import annotations
@@ -448,6 +452,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="waitress,gunicorn",
         help="comma-separated: waitress,gunicorn",
     )
+    parser.add_argument(
+        "--cluster",
+        action="store_true",
+        help="instead: GET /issue1 through HAProxy with 1, 2 and 3 app hosts "
+        "(needs haproxy and PostgreSQL)",
+    )
+    parser.add_argument(
+        "--cluster-connections",
+        type=int,
+        default=8,
+        help="wrk connections with --cluster (8)",
+    )
     args = parser.parse_args(argv)
     args.rounds = args.rounds or (1 if args.quick else 3)
     args.seconds = args.seconds or (2 if args.quick else 10)
@@ -465,6 +481,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     """Build the tracker, run every measurement, print the table."""
     args = parse_args(argv)
+    if args.cluster:
+        from . import cluster
+
+        cluster.run(args)
+        return
     wrk = load.find_wrk()
     try:
         import jwt  # noqa: F401 - Roundup needs it for bearer tokens

@@ -205,6 +205,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--user",
         help="the account the WSGI server runs as (default: the current user)",
     )
+    check.add_argument(
+        "--cluster",
+        action="store_true",
+        help="also check the settings that break several app hosts behind a "
+        "load balancer (backend, indexer, session database, shared storage "
+        "of db/files, database host); give --url with the balancer's URL",
+    )
     return parser
 
 

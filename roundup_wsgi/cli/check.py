@@ -8,11 +8,19 @@ reachable), files the serving user must read and the directories it must
 write, and ``[tracker] web`` against the URL the tracker is served at.  A failed
 finding carries the fix.  Checks that need an earlier one to pass are
 skipped when it fails.
+
+With ``cluster=True`` (``roundup-wsgi check --cluster``) the settings that
+break several app hosts behind a load balancer are checked too
+(:func:`cluster_checks`): a backend without a database server, a host-local
+full-text indexer, a Redis session database, a db directory (with the
+attachments in ``db/files``) on a local filesystem, a database server on
+loopback, and ``[tracker] web`` that is not the balancer's URL.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import stat
 import sys
 from collections.abc import Callable, Iterator
@@ -22,7 +30,7 @@ from urllib.parse import urlsplit
 
 from ..tracker import TrackerHomeError, check_tracker_home, host_port
 
-__all__ = ["Finding", "ServingUser", "run_checks"]
+__all__ = ["Finding", "ServingUser", "cluster_checks", "filesystem_type", "run_checks"]
 
 #: Paths listed in one finding before "and N more".
 MAX_LISTED = 5
@@ -36,12 +44,15 @@ class Finding:
     :ivar ok: True (passed), False (failed) or None (skipped).
     :ivar message: what was found.
     :ivar fix: how to fix a failure ('' when it passed).
+    :ivar warn: with ``ok`` None: a risk the check cannot decide (printed
+        as ``warn``; it does not fail the check).
     """
 
     check: str
     ok: bool | None
     message: str
     fix: str = ""
+    warn: bool = False
 
 
 @dataclass(frozen=True)
@@ -93,7 +104,11 @@ class ServingUser:
 
 
 def run_checks(
-    home: str | os.PathLike[str], url: str | None = None, user: str | None = None
+    home: str | os.PathLike[str],
+    url: str | None = None,
+    user: str | None = None,
+    *,
+    cluster: bool = False,
 ) -> list[Finding]:
     """Run every check on the tracker at ``home``.
 
@@ -103,12 +118,16 @@ def run_checks(
         ``[tracker] web``.
     :param user: the account the server runs as (e.g. ``www-data``); None
         means the user running the check.
-    :returns: the findings, in the order above.
+    :param cluster: also run :func:`cluster_checks` (``url`` is then the
+        load balancer's URL).
+    :returns: the findings, in the order above, the cluster's last.
     """
-    return list(_checks(os.fspath(home), url, user))
+    return list(_checks(os.fspath(home), url, user, cluster))
 
 
-def _checks(home: str, url: str | None, user: str | None) -> Iterator[Finding]:
+def _checks(
+    home: str, url: str | None, user: str | None, cluster: bool
+) -> Iterator[Finding]:
     from roundup.configuration import CoreConfig
 
     try:
@@ -143,12 +162,17 @@ def _checks(home: str, url: str | None, user: str | None) -> Iterator[Finding]:
             "fix the error in the file it names (schema.py, detectors/, "
             "extensions/, interfaces.py), then run the check again",
         )
+        if cluster:
+            yield from cluster_checks(config, path, url)
         return
     yield Finding("tracker opens", True, "schema, detectors and extensions load")
     yield registry.finding(path)
     yield _backend(tracker, path, backend)
     yield from _permissions(path, config, user)
-    yield _web(config, path, url)
+    if cluster:
+        yield from cluster_checks(config, path, url)
+    else:
+        yield _web(config, path, url)
 
 
 class _UtilRegistry:
@@ -344,8 +368,9 @@ def _permissions(path: str, config: Any, user: str | None) -> Iterator[Finding]:
         yield Finding("db writable", True, f"user {who.name} can write {database}")
 
 
-def _web(config: Any, path: str, url: str | None) -> Finding:
+def _web(config: Any, path: str, url: str | None, balancer: bool = False) -> Finding:
     web = str(config["TRACKER_WEB"])
+    served = "the load balancer's URL" if balancer else "the address browsers use"
     ini = os.path.join(path, "config.ini")
     parts = urlsplit(web)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -359,8 +384,8 @@ def _web(config: Any, path: str, url: str | None) -> Finding:
         return Finding(
             "tracker web",
             None,
-            f"[tracker] web = {web}; not compared (give --url URL, the address "
-            "browsers use)",
+            f"[tracker] web = {web}; not compared (give --url URL, {served})",
+            warn=balancer,
         )
     want = url if url.endswith("/") else url + "/"
     if _normal(web) == _normal(want):
@@ -368,11 +393,242 @@ def _web(config: Any, path: str, url: str | None) -> Finding:
     return Finding(
         "tracker web",
         False,
-        f"[tracker] web = {web} but the tracker is served at {want}: Roundup "
+        f"[tracker] web = {web} but the tracker is served at {want}"
+        f"{' (the balancer)' if balancer else ''}: Roundup "
         "refuses form posts whose Origin/Referer/Host differ from [tracker] "
         "web and builds its links from it",
         f"set 'web = {want}' in the [tracker] section of {ini} (or serve it at {web})",
     )
+
+
+#: Backends whose database lives in a server every app host can reach.
+SERVER_BACKENDS = ("postgresql", "mysql")
+#: Indexers that keep their index in the tracker's database.
+DATABASE_INDEXERS = ("native", "native-fts")
+#: Where Linux lists the mounted filesystems (``proc(5)``, /proc/mounts).
+MOUNTS = "/proc/mounts"
+#: Filesystem types shared between machines (``mount(8)`` type names).
+SHARED_FILESYSTEMS = frozenset(
+    {"nfs", "nfs4", "cifs", "smb3", "smbfs", "ceph", "glusterfs", "lustre"}
+    | {"gpfs", "ocfs2", "gfs2", "beegfs", "afs", "fuse.glusterfs", "fuse.cephfs"}
+)
+#: Filesystem types that live on one machine only.
+LOCAL_FILESYSTEMS = frozenset(
+    {"ext2", "ext3", "ext4", "xfs", "btrfs", "zfs", "tmpfs", "ramfs", "overlay"}
+    | {"f2fs", "vfat", "exfat", "ntfs", "ntfs3", "reiserfs", "jfs", "bcachefs"}
+    | {"squashfs", "hfsplus", "apfs"}
+)
+_LOOPBACK_HOSTS = ("", "localhost", "::1", "ip6-localhost")
+
+
+def cluster_checks(
+    config: Any, path: str, url: str | None, mounts: str = MOUNTS
+) -> Iterator[Finding]:
+    """The settings that break a tracker served by several app hosts behind
+    a load balancer (``deploy/cluster/README.rst`` explains the recipe).
+
+    :param config: the tracker's ``roundup.configuration.CoreConfig``.
+    :param path: the tracker home (absolute).
+    :param url: the load balancer's URL as browsers use it (None: not
+        compared).
+    :param mounts: the mount table to read filesystem types from
+        (``/proc/mounts`` format).
+    :returns: findings named ``cluster backend``, ``cluster database
+        host``, ``cluster indexer``, ``cluster sessions``, ``cluster
+        files`` and ``tracker web``, in this order.
+    """
+    ini = os.path.join(path, "config.ini")
+    backend = str(config["RDBMS_BACKEND"])
+    server = backend in SERVER_BACKENDS
+    if server:
+        yield Finding(
+            "cluster backend",
+            True,
+            f"backend {backend}: one database server for every host",
+        )
+    else:
+        yield Finding(
+            "cluster backend",
+            False,
+            f"backend {backend} keeps the database in files in the db "
+            "directory of one machine: several hosts cannot share it (its "
+            "locks do not work over NFS)",
+            f"move to PostgreSQL: 'roundup-admin -i {path} export DIR', set "
+            f"'backend = postgresql' and rdbms_host, rdbms_name, rdbms_user, "
+            f"rdbms_password in the [rdbms] section of {ini}, then "
+            f"'roundup-admin -i {path} import DIR' (Roundup's administration guide, "
+            "'Migrating Backends')",
+        )
+    if server:
+        yield _cluster_database_host(config, ini)
+    yield _cluster_indexer(config, path, ini)
+    yield _cluster_sessions(config, backend, ini)
+    yield _cluster_files(str(config["DATABASE"]), mounts)
+    yield _web(config, path, url, balancer=True)
+
+
+def _cluster_database_host(config: Any, ini: str) -> Finding:
+    host = str(config["RDBMS_HOST"] or "")
+    if host.lower() in _LOOPBACK_HOSTS or host.startswith(("127.", "/")):
+        where = (
+            f"rdbms_host = {host}" if host else "rdbms_host is empty (a unix socket)"
+        )
+        return Finding(
+            "cluster database host",
+            None,
+            f"{where}: each host reaches a database server on its own machine; "
+            "right only if every app host runs there",
+            f"set rdbms_host in the [rdbms] section of {ini} to the database "
+            "server's address as the app hosts reach it",
+            warn=True,
+        )
+    return Finding("cluster database host", True, f"rdbms_host = {host}")
+
+
+def _cluster_indexer(config: Any, path: str, ini: str) -> Finding:
+    indexer = str(config["INDEXER"] or "")
+    fix = (
+        f"set 'indexer = native' in the [main] section of {ini} (the index "
+        f"lives in the database), then 'roundup-admin -i {path} reindex'"
+    )
+    if indexer in DATABASE_INDEXERS:
+        return Finding("cluster indexer", True, f"indexer {indexer}: in the database")
+    if indexer:
+        return Finding(
+            "cluster indexer",
+            False,
+            f"indexer {indexer} keeps its index in files of the db directory: "
+            "searches on one host miss what the others indexed, and its locks "
+            "do not work over NFS",
+            fix,
+        )
+    picked = next(
+        (name for name in ("xapian", "whoosh") if _importable(name)), "native"
+    )
+    return Finding(
+        "cluster indexer",
+        False,
+        "indexer is not set: Roundup uses xapian or whoosh (files in the db "
+        "directory, one index per host) wherever they are installed, native "
+        f"elsewhere (here: {picked})",
+        fix,
+    )
+
+
+def _cluster_sessions(config: Any, backend: str, ini: str) -> Finding:
+    sessions = str(config["SESSIONDB_BACKEND"] or "")
+    if sessions == "redis":
+        return Finding(
+            "cluster sessions",
+            False,
+            "[sessiondb] backend = redis: Roundup accepts Redis only with the "
+            "sqlite and anydbm backends, which a cluster cannot use",
+            f"leave 'backend =' empty in the [sessiondb] section of {ini}: with "
+            "postgresql Roundup keeps sessions and one-time keys in the "
+            "database every host shares",
+        )
+    if backend in SERVER_BACKENDS:
+        return Finding(
+            "cluster sessions",
+            True,
+            f"sessions and one-time keys in the {backend} database",
+        )
+    return Finding(
+        "cluster sessions",
+        False,
+        f"sessions and one-time keys are {sessions or backend} files in the db "
+        "directory: a login on one host is unknown to the others",
+        "move to PostgreSQL (see 'cluster backend'); it keeps them in the database",
+    )
+
+
+def _cluster_files(database: str, mounts: str) -> Finding:
+    files = os.path.join(database, "files")
+    where = files if os.path.isdir(files) else database
+    found = filesystem_type(where, mounts)
+    fix = (
+        "put the tracker home (at least its db directory, where db/files holds "
+        "every attachment and message text) on storage every host mounts at "
+        "the same path, e.g. NFS (deploy/cluster/README.rst)"
+    )
+    if found is None:
+        return Finding(
+            "cluster files",
+            None,
+            f"cannot tell which filesystem holds {where} (no {mounts})",
+            fix,
+            warn=True,
+        )
+    mount_point, kind = found
+    if kind in SHARED_FILESYSTEMS:
+        return Finding(
+            "cluster files",
+            True,
+            f"{where} is on {kind} ({mount_point}), shared storage",
+        )
+    if kind in LOCAL_FILESYSTEMS:
+        return Finding(
+            "cluster files",
+            False,
+            f"{where} is on a local {kind} filesystem ({mount_point}): "
+            "attachments written on one host are missing on the others",
+            fix,
+        )
+    return Finding(
+        "cluster files",
+        None,
+        f"{where} is on {kind} ({mount_point}); cannot tell whether other "
+        "hosts share it",
+        fix,
+        warn=True,
+    )
+
+
+def filesystem_type(path: str, mounts: str = MOUNTS) -> tuple[str, str] | None:
+    """The mount point and filesystem type holding ``path``.
+
+    :param path: any path (symbolic links are resolved; a missing path is
+        looked up as given).
+    :param mounts: a mount table in the ``/proc/mounts`` format (``proc(5)``:
+        device, mount point with ``\\040``-style octal escapes, type, ...).
+    :returns: ``(mount point, type)``, e.g. ``("/srv", "nfs4")``; None when
+        the table cannot be read.
+    """
+    try:
+        with open(mounts, encoding="utf-8", errors="replace") as table:
+            lines = table.read().splitlines()
+    except OSError:
+        return None
+    target = os.path.realpath(path)
+    best: tuple[str, str] | None = None
+    for line in lines:
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        point = _unescape_mount(fields[1])
+        inside = (
+            point == "/"
+            or target == point
+            or target.startswith(point.rstrip("/") + "/")
+        )
+        # Later lines mount over earlier ones at the same point.
+        if inside and (best is None or len(point) >= len(best[0])):
+            best = (point, fields[2])
+    return best
+
+
+def _unescape_mount(text: str) -> str:
+    """Undo the octal escapes of /proc/mounts (``\\040`` is a space)."""
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), text)
+
+
+def _importable(module: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def _normal(url: str) -> tuple[str, str, int, str]:

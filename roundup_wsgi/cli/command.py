@@ -174,16 +174,21 @@ def run_wsgi_script(args: argparse.Namespace) -> int:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    """Handle ``roundup-wsgi check``: print each finding (and its fix).
+    """Handle ``roundup-wsgi check``: print each finding (and its fix);
+    ``--cluster`` adds the checks of a tracker served by several hosts.
 
-    :returns: 0 when every check passed or was skipped, 1 when one failed.
+    :returns: 0 when every check passed, warned or was skipped, 1 when one
+        failed.
     """
     from .check import run_checks
 
-    findings = run_checks(args.tracker_home, url=args.url, user=args.user)
+    findings = run_checks(
+        args.tracker_home, url=args.url, user=args.user, cluster=args.cluster
+    )
     labels = {True: "ok  ", False: "FAIL", None: "skip"}
     for finding in findings:
-        print(f"{labels[finding.ok]}  {finding.check}: {finding.message}")
+        label = "warn" if finding.warn else labels[finding.ok]
+        print(f"{label}  {finding.check}: {finding.message}")
         if finding.fix:
             print(f"      fix: {finding.fix}")
     failed = sum(finding.ok is False for finding in findings)
