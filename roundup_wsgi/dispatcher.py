@@ -28,7 +28,7 @@ from roundup.anypy.html import html_escape
 from roundup.cgi import TranslationService
 from roundup.cgi.client import BinaryFieldStorage, NotFound
 
-from . import failures, request_body, static
+from . import dbpool, failures, request_body, static
 from .options import WRITE_MODES
 from .request import Request
 from .stream import streaming
@@ -117,6 +117,11 @@ class RequestDispatcher:
         (default :data:`~roundup_wsgi.request_body.DEFAULT_MAX_REQUEST_BODY`,
         64 MiB); larger ones answer 413 before Roundup reads them
         (:mod:`roundup_wsgi.request_body`).  ``None``: no limit.
+    :param reuse_db: keep each worker thread's tracker database open between
+        requests (rolled back, caches cleared, user switched as Roundup's
+        ``Client.opendb`` does) instead of opening it for every request;
+        see :mod:`roundup_wsgi.dbpool` for what closes it and when it is
+        not used (debug mode, non-SQL backends).
     :raises ImportError: ``write_mode="stream"`` without the greenlet
         package (the message names the extra ``roundup-wsgi[stream]``).
     :raises ValueError: ``max_request_body`` is not a size,
@@ -138,6 +143,7 @@ class RequestDispatcher:
         write_mode: str = "buffer",
         static_fast_path: bool = True,
         max_request_body: int | None = request_body.DEFAULT_MAX_REQUEST_BODY,
+        reuse_db: bool = True,
     ) -> None:
         if write_mode not in WRITE_MODES:
             raise ValueError(
@@ -155,6 +161,9 @@ class RequestDispatcher:
         #: trackers are not cached (opened on first use, then kept).
         self._static_tracker: Any = None
         self.max_request_body = request_body.check_max_request_body(max_request_body)
+        self.reuse_db = reuse_db
+        #: Each worker thread's kept database (:mod:`roundup_wsgi.dbpool`).
+        self.db_pool = dbpool.DatabasePool(self.home) if reuse_db else None
         self.translator = (
             TranslationService.get_translation(lang, tracker_home=self.home)
             if lang
@@ -314,8 +323,12 @@ class RequestDispatcher:
         try:
             if watch is None:
                 static.serve_static_file(client)
-            else:
+            elif self.db_pool is None:
                 client.main()
+                watch.check(request.status)
+            else:
+                with self.db_pool.lease(tracker, client, watch):
+                    client.main()
                 watch.check(request.status)
         except NotFound:
             # Roundup's own body, byte for byte, plus a Content-Length.

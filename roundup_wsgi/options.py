@@ -138,6 +138,13 @@ OPTIONS: tuple[Option, ...] = (
         "ones answer 413",
     ),
     Option(
+        "reuse_db",
+        bool,
+        True,
+        "keep each worker thread's tracker database open between requests "
+        "(rolled back and reset after each); false: open it per request",
+    ),
+    Option(
         "trusted_proxies",
         list[str] | None,
         None,
