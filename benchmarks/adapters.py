@@ -152,7 +152,7 @@ def main() -> None:
             f"MiB peak RSS growth, waitress, {args.exports} CSV exports of "
             f"{args.issues:,} issues"
         )
-        for mode in (None, "buffer", "server", "stream"):
+        for mode in (None, "auto", "buffer", "server", "stream"):
             app = servers.STOCK_APP if mode is None else servers.OUR_APP
             growth, first, total, size = measure_export(
                 app, mode, template, work, args.exports

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import shutil
 import subprocess
 import tempfile
@@ -136,6 +137,30 @@ def run_wrk(
         p99_ms=data["p99_us"] / 1e3,
         errors=data["errors"],
     )
+
+
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its children (gunicorn's workers), from ``/proc``."""
+    pids = [pid]
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children = task / "children"
+        if children.exists():
+            pids += [int(child) for child in children.read_text().split()]
+    return pids
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system, seconds) used so far by ``pid`` and its
+    children (gunicorn's workers), from ``/proc/PID/stat``."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for each in _tree(pid):
+        try:
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
 
 
 def peak_rss_kib(pid: int) -> int:

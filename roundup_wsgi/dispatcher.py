@@ -140,7 +140,7 @@ class RequestDispatcher:
         lang: str | None = None,
         feature_flags: dict[str, Any] | None = None,
         *,
-        write_mode: str = "buffer",
+        write_mode: str = "auto",
         static_fast_path: bool = True,
         max_request_body: int | None = request_body.DEFAULT_MAX_REQUEST_BODY,
         reuse_db: bool = True,
@@ -155,7 +155,21 @@ class RequestDispatcher:
         self.timing = timing
         self.feature_flags = feature_flags or {}
         self.write_mode = write_mode
-        self._streaming = streaming(self.respond) if write_mode == "stream" else None
+        #: The write mode the Request is given (``"stream"`` runs as
+        #: ``"server"`` inside :mod:`roundup_wsgi.stream`).
+        self._request_mode = "server" if write_mode == "stream" else write_mode
+        self._streaming = None
+        if write_mode == "stream":
+            self._streaming = streaming(self.respond)
+        elif write_mode == "auto":
+            try:
+                self._streaming = streaming(self.respond)
+            except ImportError:
+                logger.warning(
+                    "write_mode 'auto' needs greenlet (pip install greenlet); "
+                    "using 'buffer': CSV exports are held whole before sending"
+                )
+                self._request_mode = "buffer"
         self.static_fast_path = static_fast_path
         #: The tracker the static-file fast path reads its config from when
         #: trackers are not cached (opened on first use, then kept).
@@ -211,8 +225,7 @@ class RequestDispatcher:
         # Roundup's Client changes the environ (PATH_INFO, CONTENT_LENGTH);
         # work on a copy so the server's and middlewares' one is untouched.
         env = dict(environ)
-        mode = "server" if self.write_mode == "stream" else self.write_mode
-        request = Request(env, start_response, mode)
+        request = Request(env, start_response, self._request_mode)
         try:
             self._handle(env, request)
             if request.sendfile_error is not None:

@@ -45,13 +45,19 @@ _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 _NONE = ("", "none")
 
+#: ``"auto"`` (the default): as ``"stream"``, but the first write is held
+#: until a second one comes or ``Client.main`` returns: a body written in
+#: one piece (every page, file and REST answer) is returned whole with a
+#: ``Content-Length`` and an error before it is a clean 500 page; a body
+#: written in pieces (a CSV export) is streamed from its second piece.
+#: Without greenlet it falls back to ``"buffer"`` (logged).
 #: ``"buffer"``: the body is collected and returned as the app_iter; the
-#: server's write callable is never used (the default, and the same bytes on
-#: every server).  ``"server"``: Roundup's writes go to the server's write
-#: callable when ``start_response`` returns one, else to the buffer.
+#: server's write callable is never used (the same bytes on every server).
+#: ``"server"``: Roundup's writes go to the server's write callable when
+#: ``start_response`` returns one, else to the buffer.
 #: ``"stream"``: ``Client.main`` runs in a greenlet and each write is sent
 #: at once as a chunk of the app_iter (:mod:`roundup_wsgi.stream`).
-WriteMode = Literal["buffer", "server", "stream"]
+WriteMode = Literal["auto", "buffer", "server", "stream"]
 #: The write modes, the first the default.
 WRITE_MODES: tuple[str, ...] = typing.get_args(WriteMode)
 
@@ -121,8 +127,9 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "write_mode",
         WriteMode,
-        "buffer",
-        "how response bodies reach the server: buffer, server or stream",
+        "auto",
+        "how response bodies reach the server: auto (pages whole, exports "
+        "streamed), buffer, server or stream",
     ),
     Option(
         "static_fast_path",

@@ -120,9 +120,14 @@ class Request:
 
     :param environ: the request's WSGI environ.
     :param start_response: the server's ``start_response``.
-    :param write_mode: ``"buffer"`` (body returned as the app_iter) or
+    :param write_mode: ``"buffer"`` (body returned as the app_iter),
         ``"server"`` (body written through the server's write callable when
-        ``start_response`` returns one, buffered when it returns ``None``).
+        ``start_response`` returns one, buffered when it returns ``None``)
+        or ``"auto"`` (the first write is held; a second write calls the
+        server's ``start_response`` and sends both through the write
+        callable it returns, and so on: a body written in one piece, as
+        every Roundup page is, is returned with a ``Content-Length``, one
+        written in pieces, as a CSV export, is streamed).
     """
 
     def __init__(
@@ -146,6 +151,7 @@ class Request:
         self.sendfile_error: ExcInfo | None = None
         self._server_start_response = start_response
         self._write_through = write_mode == "server"
+        self._auto = write_mode == "auto"
         self._started = False  # the server's start_response has been called
 
     # -- the interface Roundup's Client calls ---------------------------------
@@ -166,12 +172,36 @@ class Request:
         self.chunks = []
         self._drop_file_body()
         sink: Callable[[bytes], object] = self.chunks.append
-        if self._write_through:
+        if self._auto and not self._started:
+            sink = self._hold_or_stream
+        elif self._write_through or self._auto:
             write = self._server_start_response(self.status, self.headerlist)
             self._started = True
             if write is not None:
                 sink = write
         self.wfile.sink = sink
+
+    def _hold_or_stream(self, data: bytes) -> None:
+        """The ``"auto"`` sink: hold the first write; at the second, start
+        the response (no ``Content-Length``) and stream from there on.
+
+        HEAD answers are never streamed (their body is dropped).
+        """
+        if not self.chunks or self.environ.get("REQUEST_METHOD") == "HEAD":
+            self.chunks.append(data)
+            return
+        assert self.status is not None
+        write = self._server_start_response(self.status, self.headerlist)
+        self._started = True
+        if write is None:  # no write callable: stay buffered
+            self.chunks.append(data)
+            self.wfile.sink = self.chunks.append
+            return
+        held, self.chunks = self.chunks, []
+        for chunk in held:
+            write(chunk)
+        write(data)
+        self.wfile.sink = write
 
     def sendfile(self, filename: str, offset: int, length: int) -> None:
         """Make ``length`` bytes of ``filename`` from ``offset`` the body.
