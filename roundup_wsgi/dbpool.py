@@ -36,7 +36,10 @@ the next request.
 A database is closed and opened anew (never reused) when the request
 raised, Roundup's last-resort handler ran, the database reported an error
 (:class:`~roundup_wsgi.failures.ClientGuard`), the answer was a 5xx, the
-rollback failed, the PostgreSQL connection is found closed, it sat idle
+rollback failed, a PostgreSQL connection is found closed or has data
+waiting while idle (the server shut down, restarted or dropped it: seen
+without a round trip, so a restarted server answers the next request
+instead of a 503), it sat idle
 longer than ``idle_limit`` seconds, the process forked, or the tracker's
 ``schema.py``, ``config.ini``, ``detectors/``, ``extensions/`` or ``lib/``
 changed (mtime).  Reuse is off (every request opens its database, as
@@ -51,6 +54,7 @@ from __future__ import annotations
 
 import logging
 import os
+import select
 import threading
 import time
 from collections.abc import Iterator
@@ -136,6 +140,30 @@ def _signature(paths: list[str]) -> tuple[float, ...]:
         except OSError:
             stamps.append(-1.0)
     return tuple(stamps)
+
+
+def _connections(db: Any) -> list[Any]:
+    """The database's SQL connections: its own, the sessions', the one-time
+    keys' (three for PostgreSQL)."""
+    conns = [getattr(db, "conn", None)]
+    for name in ("Session", "Otk"):
+        conns.append(getattr(getattr(db, name, None), "conn", None))
+    return [conn for conn in conns if conn is not None]
+
+
+def _readable(conn: Any) -> bool:
+    """True if a socket connection (psycopg2, mysql) has data waiting while
+    idle: a PostgreSQL shutdown or restart sends a FATAL message and closes
+    it, a crash closes it (end of file).  No round trip; ``False`` for sqlite
+    (no socket)."""
+    fileno = getattr(conn, "fileno", None)
+    if fileno is None:
+        return False
+    try:
+        readable, _, _ = select.select([fileno()], [], [], 0)
+    except (OSError, ValueError, TypeError):
+        return True
+    return bool(readable)
 
 
 class _Kept:
@@ -260,15 +288,11 @@ class DatabasePool:
             return f"idle over {self.idle_limit:g} s"
         if _signature(self._paths) != kept.signature:
             return "the tracker's schema, config or detectors changed"
-        conn = getattr(kept.db, "conn", None)
-        if getattr(conn, "closed", 0):  # psycopg2: nonzero once closed
-            return "the connection is closed"
-        poll = getattr(conn, "poll", None)
-        if poll is not None:  # psycopg2: reads a pending server shutdown
-            try:
-                poll()
-            except Exception as error:
-                return f"the connection broke: {error}"
+        for conn in _connections(kept.db):
+            if getattr(conn, "closed", 0):  # psycopg2: nonzero once closed
+                return "the connection is closed"
+            if _readable(conn):
+                return "the server sent something on an idle connection"
         return None
 
     def _give_back(self, lease: Lease) -> None:

@@ -303,3 +303,41 @@ def test_pool_without_sql_backend_is_refused() -> None:
 
     assert reuse_refused(Tracker()) == "backend back_anydbm is not an SQL backend"
     assert DatabasePool("/nonexistent").refused(Tracker()) is not None
+
+
+@pytest.mark.slow
+def test_postgresql_restart_the_next_request_reconnects(tmp_path: Path) -> None:
+    """The kept connections die with the server; the next request after the
+    restart sees that (data waiting on an idle socket) and opens anew: 200,
+    not a 503.  While stopped: 503 with Retry-After, as without reuse."""
+    from helpers import pg
+
+    with pg.running_postgres(tmp_path / "pg") as postgres:
+        home = pg.create_pg_tracker(
+            postgres,
+            tmp_path / "tracker",
+            "roundup_dbpool",
+            admin_password=seeded.ADMIN_PASSWORD,
+            web=WEB,
+        )
+        dispatcher = RequestDispatcher(str(home))
+        app = TestApp(validator(dispatcher), extra_environ={"HTTP_HOST": "localhost"})
+        admin = basic("admin", seeded.ADMIN_PASSWORD)
+        headers = {**admin, **SAME_ORIGIN, "X-Requested-With": "rest"}
+        app.post_json("/rest/data/issue", {"title": "one"}, headers=headers, status=201)
+        app.get("/issue1", status=200)
+        assert stats(dispatcher) == {"opened": 1, "reused": 1, "discarded": 0}
+
+        postgres.stop()
+        postgres.start()
+        app.get("/issue1", status=200)
+        assert stats(dispatcher) == {"opened": 2, "reused": 1, "discarded": 1}
+
+        postgres.stop()
+        stopped = app.get("/issue1", status=503)
+        assert stopped.headers["Retry-After"]
+        postgres.start()
+        app.get("/issue1", status=200)
+        app.post_json("/rest/data/issue", {"title": "two"}, headers=headers, status=201)
+        assert b"two" in app.get("/issue2", headers=admin).body
+        dispatcher.db_pool.close_all()  # type: ignore[union-attr]
