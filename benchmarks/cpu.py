@@ -49,7 +49,8 @@ ADMIN_BASIC = (
 REQUESTS: list[tuple[str, str, dict[str, str]]] = [
     ("GET /issue", "/issue", {}),
     ("GET /issue1", "/issue1", {}),
-    ("GET /issue1 as admin (basic auth)", "/issue1", {"HTTP_AUTHORIZATION": ADMIN_BASIC}),
+    ("GET /issue1 as admin (basic auth)", "/issue1",
+     {"HTTP_AUTHORIZATION": ADMIN_BASIC}),
     ("REST GET /rest/data/issue/1 (basic auth)", "/rest/data/issue/1",
      {"HTTP_AUTHORIZATION": ADMIN_BASIC}),
 ]  # fmt: skip
