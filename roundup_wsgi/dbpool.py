@@ -215,24 +215,22 @@ class DatabasePool:
         self.idle_limit = idle_limit
         self._paths = _watched_files(home)
         self._local = threading.local()
-        #: Why reuse was refused, by tracker id (logged once each).
-        self._refused: dict[int, str | None] = {}
+        #: The reasons for refusing reuse already logged.
+        self._logged: set[str] = set()
         #: Counters for tests and logs: opened, reused, discarded.
         self.stats = {"opened": 0, "reused": 0, "discarded": 0}
 
     def refused(self, tracker: Any) -> str | None:
-        """:func:`reuse_refused` for ``tracker``, logged the first time."""
-        key = id(tracker)
-        if key not in self._refused:
-            reason = reuse_refused(tracker)
-            if reason is not None:
-                logger.info(
-                    "reuse_db: tracker %s opens a database per request: %s",
-                    self.home,
-                    reason,
-                )
-            self._refused[key] = reason
-        return self._refused[key]
+        """:func:`reuse_refused` for ``tracker``, each reason logged once."""
+        reason = reuse_refused(tracker)
+        if reason is not None and reason not in self._logged:
+            self._logged.add(reason)
+            logger.info(
+                "reuse_db: tracker %s opens a database per request: %s",
+                self.home,
+                reason,
+            )
+        return reason
 
     @contextmanager
     def lease(self, tracker: Any, client: Any, guard: Any = None) -> Iterator[Any]:
@@ -244,12 +242,20 @@ class DatabasePool:
         :param guard: the request's :class:`~roundup_wsgi.failures.ClientGuard`
             (a database error it recorded discards the database).
         :yields: the :class:`Lease`, or ``None`` when reuse is refused for
-            this tracker (Roundup opens and closes the database itself).
+            this tracker or opening the database failed (Roundup then opens
+            and closes the database itself, and answers an error its way).
         """
-        if self.refused(tracker) is not None:
+        kept = None
+        if self.refused(tracker) is None:
+            try:
+                kept = self._take(tracker)
+            except Exception:
+                # Let Roundup open it inside Client.main and answer the
+                # error its own way (and ClientGuard see it), as without reuse.
+                logger.debug("reuse_db: opening failed", exc_info=True)
+        if kept is None:
             yield None
             return
-        kept = self._take(tracker)
         lease = Lease(self, kept, client)
         try:
             yield lease
