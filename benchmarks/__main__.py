@@ -364,6 +364,7 @@ def render(rows: list[Row]) -> str:
         "reuse off",
         "off/stock",
         "CPU ms/req stock/ours/off",
+        "CPU stock/ours",
         "p50 ms stock/ours/off",
         "p99 ms stock/ours/off",
     )
@@ -376,7 +377,7 @@ def render(rows: list[Row]) -> str:
         is_ceiling = row.label.startswith("hello")
         ratio = "-" if is_ceiling or not stock else ratio_text(ours / stock)
         off_ratio = "-" if is_ceiling or not row.off else ratio_text(off / stock)
-        p50 = p99 = cpu = ""
+        p50 = p99 = cpu = cpu_ratio = ""
         if row.latency:
             parts50, parts99 = [], []
             for name in sides:
@@ -393,6 +394,12 @@ def render(rows: list[Row]) -> str:
                 fmt(statistics.median(row.cpu[name])) if name in row.cpu else "-"
                 for name in sides
             )
+            if "stock" in row.cpu and "ours" in row.cpu:
+                ours_cpu = statistics.median(row.cpu["ours"])
+                if ours_cpu:
+                    cpu_ratio = ratio_text(
+                        statistics.median(row.cpu["stock"]) / ours_cpu
+                    )
         errors = ", ".join(f"{n} {side}" for side, n in row.errors.items() if n)
         label = row.label + (f" (errors: {errors})" if errors else "")
         lines.append(
@@ -406,6 +413,7 @@ def render(rows: list[Row]) -> str:
                 "-" if not row.off else fmt(off),
                 off_ratio,
                 cpu,
+                cpu_ratio,
                 p50,
                 p99,
             )
