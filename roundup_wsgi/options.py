@@ -45,11 +45,11 @@ _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 _NONE = ("", "none")
 
-#: ``"auto"`` (the default): as ``"stream"``, but the first write is held
-#: until a second one comes or ``Client.main`` returns: a body written in
-#: one piece (every page, file and REST answer) is returned whole with a
-#: ``Content-Length`` and an error before it is a clean 500 page; a body
-#: written in pieces (a CSV export) is streamed from its second piece.
+#: ``"auto"`` (the default): a response whose length Roundup declared
+#: (``Content-Length``: every page, file, REST and XML-RPC answer) is held
+#: whole as in ``"buffer"`` (an error before its end is a clean 500 page);
+#: one of unknown length (the CSV export) is streamed from its first write
+#: as in ``"stream"``.
 #: Without greenlet it falls back to ``"buffer"`` (logged).
 #: ``"buffer"``: the body is collected and returned as the app_iter; the
 #: server's write callable is never used (the same bytes on every server).

@@ -123,11 +123,11 @@ class Request:
     :param write_mode: ``"buffer"`` (body returned as the app_iter),
         ``"server"`` (body written through the server's write callable when
         ``start_response`` returns one, buffered when it returns ``None``)
-        or ``"auto"`` (the first write is held; a second write calls the
-        server's ``start_response`` and sends both through the write
-        callable it returns, and so on: a body written in one piece, as
-        every Roundup page is, is returned with a ``Content-Length``, one
-        written in pieces, as a CSV export, is streamed).
+        or ``"auto"`` (a response with a ``Content-Length``, as Roundup
+        gives every page, file and REST answer, is held whole as in
+        ``"buffer"``; one without, as the CSV export, calls the server's
+        ``start_response`` at its first write and goes through the write
+        callable it returns: streamed).
     """
 
     def __init__(
@@ -152,6 +152,7 @@ class Request:
         self._server_start_response = start_response
         self._write_through = write_mode == "server"
         self._auto = write_mode == "auto"
+        self._declared_length = False  # "auto": Roundup gave a Content-Length
         self._started = False  # the server's start_response has been called
 
     # -- the interface Roundup's Client calls ---------------------------------
@@ -173,6 +174,7 @@ class Request:
         self._drop_file_body()
         sink: Callable[[bytes], object] = self.chunks.append
         if self._auto and not self._started:
+            self._declared_length = _has_header(self.headerlist, "content-length")
             sink = self._hold_or_stream
         elif self._write_through or self._auto:
             write = self._server_start_response(self.status, self.headerlist)
@@ -182,12 +184,14 @@ class Request:
         self.wfile.sink = sink
 
     def _hold_or_stream(self, data: bytes) -> None:
-        """The ``"auto"`` sink: hold the first write; at the second, start
-        the response (no ``Content-Length``) and stream from there on.
-
-        HEAD answers are never streamed (their body is dropped).
+        """The ``"auto"`` sink: a body whose length Roundup declared
+        (``Content-Length``: every page, file, REST and XML-RPC answer) is
+        held whole, as ``"buffer"`` does; a body of unknown length (the CSV
+        export) starts the response at its first write and streams from
+        there on, as ``"stream"`` does.  HEAD answers are never streamed
+        (their body is dropped).
         """
-        if not self.chunks or self.environ.get("REQUEST_METHOD") == "HEAD":
+        if self._declared_length or self.environ.get("REQUEST_METHOD") == "HEAD":
             self.chunks.append(data)
             return
         assert self.status is not None

@@ -147,8 +147,8 @@ def test_stream_mode_sends_the_first_bytes_while_exporting(
     # first row until the file `gate` exists, and only this test creates
     # it, after the first bytes have arrived: so they arrived while Roundup
     # was still exporting (in buffer mode this request would never start).
-    # In "auto" mode the header row is held and the first row, the second
-    # write, starts the response.
+    # In "auto" mode too: the export has no Content-Length, so its first
+    # write starts the response.
     server = start(name, mode)
     gate = tmp_path / "gate"
     waiting = Path(f"{gate}.waiting")

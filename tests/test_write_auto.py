@@ -1,7 +1,7 @@
-"""The default write mode ``"auto"``: a body written in one piece (every
-Roundup page, file and REST answer) is returned whole with a
-Content-Length; a body written in pieces (a CSV export) is streamed from
-its second piece; an error before the body is still a clean 500 page."""
+"""The default write mode ``"auto"``: a response whose length Roundup
+declared (every page, file and REST answer has a Content-Length) is held
+whole; one of unknown length (the CSV export) is streamed from its first
+write; an error before the body is still a clean 500 page."""
 
 from __future__ import annotations
 
@@ -34,11 +34,14 @@ def test_auto_is_the_default() -> None:
     assert WRITE_MODES[0] == "auto"
 
 
-def test_one_write_is_held_and_gets_a_content_length() -> None:
+def test_a_declared_length_is_held_whole() -> None:
     recorder = StartResponseRecorder(returns_write=True)
     request = Request(environ("/"), recorder, "auto")
-    request.start_response([("Content-Type", "text/html")], 200)
-    request.wfile.write(b"<html>page</html>")
+    request.start_response(
+        [("Content-Type", "text/html"), ("Content-Length", "17")], 200
+    )
+    request.wfile.write(b"<html>")
+    request.wfile.write(b"page</html>")
     assert recorder.calls == []  # nothing sent yet: an error could replace it
     body = b"".join(request.finish())
     assert body == b"<html>page</html>"
@@ -47,17 +50,17 @@ def test_one_write_is_held_and_gets_a_content_length() -> None:
 
 
 @pytest.mark.parametrize("server_write", [True, False])
-def test_the_second_write_starts_streaming(server_write: bool) -> None:
+def test_an_unknown_length_streams_from_the_first_write(server_write: bool) -> None:
     recorder = StartResponseRecorder(returns_write=server_write)
     request = Request(environ("/"), recorder, "auto")
     request.start_response([("Content-Type", "text/csv")], 200)
+    assert recorder.calls == []
     request.wfile.write(b"header\n")
-    request.wfile.write(b"row 1\n")
-    assert len(recorder.calls) == 1  # started at the second write
+    assert len(recorder.calls) == 1  # started at the first write
     assert header(recorder.calls[0][1], "Content-Length") is None
-    request.wfile.write(b"row 2\n")
+    request.wfile.write(b"row 1\n")
     rest = b"".join(request.finish())
-    assert b"".join(recorder.written) + rest == b"header\nrow 1\nrow 2\n"
+    assert b"".join(recorder.written) + rest == b"header\nrow 1\n"
     if server_write:
         assert rest == b""
 
