@@ -39,15 +39,16 @@ raised, Roundup's last-resort handler ran, the database reported an error
 rollback failed, a PostgreSQL connection is found closed or has data
 waiting while idle (the server shut down, restarted or dropped it: seen
 without a round trip, so a restarted server answers the next request
-instead of a 503), it sat idle
-longer than ``idle_limit`` seconds, the process forked, or the tracker's
-``schema.py``, ``config.ini``, ``detectors/``, ``extensions/`` or ``lib/``
-changed (mtime).  Reuse is off (every request opens its database, as
-Roundup does) for a tracker opened in debug mode (not optimised), a
-backend that is not SQL (``anydbm``), an indexer not known to be
-transaction-free (``xapian``, ``whoosh``): :func:`reuse_refused` names the
-reason.  A tracker ``Client`` whose ``opendb`` opens a database of its own
-(instead of using ``client.db``) works: the kept one is then closed.
+instead of a 503), it sat idle longer than ``idle_limit`` seconds, the
+process forked, or the tracker's ``schema.py``, ``config.ini``,
+``detectors/``, ``extensions/`` or ``lib/`` changed (mtime).  With an
+indexer not known to keep its state in the SQL transaction (``xapian``,
+``whoosh``) it is closed after every request, as without reuse.  Reuse is
+off (Roundup opens and closes the database itself) for a tracker opened in
+debug mode (not optimised) and a backend that is not SQL (``anydbm``):
+:func:`reuse_refused` names the reason.  A tracker ``Client`` whose
+``opendb`` opens a database of its own (instead of using ``client.db``)
+works: the kept one is then closed.
 """
 
 from __future__ import annotations
