@@ -14,7 +14,7 @@ from webob import Request as WebObRequest
 
 from roundup_wsgi import RequestDispatcher
 from roundup_wsgi.options import WRITE_MODES
-from roundup_wsgi.request import Request
+from roundup_wsgi.request import STREAM_BLOCK, Request
 
 WEB = "http://localhost/"
 EXPORT = "/issue?@action=export_csv&@columns=id,title&@sort=id"
@@ -63,6 +63,20 @@ def test_an_unknown_length_streams_from_the_first_write(server_write: bool) -> N
     assert b"".join(recorder.written) + rest == b"header\nrow 1\n"
     if server_write:
         assert rest == b""
+
+
+def test_streamed_rows_are_sent_in_blocks() -> None:
+    recorder = StartResponseRecorder(returns_write=True)
+    request = Request(environ("/"), recorder, "auto")
+    request.start_response([("Content-Type", "text/csv")], 200)
+    rows = [b"header\n"] + [b"%d,a row of the export\n" % n for n in range(10000)]
+    for row in rows:
+        request.wfile.write(row)
+    assert b"".join(request.finish()) == b""
+    assert recorder.written[0] == b"header\n"  # alone, at once
+    assert b"".join(recorder.written) == b"".join(rows)
+    assert all(len(block) >= STREAM_BLOCK for block in recorder.written[1:-1])
+    assert len(recorder.written) < 10
 
 
 def test_head_is_never_streamed() -> None:
