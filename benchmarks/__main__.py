@@ -376,7 +376,9 @@ def render(rows: list[Row]) -> str:
         off = statistics.mean(row.off) if row.off else float("nan")
         is_ceiling = row.label.startswith("hello")
         ratio = "-" if is_ceiling or not stock else ratio_text(ours / stock)
-        off_ratio = "-" if is_ceiling or not row.off else ratio_text(off / stock)
+        off_ratio = (
+            "-" if is_ceiling or not row.off or not stock else ratio_text(off / stock)
+        )
         p50 = p99 = cpu = cpu_ratio = ""
         if row.latency:
             parts50, parts99 = [], []
