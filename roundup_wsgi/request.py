@@ -33,7 +33,7 @@ __all__ = ["STREAM_BLOCK", "Request", "ResponseBody", "StartResponse", "Writer"]
 
 #: Bytes joined into one chunk when ``"auto"`` streams a body of unknown
 #: length (after its first write, which is sent alone at once).
-STREAM_BLOCK = 64 * 1024
+STREAM_BLOCK = 16 * 1024
 
 
 class Writer:
