@@ -7,11 +7,13 @@ wrk::
 
 It builds a seeded tracker (``benchmarks/seed.py``: ``--issues`` issues with
 messages and files, and a 50 MiB attachment), then for each server
-(waitress with 4 threads, gunicorn with 2 sync workers) starts three
+(waitress with 4 threads, gunicorn with 2 sync workers) starts four
 servers on 127.0.0.1, each on its own copy of the tracker: Roundup's stock
 ``roundup.cgi.wsgi_handler.RequestDispatcher`` (``tests/apps/stock_app.py``),
-ours (``roundup_wsgi.app:application``) and a hello-world application (the
-server's ceiling).  It measures, for stock and ours in turn:
+ours (``roundup_wsgi.app:application``, default options), ours with
+``reuse_db`` off (``ROUNDUP_WSGI_REUSE_DB=false``: a database opened per
+request, as Roundup does) and a hello-world application (the server's
+ceiling).  It measures, for stock and ours in turn:
 
 * the 50 MiB attachment, and a 50 MiB text attachment asked for with
   ``Accept-Encoding: gzip`` (decoded and checked): time to the first body
@@ -23,7 +25,12 @@ server's ceiling).  It measures, for stock and ours in turn:
   browser's ``Accept-Encoding: gzip, deflate, br``, and that rate of ours
   against the hello-world ceiling), REST ``GET``
   with basic auth and with a JWT (obtained from the tracker's
-  ``POST /rest/jwt/issue``), and a REST ``POST`` creating an issue (JWT).
+  ``POST /rest/jwt/issue``), and a REST ``POST`` creating an issue (JWT);
+  the same for ours with ``reuse_db`` off;
+* the server's CPU time per request (user + system of the server process
+  and its workers, from ``/proc``, over each wrk run, divided by the
+  requests answered): less sensitive than req/s to other load on the
+  machine, since it counts only what the server itself spent.
 
 Last, in one process, the cost of the access log, the metrics and the
 health checks per request: on and off (``benchmarks/operations.py``).
@@ -159,6 +166,10 @@ class Row:
     unit: str
     stock: list[float] = field(default_factory=list)
     ours: list[float] = field(default_factory=list)
+    #: ours with reuse_db off
+    off: list[float] = field(default_factory=list)
+    #: CPU ms per request by side.
+    cpu: dict[str, list[float]] = field(default_factory=dict)
     latency: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
     #: wrk's error count (non-2xx/3xx answers, socket errors, timeouts) by side.
     errors: dict[str, int] = field(default_factory=dict)
@@ -205,14 +216,16 @@ def get_token(server: Served) -> str:
 @contextmanager
 def started(
     kind: str, template: Path, work: Path
-) -> Iterator[tuple[Served, Served, Served]]:
-    """Start stock, ours and hello under ``kind``; stop them on exit."""
+) -> Iterator[tuple[Served, Served, Served, Served]]:
+    """Start stock, ours, ours with reuse_db off and hello under ``kind``;
+    stop them on exit."""
     command = SERVER_KINDS[kind][1]
     with ExitStack() as stack:
         result = []
         for name, app in (
             ("stock", servers.STOCK_APP),
             ("ours", servers.OUR_APP),
+            ("off", servers.OUR_APP),
             ("hello", HELLO_APP),
         ):
             port = servers.free_port()
@@ -223,14 +236,18 @@ def started(
                 command(port, app),
                 port,
                 work / f"log-{kind}-{name}",
-                env={"ROUNDUP_TRACKER_HOME": str(home), "PYTHONPATH": str(ROOT)},
+                env={
+                    "ROUNDUP_TRACKER_HOME": str(home),
+                    "PYTHONPATH": str(ROOT),
+                    "ROUNDUP_WSGI_REUSE_DB": "false" if name == "off" else "true",
+                },
                 name=f"{kind}-{name}",
                 ready_path="/" if name == "hello" else "/@@file/style.css",
                 start_timeout=120,
             )
             stack.enter_context(process)
             result.append(Served(name, process))
-        yield result[0], result[1], result[2]
+        yield result[0], result[1], result[2], result[3]
 
 
 def measure_downloads(
@@ -272,7 +289,7 @@ def bench_server(
     """All the rows for one server kind."""
     label = SERVER_KINDS[kind][0]
     rows: list[Row] = []
-    with started(kind, template, work) as (stock, ours, hello):
+    with started(kind, template, work) as (stock, ours, off, hello):
         log(f"{label}: servers up")
         size = args.big_mib * MIB
         down: list[Row] = []
@@ -302,13 +319,13 @@ def bench_server(
             down += rows_here
         log(f"{label}: downloads measured")
 
-        for server in (stock, ours):
+        for server in (stock, ours, off):
             server.token = get_token(server)
         ceiling = Row(label, "hello world (ceiling, no Roundup)", "req/s")
         rows.append(ceiling)
         table = [Row(label, request.label, "req/s") for request in REQUESTS]
         for request in REQUESTS:
-            for server in (stock, ours):
+            for server in (stock, ours, off):
                 check(server, request)
         for round_ in range(args.rounds):
             result = load.run_wrk(
@@ -323,8 +340,11 @@ def bench_server(
             for number, (request, row) in enumerate(zip(REQUESTS, table, strict=True)):
                 # Who goes first alternates by request and by round, so a
                 # drift in the machine's load favours neither.
-                order = (stock, ours) if (round_ + number) % 2 == 0 else (ours, stock)
+                order = [stock, ours, off]
+                shift = (round_ + number) % 3
+                order = order[shift:] + order[:shift]
                 for server in order:
+                    cpu_before = load.cpu_seconds(server.pid)
                     result = load.run_wrk(
                         server.url + request.path,
                         seconds=args.seconds,
@@ -335,6 +355,10 @@ def bench_server(
                         wrk=wrk,
                     )
                     getattr(row, server.name).append(result.rate)
+                    cpu = load.cpu_seconds(server.pid) - cpu_before
+                    row.cpu.setdefault(server.name, []).append(
+                        cpu * 1e3 / max(result.requests, 1)
+                    )
                     row.latency.setdefault(server.name, []).append(
                         (result.p50_ms, result.p99_ms)
                     )
@@ -377,7 +401,8 @@ def ratio_text(ratio: float) -> str:
 
 
 def render(rows: list[Row]) -> str:
-    """The table: one line per measurement, stock and ours side by side."""
+    """The table: one line per measurement, stock, ours and ours with
+    reuse_db off side by side."""
     header = (
         "server",
         "measurement",
@@ -385,19 +410,28 @@ def render(rows: list[Row]) -> str:
         "stock",
         "ours",
         "ours/stock",
-        "p50 ms stock/ours",
-        "p99 ms stock/ours",
+        "reuse off",
+        "off/stock",
+        "CPU ms/req stock/ours/off",
+        "CPU stock/ours",
+        "p50 ms stock/ours/off",
+        "p99 ms stock/ours/off",
     )
+    sides = ("stock", "ours", "off")
     lines: list[tuple[str, ...]] = [header]
     for row in rows:
         stock = statistics.mean(row.stock) if row.stock else float("nan")
         ours = statistics.mean(row.ours) if row.ours else float("nan")
+        off = statistics.mean(row.off) if row.off else float("nan")
         is_ceiling = row.label.startswith("hello")
         ratio = "-" if is_ceiling or not stock else ratio_text(ours / stock)
-        p50 = p99 = ""
+        off_ratio = (
+            "-" if is_ceiling or not row.off or not stock else ratio_text(off / stock)
+        )
+        p50 = p99 = cpu = cpu_ratio = ""
         if row.latency:
             parts50, parts99 = [], []
-            for name in ("stock", "ours"):
+            for name in sides:
                 values = row.latency.get(name)
                 if not values:
                     parts50.append("-")
@@ -406,6 +440,17 @@ def render(rows: list[Row]) -> str:
                 parts50.append(fmt(statistics.median(v[0] for v in values)))
                 parts99.append(fmt(statistics.median(v[1] for v in values)))
             p50, p99 = "/".join(parts50), "/".join(parts99)
+        if row.cpu:
+            cpu = "/".join(
+                fmt(statistics.median(row.cpu[name])) if name in row.cpu else "-"
+                for name in sides
+            )
+            if "stock" in row.cpu and "ours" in row.cpu:
+                ours_cpu = statistics.median(row.cpu["ours"])
+                if ours_cpu:
+                    cpu_ratio = ratio_text(
+                        statistics.median(row.cpu["stock"]) / ours_cpu
+                    )
         errors = ", ".join(f"{n} {side}" for side, n in row.errors.items() if n)
         label = row.label + (f" (errors: {errors})" if errors else "")
         lines.append(
@@ -416,6 +461,10 @@ def render(rows: list[Row]) -> str:
                 fmt(stock),
                 fmt(ours),
                 ratio,
+                "-" if not row.off else fmt(off),
+                off_ratio,
+                cpu,
+                cpu_ratio,
                 p50,
                 p99,
             )

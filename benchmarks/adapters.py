@@ -3,6 +3,7 @@
 Run from the repository root (with the test and stream extras installed)::
 
     python -m benchmarks.adapters [--requests 5000] [--issues 20000] [--exports 2]
+        [--modes stock,auto,buffer,server,stream] [--no-adapters]
 
 It prints one table:
 
@@ -111,12 +112,16 @@ def measure_export(
     """
     port = servers.free_port()
     name = mode or "stock"
-    home = seeded.copy_tracker(template, work / name, f"http://127.0.0.1:{port}/")
+    home = seeded.copy_tracker(
+        template, work / f"{name}-{port}", f"http://127.0.0.1:{port}/"
+    )
     env = {"ROUNDUP_TRACKER_HOME": str(home)}
     if mode:
         env["ROUNDUP_WSGI_WRITE_MODE"] = mode
     command = servers.waitress_command(port, app)
-    with servers.ServerProcess(command, port, work / f"log-{name}", env=env) as proc:
+    with servers.ServerProcess(
+        command, port, work / f"log-{name}-{port}", env=env
+    ) as proc:
         assert proc.proc is not None
         OPENER.open(proc.url + "issue", timeout=60).read()
         before = peak_rss_kib(proc.proc.pid)
@@ -131,12 +136,26 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=5000)
     parser.add_argument("--issues", type=int, default=big_tracker.ISSUES)
     parser.add_argument("--exports", type=int, default=2)
+    parser.add_argument(
+        "--modes",
+        default="stock,auto,buffer,server,stream",
+        help="comma-separated export runs, in order; repeat to interleave "
+        "(e.g. stock,auto,stock,auto); stock: Roundup's own dispatcher",
+    )
+    parser.add_argument(
+        "--no-adapters", action="store_true", help="skip the adapter timings"
+    )
     args = parser.parse_args()
+    runs = [None if m == "stock" else m for m in args.modes.split(",") if m]
 
     rows: list[tuple[str, str, str, str]] = []
     for label, app in (
-        ("4 write() calls", writing_app),
-        ("4 returned chunks", returning_app),
+        ()
+        if args.no_adapters
+        else (
+            ("4 write() calls", writing_app),
+            ("4 returned chunks", returning_app),
+        )
     ):
         direct = time_requests(app, args.requests)
         rows.append((f"µs per request, {label}", "direct", f"{direct:.1f}", "base"))
@@ -152,17 +171,17 @@ def main() -> None:
             f"MiB peak RSS growth, waitress, {args.exports} CSV exports of "
             f"{args.issues:,} issues"
         )
-        for mode in (None, "buffer", "server", "stream"):
+        for number, mode in enumerate(runs):
             app = servers.STOCK_APP if mode is None else servers.OUR_APP
             growth, first, total, size = measure_export(
                 app, mode, template, work, args.exports
             )
-            if stock is None:
+            if mode is None:
                 stock = growth
-            ratio = f"{stock / growth:.1f}x" if growth > 0 else "-"
+            ratio = f"{stock / growth:.1f}x" if stock and growth > 0 else "-"
             rows.append(
                 (
-                    what if mode is None else "",
+                    what if number == 0 else "",
                     mode or "stock Roundup",
                     f"{growth:.1f}",
                     f"{ratio} (first byte {first:.2f} s, all {total:.2f} s, "

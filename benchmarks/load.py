@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import shutil
 import subprocess
 import tempfile
@@ -147,6 +148,20 @@ def _process_tree(pid: int) -> list[int]:
         if children.exists():
             pids += [int(child) for child in children.read_text().split()]
     return pids
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system, seconds) used so far by ``pid`` and its
+    children (gunicorn's workers), from ``/proc/PID/stat``."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for each in _process_tree(pid):
+        try:
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
 
 
 def reset_peak_rss(pid: int) -> None:

@@ -30,7 +30,7 @@ from roundup.cgi import TranslationService
 from roundup.cgi import wsgi_handler as _roundup_wsgi_handler
 from roundup.cgi.client import BinaryFieldStorage, NotFound
 
-from . import failures, request_body, static
+from . import dbpool, failures, request_body, static
 from .compression import DEFAULT_STATIC_CACHE_SIZE, FileCompressor
 from .options import WRITE_MODES
 from .request import Request
@@ -145,6 +145,11 @@ class RequestDispatcher:
         memory (default 4 MiB; 0: none), so a repeated ``@@file/style.css``
         with ``Accept-Encoding: gzip`` costs no compression
         (:mod:`roundup_wsgi.compression`).
+    :param reuse_db: keep each worker thread's tracker database open between
+        requests (rolled back, caches cleared, user switched as Roundup's
+        ``Client.opendb`` does) instead of opening it for every request;
+        see :mod:`roundup_wsgi.dbpool` for what closes it and when it is
+        not used (debug mode, non-SQL backends).
     :raises ImportError: ``write_mode="stream"`` without the greenlet
         package (the message names the extra ``roundup-wsgi[stream]``).
     :raises ValueError: ``max_request_body`` or ``static_cache_size`` is
@@ -164,10 +169,11 @@ class RequestDispatcher:
         lang: str | None = None,
         feature_flags: dict[str, Any] | None = None,
         *,
-        write_mode: str = "buffer",
+        write_mode: str = "auto",
         static_fast_path: bool = True,
         max_request_body: int | None = request_body.DEFAULT_MAX_REQUEST_BODY,
         static_cache_size: int = DEFAULT_STATIC_CACHE_SIZE,
+        reuse_db: bool = True,
     ) -> None:
         if write_mode not in WRITE_MODES:
             raise ValueError(
@@ -181,7 +187,21 @@ class RequestDispatcher:
         if ROUNDUP_ALWAYS_CACHES and "cache_tracker" in self.feature_flags:
             warnings.warn(CACHE_TRACKER_IGNORED, FutureWarning, stacklevel=2)
         self.write_mode = write_mode
-        self._streaming = streaming(self.respond) if write_mode == "stream" else None
+        #: The write mode the Request is given (``"stream"`` runs as
+        #: ``"server"`` inside :mod:`roundup_wsgi.stream`).
+        self._request_mode = "server" if write_mode == "stream" else write_mode
+        self._streaming = None
+        if write_mode == "stream":
+            self._streaming = streaming(self.respond)
+        elif write_mode == "auto":
+            try:
+                self._streaming = streaming(self.respond)
+            except ImportError:
+                logger.warning(
+                    "write_mode 'auto' needs greenlet (pip install greenlet); "
+                    "using 'buffer': CSV exports are held whole before sending"
+                )
+                self._request_mode = "buffer"
         self.static_fast_path = static_fast_path
         #: The tracker the static-file fast path reads its config from when
         #: trackers are not cached (opened on first use, then kept).
@@ -189,6 +209,9 @@ class RequestDispatcher:
         self.max_request_body = request_body.check_max_request_body(max_request_body)
         #: Compresses the files Roundup sends (:mod:`.compression`).
         self.compressor = FileCompressor(static_cache_size)
+        self.reuse_db = reuse_db
+        #: Each worker thread's kept database (:mod:`roundup_wsgi.dbpool`).
+        self.db_pool = dbpool.DatabasePool(self.home) if reuse_db else None
         self.translator = (
             TranslationService.get_translation(lang, tracker_home=self.home)
             if lang
@@ -242,8 +265,7 @@ class RequestDispatcher:
         # Roundup's Client changes the environ (PATH_INFO, CONTENT_LENGTH);
         # work on a copy so the server's and middlewares' one is untouched.
         env = dict(environ)
-        mode = "server" if self.write_mode == "stream" else self.write_mode
-        request = Request(env, start_response, mode)
+        request = Request(env, start_response, self._request_mode)
         try:
             self._handle(env, request)
             if request.sendfile_error is not None:
@@ -355,8 +377,12 @@ class RequestDispatcher:
         try:
             if watch is None:
                 static.serve_static_file(client)
-            else:
+            elif self.db_pool is None:
                 client.main()
+                watch.check(request.status)
+            else:
+                with self.db_pool.lease(tracker, client, watch):
+                    client.main()
                 watch.check(request.status)
         except NotFound:
             # Roundup's own body, byte for byte, plus a Content-Length.

@@ -46,13 +46,19 @@ _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 _NONE = ("", "none")
 
+#: ``"auto"`` (the default): a response whose length Roundup declared
+#: (``Content-Length``: every page, file, REST and XML-RPC answer) is held
+#: whole as in ``"buffer"`` (an error before its end is a clean 500 page);
+#: one of unknown length (the CSV export) is streamed from its first write
+#: as in ``"stream"``.
+#: Without greenlet it falls back to ``"buffer"`` (logged).
 #: ``"buffer"``: the body is collected and returned as the app_iter; the
-#: server's write callable is never used (the default, and the same bytes on
-#: every server).  ``"server"``: Roundup's writes go to the server's write
-#: callable when ``start_response`` returns one, else to the buffer.
+#: server's write callable is never used (the same bytes on every server).
+#: ``"server"``: Roundup's writes go to the server's write callable when
+#: ``start_response`` returns one, else to the buffer.
 #: ``"stream"``: ``Client.main`` runs in a greenlet and each write is sent
 #: at once as a chunk of the app_iter (:mod:`roundup_wsgi.stream`).
-WriteMode = Literal["buffer", "server", "stream"]
+WriteMode = Literal["auto", "buffer", "server", "stream"]
 #: The write modes, the first the default.
 WRITE_MODES: tuple[str, ...] = typing.get_args(WriteMode)
 
@@ -122,8 +128,9 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "write_mode",
         WriteMode,
-        "buffer",
-        "how response bodies reach the server: buffer, server or stream",
+        "auto",
+        "how response bodies reach the server: auto (pages whole, exports "
+        "streamed), buffer, server or stream",
     ),
     Option(
         "static_fast_path",
@@ -144,6 +151,13 @@ OPTIONS: tuple[Option, ...] = (
         DEFAULT_STATIC_CACHE_SIZE,
         "bytes of compressed static files (@@file/) kept in memory, least "
         "recently used evicted (0: none)",
+    ),
+    Option(
+        "reuse_db",
+        bool,
+        True,
+        "keep each worker thread's tracker database open between requests "
+        "(rolled back and reset after each); false: open it per request",
     ),
     Option(
         "trusted_proxies",

@@ -31,6 +31,7 @@ from .wsgi.files import open_file_body
 from .wsgi.types import ExcInfo, HeaderList, StartResponse, WriteCallable
 
 __all__ = [
+    "STREAM_BLOCK",
     "FileEncoder",
     "Request",
     "RequestHeaders",
@@ -38,6 +39,10 @@ __all__ = [
     "StartResponse",
     "Writer",
 ]
+
+#: Bytes joined into one chunk when ``"auto"`` streams a body of unknown
+#: length (after its first write, which is sent alone at once).
+STREAM_BLOCK = 16 * 1024
 
 #: ``encoder(status, headers, filename, offset, length)``: a compressed body
 #: for a ``sendfile`` call (``headers`` changed to match, in place), or
@@ -171,9 +176,14 @@ class Request:
 
     :param environ: the request's WSGI environ.
     :param start_response: the server's ``start_response``.
-    :param write_mode: ``"buffer"`` (body returned as the app_iter) or
+    :param write_mode: ``"buffer"`` (body returned as the app_iter),
         ``"server"`` (body written through the server's write callable when
-        ``start_response`` returns one, buffered when it returns ``None``).
+        ``start_response`` returns one, buffered when it returns ``None``)
+        or ``"auto"`` (a response with a ``Content-Length``, as Roundup
+        gives every page, file and REST answer, is held whole as in
+        ``"buffer"``; one without, as the CSV export, calls the server's
+        ``start_response`` at its first write and goes through the write
+        callable it returns: streamed).
     """
 
     def __init__(
@@ -199,6 +209,12 @@ class Request:
         self.file_encoder: FileEncoder | None = None
         self._server_start_response = start_response
         self._write_through = write_mode == "server"
+        self._auto = write_mode == "auto"
+        self._declared_length = False  # "auto": Roundup gave a Content-Length
+        #: "auto" once streaming: the write callable and the writes not sent.
+        self._stream_write: WriteCallable | None = None
+        self._pending: list[bytes] = []
+        self._pending_size = 0
         self._started = False  # the server's start_response has been called
         #: Whether the server's ``start_response`` returned a write callable
         #: (``None``: not called yet).
@@ -224,8 +240,17 @@ class Request:
         self.chunks = []
         self._drop_file_body()
         sink: Callable[[bytes], object] = self.chunks.append
-        if self._write_through:
+        if self._auto and not self._started:
+            self._declared_length = _has_header(self.headerlist, "content-length")
+            sink = self._hold_or_stream
+        elif self._write_through:
             sink = self._start_on_first_write
+        elif self._auto:
+            write = self._server_start_response(self.status, self.headerlist)
+            self._started = True
+            self._server_writes = write is not None
+            if write is not None:
+                sink = write
         self.wfile.sink = sink
 
     def _start_on_first_write(self, data: bytes) -> None:
@@ -239,6 +264,48 @@ class Request:
         self._server_writes = write is not None
         self.wfile.sink = write if write is not None else self.chunks.append
         self.wfile.sink(data)
+
+    def _hold_or_stream(self, data: bytes) -> None:
+        """The ``"auto"`` sink: a body whose length Roundup declared
+        (``Content-Length``: every page, file, REST and XML-RPC answer) is
+        held whole, as ``"buffer"`` does; a body of unknown length (the CSV
+        export) starts the response at its first write and streams from
+        there on, as ``"stream"`` does.  HEAD answers are never streamed
+        (their body is dropped).
+        """
+        if self._declared_length or self.environ.get("REQUEST_METHOD") == "HEAD":
+            self.chunks.append(data)
+            return
+        assert self.status is not None
+        write = self._server_start_response(self.status, self.headerlist)
+        self._started = True
+        self._server_writes = write is not None
+        if write is None:  # no write callable: stay buffered
+            self.chunks.append(data)
+            self.wfile.sink = self.chunks.append
+            return
+        held, self.chunks = self.chunks, []
+        for chunk in held:
+            write(chunk)
+        write(data)  # the first bytes go out at once
+        self._stream_write = write
+        self.wfile.sink = self._coalesce
+
+    def _coalesce(self, data: bytes) -> None:
+        """The ``"auto"`` sink once streaming: writes are joined into blocks
+        of :data:`STREAM_BLOCK` bytes (a CSV export writes one row, some
+        50 bytes, at a time: one block instead of a server send and two
+        greenlet switches per row); :meth:`finish` sends the rest."""
+        self._pending.append(data)
+        self._pending_size += len(data)
+        if self._pending_size >= STREAM_BLOCK:
+            self._flush_pending()
+
+    def _flush_pending(self) -> None:
+        if self._pending and self._stream_write is not None:
+            block = b"".join(self._pending)
+            self._pending, self._pending_size = [], 0
+            self._stream_write(block)
 
     def sendfile(self, filename: str, offset: int, length: int) -> None:
         """Make ``length`` bytes of ``filename`` from ``offset`` the body.
@@ -280,6 +347,7 @@ class Request:
         then propagates to the server, as the PEP requires.
         """
         status, headers, body = page
+        self._pending, self._pending_size = [], 0  # never after an error page
         self.status, self.headerlist = status, headers
         self.chunks = [body] if body else []
         self._drop_file_body()
@@ -301,6 +369,7 @@ class Request:
         """
         if self.status is None:
             raise RuntimeError("Roundup's Client finished without sending a response")
+        self._flush_pending()
         if self.environ.get("REQUEST_METHOD") == "HEAD":
             self.chunks = []
             self._drop_file_body()

@@ -127,7 +127,7 @@ def test_unknown_prefixed_variable_is_logged(
     monkeypatch.setenv("ROUNDUP_TRACKER_HOME", str(tracker_home))
     monkeypatch.setenv("ROUNDUP_WSGI_WRITEMODE", "server")
     app = find_layer(app_module.application, RequestDispatcher)  # type: ignore[attr-defined]
-    assert app.write_mode == "buffer"
+    assert app.write_mode == "auto"
     assert "ROUNDUP_WSGI_WRITEMODE is not an option" in caplog.text
 
 

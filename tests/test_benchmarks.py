@@ -78,7 +78,13 @@ def test_lua_long_string_holds_any_text(text: str) -> None:
 
 def test_table_has_one_line_per_measurement() -> None:
     row = Row("waitress", "GET /issue", "req/s", [10.0, 12.0], [11.0, 13.0])
-    row.latency = {"stock": [(100.0, 200.0)], "ours": [(90.0, 150.0)]}
+    row.off = [10.0, 10.0]
+    row.cpu = {"stock": [50.0], "ours": [40.0], "off": [51.0]}
+    row.latency = {
+        "stock": [(100.0, 200.0)],
+        "ours": [(90.0, 150.0)],
+        "off": [(101.0, 201.0)],
+    }
     ceiling = Row("waitress", "hello world (ceiling, no Roundup)", "req/s", [3000.0])
     ceiling.ours = [3000.0]
     memory = Row("waitress", "50 MiB file: peak RSS growth", "MiB", [100.0], [0.4])
@@ -90,17 +96,35 @@ def test_table_has_one_line_per_measurement() -> None:
         "stock",
         "ours",
         "ours/stock",
+        "reuse",
+        "off",
+        "off/stock",
+        "CPU",
+        "ms/req",
+        "stock/ours/off",
+        "CPU",
+        "stock/ours",
         "p50",
         "ms",
-        "stock/ours",
+        "stock/ours/off",
         "p99",
         "ms",
-        "stock/ours",
+        "stock/ours/off",
     ]
     assert "GET /issue" in lines[3]
-    assert lines[3].split()[-5:] == ["11.0", "12.0", "1.09x", "100/90.0", "200/150"]
-    assert lines[2].split()[-3:] == ["3000", "3000", "-"]
-    assert lines[4].split()[-3:] == ["100", "0.40", "0.004x"]
+    assert lines[3].split()[-9:] == [
+        "11.0",
+        "12.0",
+        "1.09x",
+        "10.0",
+        "0.91x",
+        "50.0/40.0/51.0",
+        "1.25x",
+        "100/90.0/101",
+        "200/150/201",
+    ]
+    assert lines[2].split()[-5:] == ["3000", "3000", "-", "-", "-"]
+    assert lines[4].split()[-5:] == ["100", "0.40", "0.004x", "-", "-"]
     assert ratio_text(0.5) == "0.50x"
 
 

@@ -156,7 +156,7 @@ def test_serve_creates_the_demo_and_prints_passwords_once(
     assert match, first
     assert (
         f"Serving {home} at http://127.0.0.1:8123/ (waitress, 4 threads, "
-        "write mode buffer); press Ctrl-C to stop"
+        "write mode auto); press Ctrl-C to stop"
     ) in first
     assert admin_password_verifies(home, "pw")
 

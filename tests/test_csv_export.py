@@ -134,18 +134,22 @@ def wait_for(path: Path, seconds: float = TIMEOUT) -> bool:
     return True
 
 
+@pytest.mark.parametrize("mode", ["stream", "auto"])
 @pytest.mark.parametrize("name", ["waitress", "granian"])
 def test_stream_mode_sends_the_first_bytes_while_exporting(
     start: Callable[[str, str], ServerProcess],
     reference: bytes,
     tmp_path: Path,
     name: str,
+    mode: str,
 ) -> None:
     # The tracker's gate (tests/big_tracker.py) holds the export after its
     # first row until the file `gate` exists, and only this test creates
     # it, after the first bytes have arrived: so they arrived while Roundup
     # was still exporting (in buffer mode this request would never start).
-    server = start(name, "stream")
+    # In "auto" mode too: the export has no Content-Length, so its first
+    # write starts the response.
+    server = start(name, mode)
     gate = tmp_path / "gate"
     waiting = Path(f"{gate}.waiting")
     passed = Path(f"{gate}.passed")
@@ -171,18 +175,20 @@ def test_stream_mode_sends_the_first_bytes_while_exporting(
     assert body == reference
 
 
+@pytest.mark.parametrize("mode", ["stream", "auto"])
 @pytest.mark.parametrize("name", ["waitress", "granian"])
 def test_client_going_away_interrupts_a_streamed_export(
     start: Callable[[str, str], ServerProcess],
     reference: bytes,
     tmp_path: Path,
     name: str,
+    mode: str,
 ) -> None:
     # The client reads the first bytes and disconnects while the export is
     # held at its gate; once the gate opens, Roundup's next write raises
     # GeneratorExit (the server closed the app_iter) instead of exporting
     # 20,000 rows to nobody.
-    server = start(name, "stream")
+    server = start(name, mode)
     gate = tmp_path / "gate"
     request = (
         f"GET /{big_tracker.EXPORT_PATH} HTTP/1.1\r\n"

@@ -1,13 +1,14 @@
 """Load, nothing lost: 16 concurrent clients create issues (message and
 attachment each) through the web form and REST, under gunicorn (2 sync
-workers) with our dispatcher, on sqlite and on a real PostgreSQL.
+workers) and waitress (4 threads: each thread reuses its database) with our
+dispatcher, on sqlite and on a real PostgreSQL.
 
 Afterwards every acknowledged issue is read back with Roundup's own API:
 exact title, message text and attachment bytes; unacknowledged ones are
 reported; no 5xx other than a 503 with ``Retry-After`` (which the clients
 retry).  The run lasts ``ROUNDUP_WSGI_LOAD_SECONDS`` seconds (default 15;
 the issue's full run is ``ROUNDUP_WSGI_LOAD_SECONDS=60``).  Figures are
-written to ``test-artifacts/reliability/load-<backend>.json``.
+written to ``test-artifacts/reliability/load-<backend>-<server>.json``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from helpers.servers import (
     ServerProcess,
     free_port,
     gunicorn_command,
+    waitress_command,
 )
 
 from roundup_wsgi.tracker import create_tracker
@@ -44,7 +46,11 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[pg.PostgresSe
 
 
 def make_tracker(
-    backend: str, base: Path, web: str, request: pytest.FixtureRequest
+    backend: str,
+    base: Path,
+    web: str,
+    request: pytest.FixtureRequest,
+    database: str = "roundup_load",
 ) -> Path:
     home = base / "tracker"
     if backend == "postgresql":
@@ -52,7 +58,7 @@ def make_tracker(
         pg.create_pg_tracker(
             server,
             home,
-            "roundup_load",
+            database,
             admin_password=seeded.ADMIN_PASSWORD,
             web=web,
         )
@@ -61,13 +67,22 @@ def make_tracker(
     return home
 
 
+#: Server name -> (label, command).
+LOAD_SERVERS = {
+    "gunicorn": ("gunicorn, 2 sync workers", gunicorn_command),
+    "waitress": ("waitress, 4 threads", waitress_command),
+}
+
+
+@pytest.mark.parametrize("server_name", list(LOAD_SERVERS))
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_concurrent_creation_loses_nothing(
-    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+    backend: str, server_name: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
+    label, command = LOAD_SERVERS[server_name]
     port = free_port()
     web = f"http://127.0.0.1:{port}/"
-    home = make_tracker(backend, tmp_path, web, request)
+    home = make_tracker(backend, tmp_path, web, request, f"roundup_load_{server_name}")
     user_id = seeded.add_demo_user(home)
     result = loadclient.LoadResult()
     clients = [
@@ -83,11 +98,11 @@ def test_concurrent_creation_loses_nothing(
         for n in range(CLIENTS)
     ]
     server = ServerProcess(
-        gunicorn_command(port, OUR_APP),
+        command(port, OUR_APP),
         port,
         tmp_path / "logs",
         env={"ROUNDUP_TRACKER_HOME": str(home)},
-        name=f"gunicorn-{backend}",
+        name=f"{server_name}-{backend}",
     )
     with server:
         loadclient.run_load(clients, LOAD_SECONDS, result)
@@ -96,7 +111,7 @@ def test_concurrent_creation_loses_nothing(
 
     figures = {
         "backend": backend,
-        "server": "gunicorn, 2 sync workers",
+        "server": label,
         "clients": CLIENTS,
         "seconds": LOAD_SECONDS,
         **result.summary(),
@@ -105,7 +120,9 @@ def test_concurrent_creation_loses_nothing(
         "problems": check.problems,
     }
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    (ARTIFACTS / f"load-{backend}.json").write_text(json.dumps(figures, indent=2))
+    (ARTIFACTS / f"load-{backend}-{server_name}.json").write_text(
+        json.dumps(figures, indent=2)
+    )
     print(json.dumps(figures, indent=2))
 
     assert not result.unexpected_5xx, result.unexpected_5xx[:5]

@@ -44,7 +44,7 @@ def test_every_option_has_help_and_a_unique_flag() -> None:
         "health_networks",
         "drain_file",
     }
-    assert DISPATCHER_OPTIONS["write_mode"].default == WRITE_MODES[0] == "buffer"
+    assert DISPATCHER_OPTIONS["write_mode"].default == WRITE_MODES[0] == "auto"
 
 
 def test_every_option_is_a_serve_flag() -> None:
@@ -105,7 +105,7 @@ def test_convert(text: str, hint: Any, value: Any) -> None:
     [
         ("10MB", int | None, "whole number"),
         ("maybe", bool, "expected a boolean"),
-        ("fast", DISPATCHER_OPTIONS["write_mode"].hint, "one of buffer, server"),
+        ("fast", DISPATCHER_OPTIONS["write_mode"].hint, "one of auto, buffer, server"),
         ("[1]", dict, "not key=value"),
         ("{1", dict, "not a JSON object"),
     ],

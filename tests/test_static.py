@@ -292,7 +292,8 @@ def test_authorization_header_takes_roundups_path(
 ) -> None:
     """An Authorization header is checked by Roundup before the file is
     served (a wrong password answers 401/403), so it is not fast-pathed."""
-    fast = RequestDispatcher(str(static_home))
+    # reuse_db off: each request that takes Roundup's path opens a database.
+    fast = RequestDispatcher(str(static_home), reuse_db=False)
     slow = RequestDispatcher(str(static_home), static_fast_path=False)
     opens = count_database_opens(monkeypatch, fast.tracker)
     statuses = []

@@ -1,0 +1,390 @@
+"""Reuse each worker thread's tracker database (the ``reuse_db`` option).
+
+Roundup's ``Client.main`` closes the database at the end of every request
+(its ``finally``), so the next request opens it again: ``Tracker.open``
+runs ``schema.py``, installs the detectors and the permissions, and
+connects (three connections for sqlite and PostgreSQL: the database, the
+sessions and the one-time keys).  That is a fifth of a ``GET /issue1``.
+Roundup's own ``Client.opendb`` already keeps one open database per
+``Client`` and only switches the user (``db.setCurrentUser``) when the
+tracker is optimised; :class:`DatabasePool` extends that across the
+requests of one worker thread.
+
+Each thread keeps at most one database.  A request *leases* it
+(:meth:`DatabasePool.lease`): the ``Client`` is given it as ``client.db``
+before ``Client.main``, so Roundup's ``opendb`` switches the user on it
+exactly as it does between ``determine_user``'s two calls.  At the end of
+the request Roundup's ``db.close()`` is intercepted and the database is
+*recycled* instead of closed:
+
+* rolled back (``db.rollback()``: the SQL transaction, the files stored by
+  the transaction, the row cache), and so are the sessions and one-time
+  keys connections: what a request wrote but did not commit is never seen
+  by the next one (a closed connection forgets it the same way);
+* the SQL cursors are replaced (an unfinished ``SELECT`` would keep an old
+  sqlite snapshot);
+* the per-request state Roundup and its callers put on the database is
+  reset to what ``Tracker.open`` left: ``journaltag`` (the user),
+  ``journal_uid``, ``tx_Source``, ``i18n``, and every attribute added since
+  (e.g. the wrappers of :class:`~roundup_wsgi.failures.ClientGuard`).
+
+Nothing about users is kept: roles, retirement, passwords and sessions are
+read from the database by every request, as with a fresh database, so a
+role change, a retired user, a password change or a logout take effect on
+the next request.
+
+A database is closed and opened anew (never reused) when the request
+raised, Roundup's last-resort handler ran, the database reported an error
+(:class:`~roundup_wsgi.failures.ClientGuard`), the answer was a 5xx, the
+rollback failed, a PostgreSQL connection is found closed or has data
+waiting while idle (the server shut down, restarted or dropped it: seen
+without a round trip, so a restarted server answers the next request
+instead of a 503), it sat idle longer than ``idle_limit`` seconds, the
+process forked, or the tracker's ``schema.py``, ``config.ini``,
+``detectors/``, ``extensions/`` or ``lib/`` changed (mtime).  With an
+indexer not known to keep its state in the SQL transaction (``xapian``,
+``whoosh``) it is closed after every request, as without reuse.  Reuse is
+off (Roundup opens and closes the database itself) for a tracker opened in
+debug mode (not optimised) and a backend that is not SQL (``anydbm``):
+:func:`reuse_refused` names the reason.  A tracker ``Client`` whose
+``opendb`` opens a database of its own (instead of using ``client.db``)
+works: the kept one is then closed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from roundup.cgi.client import NotFound
+
+__all__ = ["DEFAULT_IDLE_LIMIT", "DatabasePool", "Lease", "reuse_refused"]
+
+logger = logging.getLogger("roundup_wsgi")
+
+#: Seconds a kept database may sit unused before it is closed, not reused
+#: (servers and firewalls drop idle connections).
+DEFAULT_IDLE_LIMIT = 300.0
+
+#: Indexers whose state lives in the SQL transaction only (rolled back with
+#: it).  Others (xapian, whoosh) keep a writer of their own.
+_SAFE_INDEXERS = frozenset(
+    {
+        "roundup.backends.indexer_rdbms",
+        "roundup.backends.indexer_sqlite_fts",
+        "roundup.backends.indexer_postgresql_fts",
+    }
+)
+
+#: Attributes of the database reset to their value after ``Tracker.open``.
+_RESET = ("journaltag", "tx_Source", "i18n")
+
+#: Attributes the backend itself replaces during a request (kept as they are).
+_BACKEND_STATE = frozenset(
+    {
+        "cache",
+        "cache_lru",
+        "transactions",
+        "conn",
+        "cursor",
+        "Session",
+        "Otk",
+        "stats",
+        "indexer",
+    }
+)
+
+
+def reuse_refused(tracker: Any) -> str | None:
+    """Why databases of ``tracker`` cannot be reused, or ``None``.
+
+    :param tracker: a ``roundup.instance.Tracker``.
+    :returns: a one-line reason, e.g. ``"the tracker is in debug mode (not
+        optimised)"``.
+    """
+    if not getattr(tracker, "optimize", False):
+        return "the tracker is in debug mode (not optimised)"
+    backend = getattr(tracker, "backend", None)
+    database = getattr(backend, "Database", None)
+    if database is None or not hasattr(database, "sql_rollback"):
+        name = getattr(backend, "__name__", "?").rsplit(".", 1)[-1]
+        return f"backend {name} is not an SQL backend"
+    return None
+
+
+def _watched_files(home: str) -> list[str]:
+    """The files and directories whose change means "open anew"."""
+    paths = [os.path.join(home, name) for name in ("schema.py", "config.ini")]
+    for folder in ("detectors", "extensions", "lib"):
+        path = os.path.join(home, folder)
+        if os.path.isdir(path):
+            paths.append(path)
+            try:
+                names = sorted(os.listdir(path))
+            except OSError:
+                continue
+            paths.extend(os.path.join(path, n) for n in names if n.endswith(".py"))
+    return paths
+
+
+def _signature(paths: list[str]) -> tuple[float, ...]:
+    stamps = []
+    for path in paths:
+        try:
+            stamps.append(os.stat(path).st_mtime)
+        except OSError:
+            stamps.append(-1.0)
+    return tuple(stamps)
+
+
+def _connections(db: Any) -> list[Any]:
+    """The database's SQL connections: its own, the sessions', the one-time
+    keys' (three for PostgreSQL)."""
+    conns = [getattr(db, "conn", None)]
+    for name in ("Session", "Otk"):
+        conns.append(getattr(getattr(db, name, None), "conn", None))
+    return [conn for conn in conns if conn is not None]
+
+
+def _readable(conn: Any) -> bool:
+    """True if a socket connection (psycopg2, mysql) has data waiting while
+    idle: a PostgreSQL shutdown or restart sends a FATAL message and closes
+    it, a crash closes it (end of file).  No round trip; ``False`` for sqlite
+    (no socket)."""
+    fileno = getattr(conn, "fileno", None)
+    if fileno is None:
+        return False
+    try:
+        readable, _, _ = select.select([fileno()], [], [], 0)
+    except (OSError, ValueError, TypeError):
+        return True
+    return bool(readable)
+
+
+class _Kept:
+    """A database kept by a thread, with what it was opened under."""
+
+    __slots__ = ("db", "pid", "signature", "snapshot", "used")
+
+    def __init__(self, db: Any, signature: tuple[float, ...]) -> None:
+        self.db = db
+        self.pid = os.getpid()
+        self.signature = signature
+        #: The database's attributes right after ``Tracker.open``.
+        self.snapshot = dict(vars(db))
+        self.used = time.monotonic()
+
+
+class Lease:
+    """One request's use of a kept database (see :meth:`DatabasePool.lease`).
+
+    :ivar failed: set by the dispatcher when the request must not give the
+        database back (an error); it is closed instead.
+    """
+
+    def __init__(self, pool: DatabasePool, kept: _Kept, client: Any) -> None:
+        self.pool = pool
+        self.kept = kept
+        self.client = client
+        self.failed = False
+        #: Roundup called ``db.close()`` (end of ``Client.main``).
+        self.closed_by_roundup = False
+        db = kept.db
+        db.close = self._close_called
+        client.db = db
+
+    def _close_called(self) -> None:
+        self.closed_by_roundup = True
+
+
+class DatabasePool:
+    """Keep one open tracker database per worker thread.
+
+    :param home: the tracker home (its files are watched for changes).
+    :param idle_limit: seconds a database may sit unused and still be
+        reused (default :data:`DEFAULT_IDLE_LIMIT`).
+    """
+
+    def __init__(self, home: str, idle_limit: float = DEFAULT_IDLE_LIMIT) -> None:
+        self.home = home
+        self.idle_limit = idle_limit
+        self._paths = _watched_files(home)
+        self._local = threading.local()
+        #: The reasons for refusing reuse already logged.
+        self._logged: set[str] = set()
+        #: Counters for tests and logs: opened, reused, discarded.
+        self.stats = {"opened": 0, "reused": 0, "discarded": 0}
+
+    def refused(self, tracker: Any) -> str | None:
+        """:func:`reuse_refused` for ``tracker``, each reason logged once."""
+        reason = reuse_refused(tracker)
+        if reason is not None and reason not in self._logged:
+            self._logged.add(reason)
+            logger.info(
+                "reuse_db: tracker %s opens a database per request: %s",
+                self.home,
+                reason,
+            )
+        return reason
+
+    @contextmanager
+    def lease(self, tracker: Any, client: Any, guard: Any = None) -> Iterator[Any]:
+        """Give ``client`` this thread's kept database (or a new one) for
+        one ``Client.main``; keep it afterwards if all went well.
+
+        :param tracker: the tracker instance the ``Client`` belongs to.
+        :param client: a ``Client`` before ``main()``; its ``db`` is set.
+        :param guard: the request's :class:`~roundup_wsgi.failures.ClientGuard`
+            (a database error it recorded discards the database).
+        :yields: the :class:`Lease`, or ``None`` when reuse is refused for
+            this tracker or opening the database failed (Roundup then opens
+            and closes the database itself, and answers an error its way).
+        """
+        kept = None
+        if self.refused(tracker) is None:
+            try:
+                kept = self._take(tracker)
+            except Exception:
+                # Let Roundup open it inside Client.main and answer the
+                # error its own way (and ClientGuard see it), as without reuse.
+                logger.debug("reuse_db: opening failed", exc_info=True)
+        if kept is None:
+            yield None
+            return
+        lease = Lease(self, kept, client)
+        try:
+            yield lease
+        except NotFound:
+            raise  # an answer (404), not a failure
+        except BaseException:
+            lease.failed = True
+            raise
+        finally:
+            if guard is not None and (
+                guard.database_error is not None or guard.caught is not None
+            ):
+                lease.failed = True
+            self._give_back(lease)
+
+    def _take(self, tracker: Any) -> _Kept:
+        kept: _Kept | None = getattr(self._local, "kept", None)
+        self._local.kept = None
+        if kept is not None:
+            reason = self._stale(kept)
+            if reason is None:
+                self.stats["reused"] += 1
+                return kept
+            logger.debug("reuse_db: database opened anew: %s", reason)
+            self._discard(kept)
+        signature = _signature(self._paths)
+        db = tracker.open(None)
+        self.stats["opened"] += 1
+        return _Kept(db, signature)
+
+    def _stale(self, kept: _Kept) -> str | None:
+        if kept.pid != os.getpid():
+            kept.db = None  # the parent's connection: not ours to close
+            return "the process forked"
+        if time.monotonic() - kept.used > self.idle_limit:
+            return f"idle over {self.idle_limit:g} s"
+        if _signature(self._paths) != kept.signature:
+            return "the tracker's schema, config or detectors changed"
+        for conn in _connections(kept.db):
+            if getattr(conn, "closed", 0):  # psycopg2: nonzero once closed
+                return "the connection is closed"
+            if _readable(conn):
+                return "the server sent something on an idle connection"
+        return None
+
+    def _give_back(self, lease: Lease) -> None:
+        kept = lease.kept
+        client_db = getattr(lease.client, "db", None)
+        if client_db is not kept.db:
+            # Something replaced the Client's database: ours is not in use.
+            lease.failed = True
+        status = getattr(lease.client.request, "status", None)
+        if status is not None and status[:1] == "5":
+            lease.failed = True
+        if not lease.failed:
+            try:
+                self._recycle(kept)
+            except Exception:
+                logger.debug("reuse_db: recycling failed", exc_info=True)
+                lease.failed = True
+        if lease.failed:
+            self._discard(kept)
+            return
+        kept.used = time.monotonic()
+        current = getattr(self._local, "kept", None)
+        if current is not None:  # another request on this thread kept one
+            self._discard(current)
+        self._local.kept = kept
+
+    def _recycle(self, kept: _Kept) -> None:
+        """Make the database as ``Tracker.open`` left it (see the module
+        docstring); raises if it cannot be."""
+        db = kept.db
+        snapshot = kept.snapshot
+        state = vars(db)
+        # Drop what the request added (ClientGuard's wrappers, our close,
+        # journal_uid) before anything is called on it.
+        for name in list(state):
+            if name not in snapshot:
+                del state[name]
+        type(db).rollback(db)
+        for name in ("Session", "Otk"):
+            store = getattr(db, name, None)
+            if store is None:
+                continue
+            conn = getattr(store, "conn", None)
+            if conn is not None and hasattr(conn, "rollback"):
+                conn.rollback()
+                store.cursor.close()
+                store.cursor = conn.cursor()
+            else:  # dbm or redis sessions: close, as db.close() does
+                store.close()
+                setattr(db, name, None)
+        cursor = getattr(db, "cursor", None)
+        if cursor is not None:
+            cursor.close()
+            db.cursor = db.conn.cursor()
+        if getattr(db.conn, "in_transaction", False):
+            raise RuntimeError("still in a transaction after rollback")
+        module = type(db.indexer).__module__
+        if module not in _SAFE_INDEXERS:
+            raise RuntimeError(f"indexer {module} may keep uncommitted text")
+        for name in _RESET:
+            if name in snapshot:
+                state[name] = snapshot[name]
+        db.journaltag = None  # Client.opendb sets the user and tx_Source
+        for name, value in snapshot.items():
+            if name not in _BACKEND_STATE and state.get(name) is not value:
+                state[name] = value
+
+    def _discard(self, kept: _Kept) -> None:
+        self.stats["discarded"] += 1
+        db, kept.db = kept.db, None
+        if db is None:
+            return
+        vars(db).pop("close", None)
+        try:
+            type(db).rollback(db)
+        except Exception:
+            logger.debug("reuse_db: rollback before close failed", exc_info=True)
+        try:
+            type(db).close(db)
+        except Exception:
+            logger.debug("reuse_db: close failed", exc_info=True)
+
+    def close_all(self) -> None:
+        """Close this thread's kept database (tests, shutdown)."""
+        kept = getattr(self._local, "kept", None)
+        self._local.kept = None
+        if kept is not None:
+            self._discard(kept)
