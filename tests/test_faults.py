@@ -17,7 +17,6 @@ Figures go to ``test-artifacts/reliability/faults-*.json``.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -33,7 +32,6 @@ import pytest
 from helpers import loadclient, pg, seeded
 from helpers.servers import (
     OUR_APP,
-    TESTS_DIR,
     ServerProcess,
     free_port,
     gunicorn_command,
@@ -43,7 +41,7 @@ from helpers.system import require_program
 
 pytestmark = pytest.mark.slow
 
-ARTIFACTS = TESTS_DIR.parent / "test-artifacts" / "reliability"
+ARTIFACTS = loadclient.artifacts_dir("reliability")
 ABORTED_DOWNLOADS = 1000
 FILE_SIZE = 5 * 1024 * 1024  # bytes
 #: Bytes of body a client reads before it aborts.
@@ -60,9 +58,7 @@ NO_HANG = 60.0
 
 
 def write_figures(name: str, figures: dict[str, Any]) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    (ARTIFACTS / f"faults-{name}.json").write_text(json.dumps(figures, indent=2))
-    print(json.dumps(figures, indent=2))
+    loadclient.write_figures(ARTIFACTS / f"faults-{name}.json", figures)
 
 
 # -- /proc ---------------------------------------------------------------------
