@@ -538,18 +538,7 @@ def fetch(
     port: int, method: str, path: str, headers: dict[str, str]
 ) -> tuple[int, list[tuple[str, str]], bytes]:
     """``(status, headers but the server's own, raw body)`` of one request."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-    try:
-        conn.request(method, path, headers=headers)
-        response = conn.getresponse()
-        body = response.read()
-    finally:
-        conn.close()
-    own = {"date", "server", "connection", "transfer-encoding"}
-    kept = sorted(
-        (k.lower(), v) for k, v in response.getheaders() if k.lower() not in own
-    )
-    return response.status, kept, body
+    return servers.raw_fetch(port, method, path, headers, timeout=120)
 
 
 @pytest.mark.slow
