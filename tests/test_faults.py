@@ -493,18 +493,9 @@ def test_sigterm_during_load_finishes_in_flight_requests(
         server,
         home,
     ):
-        clients = [
-            loadclient.LoadClient(
-                server.url,
-                seeded.DEMO_USER,
-                seeded.DEMO_PASSWORD,
-                "3",
-                "form" if n % 2 == 0 else "rest",
-                f"t{n}",
-                result,
-            )
-            for n in range(8)
-        ]
+        clients = loadclient.make_clients(
+            loadclient.LoadClient, server.url, "3", result, count=8
+        )
         stop = threading.Event()
         threads = [threading.Thread(target=c.run, args=(stop,)) for c in clients]
         for thread in threads:

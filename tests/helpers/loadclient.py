@@ -298,43 +298,44 @@ def create_via_rest(client: LoadClient, title: str) -> tuple[str | None, str | N
         "Origin": client.origin,
         "Referer": client.web,
     }
-    file_reply = client.call(
-        "POST",
-        "rest/data/file",
+
+    def create(kind: str, **body: Any) -> tuple[Any, str | None]:
+        """POST ``rest/data/<kind>``: ``(the new id, None)`` on 201, else
+        ``(None, error)``."""
+        reply = client.call("POST", f"rest/data/{kind}", headers=headers, **body)
+        if reply.status_code != 201:
+            return None, f"{kind}: {reply.status_code} {reply.text[:200]!r}"
+        return reply.json()["data"]["id"], None
+
+    file_id, error = create(
+        "file",
         data={"name": "attachment.bin", "type": "application/octet-stream"},
         files={"content": ("attachment.bin", expected_file(title))},
-        headers=headers,
     )
-    if file_reply.status_code != 201:
-        return None, f"file: {file_reply.status_code} {file_reply.text[:200]!r}"
-    file_id = file_reply.json()["data"]["id"]
-    msg_reply = client.call(
-        "POST",
-        "rest/data/msg",
+    if error:
+        return None, error
+    msg_id, error = create(
+        "msg",
         json={
             "content": expected_message(title),
             "author": client.user_id,
             "files": [file_id],
         },
-        headers=headers,
     )
-    if msg_reply.status_code != 201:
-        return None, f"msg: {msg_reply.status_code} {msg_reply.text[:200]!r}"
-    msg_id = msg_reply.json()["data"]["id"]
-    issue_reply = client.call(
-        "POST",
-        "rest/data/issue",
+    if error:
+        return None, error
+    issue_id, error = create(
+        "issue",
         json={
             "title": title,
             "priority": "3",
             "messages": [msg_id],
             "files": [file_id],
         },
-        headers=headers,
     )
-    if issue_reply.status_code != 201:
-        return None, f"issue: {issue_reply.status_code} {issue_reply.text[:200]!r}"
-    return str(issue_reply.json()["data"]["id"]), None
+    if error:
+        return None, error
+    return str(issue_id), None
 
 
 def run_load(
