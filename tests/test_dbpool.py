@@ -21,6 +21,7 @@ from wsgiref.validate import validator
 import pytest
 import roundup.instance
 from helpers import seeded
+from helpers.wsgi import SAME_ORIGIN
 from roundup import password
 from roundup.configuration import CoreConfig
 from webtest import TestApp
@@ -29,7 +30,6 @@ from roundup_wsgi import RequestDispatcher
 from roundup_wsgi.dbpool import DatabasePool, reuse_refused
 
 WEB = "http://localhost/"
-SAME_ORIGIN = {"Origin": "http://localhost", "Referer": WEB}
 
 #: interfaces.py hooks: "test-leak" creates an issue and never commits;
 #: "test-count" answers the number of issues the request's database sees.

@@ -18,13 +18,12 @@ from wsgiref.validate import validator
 
 import pytest
 from helpers import seeded
+from helpers.wsgi import REST_HEADERS, SAME_ORIGIN
 from roundup.configuration import CoreConfig
 from webtest import TestApp
 
 from roundup_wsgi import RequestDispatcher
 from roundup_wsgi.failures import RETRY_AFTER, database_unavailable_cause
-
-SAME_ORIGIN = {"Origin": "http://localhost", "Referer": "http://localhost/"}
 
 
 @pytest.fixture
@@ -113,24 +112,12 @@ def test_rest_auditor_exception_has_no_traceback_in_body(auditor_home: Path) -> 
     failed = app.post(
         "/rest/data/issue",
         json.dumps({"title": "boom via rest"}),
-        headers={
-            "Content-Type": "application/json",
-            "X-Requested-With": "rest",
-            **SAME_ORIGIN,
-        },
+        headers=REST_HEADERS,
         expect_errors=True,
     )
     assert failed.status_int >= 400
     assert b"Traceback" not in failed.body
     assert b"<script>" not in failed.body
-
-
-SAME_ORIGIN = {"Origin": "http://localhost", "Referer": "http://localhost/"}
-REST_HEADERS = {
-    "Content-Type": "application/json",
-    "X-Requested-With": "rest",
-    **SAME_ORIGIN,
-}
 
 
 @pytest.fixture

@@ -11,13 +11,13 @@ from wsgiref.validate import validator
 
 import pytest
 from helpers import seeded
+from helpers.wsgi import REST_HEADERS, SAME_ORIGIN
 from webtest import TestApp
 
 from roundup_wsgi import RequestDispatcher
 from roundup_wsgi.options import WRITE_MODES
 
 WEB = "http://localhost/"
-SAME_ORIGIN = {"Origin": "http://localhost", "Referer": WEB}
 
 
 @pytest.fixture(params=WRITE_MODES)
@@ -89,11 +89,7 @@ def test_create_issue_through_rest(app: TestApp) -> None:
     response = app.post(
         "/rest/data/issue",
         json.dumps({"title": "Created through REST"}),
-        headers={
-            "Content-Type": "application/json",
-            "X-Requested-With": "rest",
-            **SAME_ORIGIN,
-        },
+        headers=REST_HEADERS,
         status=201,
     )
     new_id = response.json["data"]["id"]

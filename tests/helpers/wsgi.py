@@ -192,3 +192,14 @@ def make_environ(
     ).environ
     environ["HTTP_HOST"] = "localhost"
     return environ
+
+
+#: ``Origin`` and ``Referer`` of the seeded trackers' web (http://localhost/):
+#: what Roundup's CSRF checks want on a POST.
+SAME_ORIGIN = {"Origin": "http://localhost", "Referer": "http://localhost/"}
+#: Headers of a JSON POST to Roundup's REST API from the same origin.
+REST_HEADERS = {
+    "Content-Type": "application/json",
+    "X-Requested-With": "rest",
+    **SAME_ORIGIN,
+}
