@@ -234,6 +234,15 @@ def login(server: Served, session: Session, user: str, password: str) -> str:
     return reply.text
 
 
+def get_big_file(
+    served: Served, anon: Session, headers: dict[str, str]
+) -> requests.Response:
+    """The seeded big attachment (``file2``), streamed, with ``headers``."""
+    return anon.get(
+        served.url(f"file2/{seeded.BIG_FILE_NAME}"), headers=headers, stream=True
+    )
+
+
 def download(response: requests.Response) -> bytes:
     """The body of a streamed response, read in :data:`CHUNK` pieces."""
     with response:
@@ -286,11 +295,7 @@ class TestOursUnderServers:
         assert r.content == (served.home / "html" / "style.css").read_bytes()
 
     def test_big_attachment_streams(self, served: Served, anon: Session) -> None:
-        r = anon.get(
-            served.url(f"file2/{seeded.BIG_FILE_NAME}"),
-            headers={"Accept-Encoding": "identity"},
-            stream=True,
-        )
+        r = get_big_file(served, anon, {"Accept-Encoding": "identity"})
         assert r.status_code == 200
         assert r.headers["Content-Type"] == "application/octet-stream"
         assert r.headers["Content-Length"] == str(seeded.BIG_FILE_SIZE)
@@ -303,11 +308,7 @@ class TestOursUnderServers:
         """A client accepting gzip gets the attachment gzipped, as from
         Roundup's own handler, but compressed as it is sent (no
         Content-Length: the server frames it); decoded, the exact bytes."""
-        r = anon.get(
-            served.url(f"file2/{seeded.BIG_FILE_NAME}"),
-            headers={"Accept-Encoding": "gzip"},
-            stream=True,
-        )
+        r = get_big_file(served, anon, {"Accept-Encoding": "gzip"})
         assert r.status_code == 200
         assert r.headers["Content-Encoding"] == "gzip"
         assert r.headers["Vary"] == "Accept-Encoding"
@@ -315,10 +316,8 @@ class TestOursUnderServers:
         assert download(r) == seeded.big_file_bytes()  # requests decodes gzip
 
     def test_big_attachment_range(self, served: Served, anon: Session) -> None:
-        r = anon.get(
-            served.url(f"file2/{seeded.BIG_FILE_NAME}"),
-            headers={"Range": "bytes=1000-1999", "Accept-Encoding": "identity"},
-            stream=True,
+        r = get_big_file(
+            served, anon, {"Range": "bytes=1000-1999", "Accept-Encoding": "identity"}
         )
         assert r.status_code == 206
         assert r.headers["Content-Range"] == f"bytes 1000-1999/{seeded.BIG_FILE_SIZE}"
