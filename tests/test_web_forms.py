@@ -4,14 +4,13 @@ checks) and through REST, in every write mode."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from wsgiref.validate import validator
 
 import pytest
 from helpers import seeded
-from helpers.wsgi import REST_HEADERS, SAME_ORIGIN
+from helpers.wsgi import SAME_ORIGIN
 from webtest import TestApp
 
 from roundup_wsgi import RequestDispatcher
@@ -85,13 +84,7 @@ def test_wrong_password_is_refused(app: TestApp) -> None:
 
 
 def test_create_issue_through_rest(app: TestApp) -> None:
-    app.authorization = ("Basic", ("admin", seeded.ADMIN_PASSWORD))
-    response = app.post(
-        "/rest/data/issue",
-        json.dumps({"title": "Created through REST"}),
-        headers=REST_HEADERS,
-        status=201,
-    )
+    response = seeded.post_issue_via_rest(app, "Created through REST", status=201)
     new_id = response.json["data"]["id"]
     item = app.get(f"/rest/data/issue/{new_id}")
     assert item.json["data"]["attributes"]["title"] == "Created through REST"
