@@ -14,6 +14,7 @@ import os
 import pwd
 import re
 import shutil
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -209,18 +210,7 @@ def post_from(
 
 def https_get_from(source: str, port: int, path: str, cert: Path) -> tuple[int, bytes]:
     """GET https://127.0.0.1:port``path`` from the loopback address ``source``."""
-    import ssl
-
-    context = ssl.create_default_context(cafile=str(cert))
-    connection = http.client.HTTPSConnection(
-        "127.0.0.1", port, timeout=60, source_address=(source, 0), context=context
-    )
-    try:
-        connection.request("GET", path)
-        response = connection.getresponse()
-        return response.status, response.read()
-    finally:
-        connection.close()
+    return get_from(source, port, path, cert)
 
 
 def test_nginx_https_in_front_of_gunicorn(
@@ -613,10 +603,23 @@ def test_roundup_wsgi_serve_two_trackers(
 # -- HAProxy in front of two application servers ------------------------------
 
 
-def get_from(source: str, port: int, path: str) -> tuple[int, bytes]:
-    """GET 127.0.0.1:port``path`` from the loopback address ``source``."""
-    connection = http.client.HTTPConnection(
-        "127.0.0.1", port, timeout=60, source_address=(source, 0)
+def get_from(
+    source: str, port: int, path: str, cert: Path | None = None
+) -> tuple[int, bytes]:
+    """GET 127.0.0.1:port``path`` from the loopback address ``source``:
+    ``(status, body)``; over HTTPS, trusting ``cert``, when ``cert`` is given."""
+    connection = (
+        http.client.HTTPConnection(
+            "127.0.0.1", port, timeout=60, source_address=(source, 0)
+        )
+        if cert is None
+        else http.client.HTTPSConnection(
+            "127.0.0.1",
+            port,
+            timeout=60,
+            source_address=(source, 0),
+            context=ssl.create_default_context(cafile=str(cert)),
+        )
     )
     try:
         connection.request("GET", path)
