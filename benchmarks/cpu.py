@@ -39,6 +39,7 @@ from roundup_wsgi import RequestDispatcher  # noqa: E402
 from roundup_wsgi.tracker import set_tracker_web  # noqa: E402
 
 from . import seed  # noqa: E402
+from .wsgicall import run_app  # noqa: E402
 
 WEB = "http://127.0.0.1:8080/"
 ADMIN_BASIC = (
@@ -54,11 +55,6 @@ REQUESTS: list[tuple[str, str, dict[str, str]]] = [
     ("REST GET /rest/data/issue/1 (basic auth)", "/rest/data/issue/1",
      {"HTTP_AUTHORIZATION": ADMIN_BASIC}),
 ]  # fmt: skip
-
-
-class _Sink:
-    def write(self, data: bytes) -> None:
-        pass
 
 
 def environ(path: str, extra: dict[str, str]) -> dict[str, Any]:
@@ -92,22 +88,7 @@ def call(app: Callable[..., Iterable[bytes]], env: dict[str, Any]) -> str:
 
     env = dict(env)
     env["wsgi.input"] = io.BytesIO(b"")
-    status: list[str] = []
-    sink = _Sink()
-
-    def start_response(s: str, headers: Any, exc_info: Any = None) -> Any:
-        status.append(s)
-        return sink.write
-
-    body = app(env, start_response)
-    try:
-        for _chunk in body:
-            pass
-    finally:
-        close = getattr(body, "close", None)
-        if close is not None:
-            close()
-    return status[-1]
+    return run_app(app, env)[-1]
 
 
 def cpu_ms(app: Callable[..., Iterable[bytes]], env: dict[str, Any], n: int) -> float:

@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .wsgicall import run_app
+
 #: Seconds between two ``GET /-/ready`` in the "on" runs.
 READY_EVERY = 2.0
 #: (label, path, target overhead) of the requests measured.
@@ -83,21 +85,7 @@ def _environ(path: str, web_host: str) -> dict[str, Any]:
 
 def _call(app: Callable[..., Any], path: str) -> int:
     """One request; returns the status code."""
-    status: list[str] = []
-
-    def start_response(line: str, headers: Any, exc_info: Any = None) -> Any:
-        status.append(line)
-        return lambda data: None
-
-    result = app(_environ(path, "127.0.0.1:8080"), start_response)
-    try:
-        for _chunk in result:
-            pass
-    finally:
-        close = getattr(result, "close", None)
-        if close is not None:
-            close()
-    return int(status[0][:3])
+    return int(run_app(app, _environ(path, "127.0.0.1:8080"))[0][:3])
 
 
 def _run(

@@ -37,17 +37,28 @@ def test_make_app_passes_options(tracker_home: Path) -> None:
     assert (app.write_mode, app.debug) == ("server", True)
 
 
-def test_application_needs_the_tracker_home_variable(app_module: object) -> None:
-    with pytest.raises(RuntimeError, match="ROUNDUP_TRACKER_HOME=/srv/roundup/bugs"):
-        app_module.application  # type: ignore[attr-defined]  # noqa: B018
-
-
-def test_application_rejects_an_unknown_write_mode(
-    app_module: object, tracker_home: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("write_mode", "message"),
+    [
+        # No tracker home in the environment at all.
+        (None, "ROUNDUP_TRACKER_HOME=/srv/roundup/bugs"),
+        ("fast", "ROUNDUP_WSGI_WRITE_MODE='fast'"),
+    ],
+    ids=["no-tracker-home", "unknown-write-mode"],
+)
+def test_application_rejects_a_bad_environment(
+    app_module: object,
+    tracker_home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    write_mode: str | None,
+    message: str,
 ) -> None:
-    monkeypatch.setenv("ROUNDUP_TRACKER_HOME", str(tracker_home))
-    monkeypatch.setenv("ROUNDUP_WSGI_WRITE_MODE", "fast")
-    with pytest.raises(RuntimeError, match="ROUNDUP_WSGI_WRITE_MODE='fast'"):
+    """Without ROUNDUP_TRACKER_HOME, or with an unknown write mode, reading
+    ``application`` is a RuntimeError naming the variable to set."""
+    if write_mode is not None:
+        monkeypatch.setenv("ROUNDUP_TRACKER_HOME", str(tracker_home))
+        monkeypatch.setenv("ROUNDUP_WSGI_WRITE_MODE", write_mode)
+    with pytest.raises(RuntimeError, match=message):
         app_module.application  # type: ignore[attr-defined]  # noqa: B018
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers.checks import TRACKER_CHECKS, by_check
 from roundup.configuration import CoreConfig
 
 from roundup_wsgi.cli.check import Finding, cluster_checks, filesystem_type, run_checks
@@ -16,8 +17,11 @@ from roundup_wsgi.cli.command import main
 BALANCER = "https://bugs.example/"
 
 
-def by_check(findings: list[Finding]) -> dict[str, Finding]:
-    return {finding.check: finding for finding in findings}
+def files_finding(home: Path, mounts: str) -> Finding:
+    """The ``"cluster files"`` finding for ``home`` (its own config, no
+    balancer URL) with the mount table at ``mounts``."""
+    findings = cluster_checks(CoreConfig(str(home)), str(home), None, mounts)
+    return by_check(findings)["cluster files"]
 
 
 def mount_table(tmp_path: Path, kind: str, point: str = "/") -> str:
@@ -141,13 +145,7 @@ def test_a_database_on_loopback_is_a_warning(cluster_home: Path, host: str) -> N
 
 def test_files_on_a_local_filesystem_fail(cluster_home: Path, tmp_path: Path) -> None:
     table = mount_table(tmp_path, "nfs4", "/elsewhere")
-    finding = by_check(
-        list(
-            cluster_checks(
-                CoreConfig(str(cluster_home)), str(cluster_home), None, table
-            )
-        )
-    )["cluster files"]
+    finding = files_finding(cluster_home, table)
     assert finding.ok is False
     assert "local ext4 filesystem (/)" in finding.message
     assert "NFS" in finding.fix
@@ -155,13 +153,7 @@ def test_files_on_a_local_filesystem_fail(cluster_home: Path, tmp_path: Path) ->
 
 def test_an_unknown_filesystem_is_a_warning(cluster_home: Path, tmp_path: Path) -> None:
     table = mount_table(tmp_path, "fuse.sshfs", str(cluster_home))
-    finding = by_check(
-        list(
-            cluster_checks(
-                CoreConfig(str(cluster_home)), str(cluster_home), None, table
-            )
-        )
-    )["cluster files"]
+    finding = files_finding(cluster_home, table)
     assert finding.ok is None
     assert finding.warn
     assert "fuse.sshfs" in finding.message
@@ -169,13 +161,7 @@ def test_an_unknown_filesystem_is_a_warning(cluster_home: Path, tmp_path: Path) 
 
 def test_no_mount_table_is_a_warning(cluster_home: Path, tmp_path: Path) -> None:
     missing = str(tmp_path / "no-mounts")
-    finding = by_check(
-        list(
-            cluster_checks(
-                CoreConfig(str(cluster_home)), str(cluster_home), None, missing
-            )
-        )
-    )["cluster files"]
+    finding = files_finding(cluster_home, missing)
     assert finding.ok is None
     assert finding.warn
 
@@ -221,15 +207,7 @@ def test_filesystem_type_of_this_machine(tmp_path: Path) -> None:
 def test_run_checks_adds_the_cluster_checks(tracker_home: Path) -> None:
     findings = run_checks(tracker_home, url="http://localhost/", cluster=True)
     names = [f.check for f in findings]
-    assert names[:7] == [
-        "tracker home",
-        "config.ini",
-        "tracker opens",
-        "template utils",
-        "backend",
-        "readable",
-        "db writable",
-    ]
+    assert names[:7] == TRACKER_CHECKS
     assert names[7:] == [
         "cluster backend",
         "cluster indexer",

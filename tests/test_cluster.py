@@ -27,8 +27,7 @@ before and after the restarts.  Figures go to
 
 from __future__ import annotations
 
-import json
-import os
+import functools
 import shutil
 import threading
 import time
@@ -47,7 +46,7 @@ from helpers.cluster import (
     Balancer,
     free_port_on,
 )
-from helpers.servers import TESTS_DIR, LocalSession, free_port
+from helpers.servers import LocalSession, free_port
 from helpers.system import require_program
 
 from roundup_wsgi.cli.check import run_checks
@@ -55,11 +54,11 @@ from roundup_wsgi.cli.check import run_checks
 pytestmark = pytest.mark.slow
 
 #: Seconds of load (env ROUNDUP_WSGI_CLUSTER_SECONDS; the issue's long run: 120).
-LOAD_SECONDS = float(os.environ.get("ROUNDUP_WSGI_CLUSTER_SECONDS", "30"))
-CLIENTS = 16
+LOAD_SECONDS = loadclient.load_seconds("ROUNDUP_WSGI_CLUSTER_SECONDS", 30)
+CLIENTS = loadclient.CLIENTS
 #: Seconds between the kill and the restart of the killed host.
 DOWN_SECONDS = 5.0
-ARTIFACTS = TESTS_DIR.parent / "test-artifacts" / "cluster"
+ARTIFACTS = loadclient.artifacts_dir("cluster")
 
 
 @dataclass
@@ -263,19 +262,9 @@ def test_cluster_loses_nothing(tmp_path: Path) -> None:
         before = logged_in_everywhere(balancer, watcher.session)
         assert set(before) == {h.name for h in hosts}, before
 
-        clients = [
-            ClusterClient(
-                log,
-                web,
-                seeded.DEMO_USER,
-                seeded.DEMO_PASSWORD,
-                user_id,
-                "form" if n % 2 == 0 else "rest",
-                f"c{n:02d}",
-                result,
-            )
-            for n in range(CLIENTS)
-        ]
+        clients = loadclient.make_clients(
+            functools.partial(ClusterClient, log), web, user_id, result
+        )
         stop = threading.Event()
         threads = [
             threading.Thread(target=c.run, args=(stop,), name=c.name, daemon=True)
@@ -377,13 +366,9 @@ def test_cluster_loses_nothing(tmp_path: Path) -> None:
             "steps": phases.steps,
         },
         "login_seen_on_hosts": {"before": before, "after": after},
-        "issues_verified": check.verified,
-        "stored_but_unacknowledged": check.unacknowledged_but_stored,
-        "problems": check.problems,
+        **loadclient.verification_figures(check),
     }
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    (ARTIFACTS / "cluster.json").write_text(json.dumps(figures, indent=2))
-    print(json.dumps(figures, indent=2))
+    loadclient.write_figures(ARTIFACTS / "cluster.json", figures)
 
     assert not check.problems, check.problems[:10]
     assert result.acknowledged, "no issue was acknowledged"

@@ -27,11 +27,10 @@ from typing import Any
 
 import pytest
 from helpers import seeded, servers
-from helpers.wsgi import Result, call_wsgi, normalise_body
+from helpers.wsgi import Result, call_wsgi, make_environ, normalise_body
 from roundup import instance
 from roundup.cgi.wsgi_handler import RequestDispatcher as StockDispatcher
 from roundup.configuration import CoreConfig
-from webob import Request
 
 from roundup_wsgi import RequestDispatcher, compression
 from roundup_wsgi.options import WRITE_MODES
@@ -51,16 +50,6 @@ GZIP_ACCEPT = {"Accept-Encoding": "gzip"}
 #: Page headers that differ between two renderings.
 PAGE_VARYING = ("content-length", "set-cookie", "expires")
 BROWSER = {"Accept-Encoding": "gzip, deflate, br"}
-
-
-def make_environ(
-    method: str, path: str, headers: dict[str, str] | None = None
-) -> dict[str, Any]:
-    environ: dict[str, Any] = Request.blank(
-        path, method=method, headers=headers or {}
-    ).environ
-    environ["HTTP_HOST"] = "localhost"
-    return environ
 
 
 def add_files(home: Path) -> dict[str, str]:
@@ -538,18 +527,7 @@ def fetch(
     port: int, method: str, path: str, headers: dict[str, str]
 ) -> tuple[int, list[tuple[str, str]], bytes]:
     """``(status, headers but the server's own, raw body)`` of one request."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-    try:
-        conn.request(method, path, headers=headers)
-        response = conn.getresponse()
-        body = response.read()
-    finally:
-        conn.close()
-    own = {"date", "server", "connection", "transfer-encoding"}
-    kept = sorted(
-        (k.lower(), v) for k, v in response.getheaders() if k.lower() not in own
-    )
-    return response.status, kept, body
+    return servers.raw_fetch(port, method, path, headers, timeout=120)
 
 
 @pytest.mark.slow

@@ -19,8 +19,7 @@ import requests
 import roundup.instance
 from helpers import big_tracker, seeded
 from helpers.servers import OUR_APP, SERVERS, ServerProcess, free_port
-from helpers.wsgi import call_wsgi
-from webob import Request
+from helpers.wsgi import call_wsgi, make_environ
 
 from roundup_wsgi import RequestDispatcher
 from roundup_wsgi.options import WRITE_MODES
@@ -32,6 +31,10 @@ TIMEOUT = 60.0
 #: (server, write mode): every write mode under a server with a write
 #: callable (waitress) and one without (granian).
 CONFIGS = [(name, mode) for name in ("waitress", "granian") for mode in WRITE_MODES]
+#: The (server, write mode) pairs whose export starts before it ends.
+GATED = [
+    (name, mode) for name in ("waitress", "granian") for mode in ("stream", "auto")
+]
 
 
 @pytest.fixture(scope="session")
@@ -47,8 +50,7 @@ def reference(big_template: Path, tmp_path_factory: pytest.TempPathFactory) -> b
     home = seeded.copy_tracker(
         big_template, tmp_path_factory.mktemp("ref") / "tracker", "http://localhost/"
     )
-    environ = Request.blank("/" + big_tracker.EXPORT_PATH).environ
-    environ["HTTP_HOST"] = "localhost"
+    environ = make_environ("GET", "/" + big_tracker.EXPORT_PATH)
     result = call_wsgi(RequestDispatcher(str(home)), environ, server_write=False)
     assert result.status == "200 OK"
     lines = result.body.decode("utf-8").split("\r\n")
@@ -104,6 +106,15 @@ def start(
         assert all(process.stopped for process in running.values())
 
 
+@pytest.fixture(params=GATED, ids=[f"{n}-{m}" for n, m in GATED])
+def gated_server(
+    request: pytest.FixtureRequest, start: Callable[[str, str], ServerProcess]
+) -> ServerProcess:
+    """The server of each :data:`GATED` pair (the tests hold its export at
+    the big tracker's gate)."""
+    return start(*request.param)
+
+
 def session() -> requests.Session:
     client = requests.Session()
     client.trust_env = False  # no proxies: traffic stays on 127.0.0.1
@@ -134,14 +145,8 @@ def wait_for(path: Path, seconds: float = TIMEOUT) -> bool:
     return True
 
 
-@pytest.mark.parametrize("mode", ["stream", "auto"])
-@pytest.mark.parametrize("name", ["waitress", "granian"])
 def test_stream_mode_sends_the_first_bytes_while_exporting(
-    start: Callable[[str, str], ServerProcess],
-    reference: bytes,
-    tmp_path: Path,
-    name: str,
-    mode: str,
+    gated_server: ServerProcess, reference: bytes, tmp_path: Path
 ) -> None:
     # The tracker's gate (tests/big_tracker.py) holds the export after its
     # first row until the file `gate` exists, and only this test creates
@@ -149,7 +154,7 @@ def test_stream_mode_sends_the_first_bytes_while_exporting(
     # was still exporting (in buffer mode this request would never start).
     # In "auto" mode too: the export has no Content-Length, so its first
     # write starts the response.
-    server = start(name, mode)
+    server = gated_server
     gate = tmp_path / "gate"
     waiting = Path(f"{gate}.waiting")
     passed = Path(f"{gate}.passed")
@@ -175,20 +180,14 @@ def test_stream_mode_sends_the_first_bytes_while_exporting(
     assert body == reference
 
 
-@pytest.mark.parametrize("mode", ["stream", "auto"])
-@pytest.mark.parametrize("name", ["waitress", "granian"])
 def test_client_going_away_interrupts_a_streamed_export(
-    start: Callable[[str, str], ServerProcess],
-    reference: bytes,
-    tmp_path: Path,
-    name: str,
-    mode: str,
+    gated_server: ServerProcess, reference: bytes, tmp_path: Path
 ) -> None:
     # The client reads the first bytes and disconnects while the export is
     # held at its gate; once the gate opens, Roundup's next write raises
     # GeneratorExit (the server closed the app_iter) instead of exporting
     # 20,000 rows to nobody.
-    server = start(name, mode)
+    server = gated_server
     gate = tmp_path / "gate"
     request = (
         f"GET /{big_tracker.EXPORT_PATH} HTTP/1.1\r\n"

@@ -21,6 +21,7 @@ from wsgiref.validate import validator
 import pytest
 import roundup.instance
 from helpers import seeded
+from helpers.wsgi import SAME_ORIGIN
 from roundup import password
 from roundup.configuration import CoreConfig
 from webtest import TestApp
@@ -29,7 +30,6 @@ from roundup_wsgi import RequestDispatcher
 from roundup_wsgi.dbpool import DatabasePool, reuse_refused
 
 WEB = "http://localhost/"
-SAME_ORIGIN = {"Origin": "http://localhost", "Referer": WEB}
 
 #: interfaces.py hooks: "test-leak" creates an issue and never commits;
 #: "test-count" answers the number of issues the request's database sees.
@@ -107,25 +107,29 @@ def test_the_database_is_reused_on_the_same_thread(
     assert stats(dispatcher) == {"opened": 1, "reused": 3, "discarded": 0}
 
 
-def test_a_role_change_takes_effect_on_the_next_request(
-    app: TestApp, dispatcher: RequestDispatcher, home: Path
+@pytest.mark.parametrize(
+    "steps",
+    [
+        # No "Rest Access" with the role Anonymous; back with User.
+        pytest.param(
+            [({"roles": "Anonymous"}, 403), ({"roles": "User"}, 200)], id="role"
+        ),
+        pytest.param([({"retire": True}, 401)], id="retired"),
+    ],
+)
+def test_a_user_change_takes_effect_on_the_next_request(
+    app: TestApp,
+    dispatcher: RequestDispatcher,
+    home: Path,
+    steps: list[tuple[dict[str, object], int]],
 ) -> None:
+    """A role change, or the user retired: each ``edit`` of the demo user
+    is seen by the very next request (``status``) on the same database."""
     demo = basic(seeded.DEMO_USER, seeded.DEMO_PASSWORD)
     app.get(REST_ISSUE, headers=demo, status=200)
-    edit(home, roles="Anonymous")  # no "Rest Access"
-    app.get(REST_ISSUE, headers=demo, status=403)
-    edit(home, roles="User")
-    app.get(REST_ISSUE, headers=demo, status=200)
-    assert stats(dispatcher)["opened"] == 1
-
-
-def test_a_retired_user_is_refused_on_the_next_request(
-    app: TestApp, dispatcher: RequestDispatcher, home: Path
-) -> None:
-    demo = basic(seeded.DEMO_USER, seeded.DEMO_PASSWORD)
-    app.get(REST_ISSUE, headers=demo, status=200)
-    edit(home, retire=True)
-    app.get(REST_ISSUE, headers=demo, status=401)
+    for change, status in steps:
+        edit(home, **change)
+        app.get(REST_ISSUE, headers=demo, status=status)
     assert stats(dispatcher)["opened"] == 1
 
 

@@ -14,10 +14,13 @@ import os
 import pwd
 import re
 import shutil
+import ssl
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +42,7 @@ from helpers.deploy import (
 )
 from helpers.servers import ServerProcess, free_port
 from helpers.system import require_program
+from requests import Response
 
 from roundup_wsgi.cli.wsgi_script import wsgi_script
 
@@ -70,6 +74,35 @@ def venv_program(name: str) -> str:
 
 def tracker(template: Path, home: Path, web: str) -> Path:
     return seeded.copy_tracker(template, home, web)
+
+
+@contextmanager
+def two_trackers_served(
+    tmp_path: Path,
+    template: Path,
+    name: str,
+    command: Callable[[int, dict[str, Path]], list[str]],
+) -> Iterator[tuple[str, Session, Response]]:
+    """Trackers ``bugs`` and ``support`` (web ``<base><name>/``) served by
+    ``command(port, homes)`` on a free port; stopped by PID on leaving.
+
+    :returns: (yields) ``(base URL, a session, the response to GET base)``.
+    """
+    port = free_port()
+    base = f"http://127.0.0.1:{port}/"
+    homes = {
+        tracker_name: tracker(
+            template, tmp_path / tracker_name, f"{base}{tracker_name}/"
+        )
+        for tracker_name in ("bugs", "support")
+    }
+    with (
+        ServerProcess(
+            command(port, homes), port, tmp_path / "logs", name=name, ready_path="/"
+        ),
+        Session() as anon,
+    ):
+        yield base, anon, anon.get(base)
 
 
 def test_gunicorn_with_the_config_file(tmp_path: Path, tracker_template: Path) -> None:
@@ -120,25 +153,24 @@ def test_paste_ini_two_trackers_under_gunicorn(
 ) -> None:
     """deploy/paste.ini beside two trackers, loaded by ``gunicorn --paste``
     (PasteDeploy's loadapp): both served, each under its name."""
-    port = free_port()
-    base = f"http://127.0.0.1:{port}/"
-    for name in ("bugs", "support"):
-        tracker(tracker_template, tmp_path / name, f"{base}{name}/")
-    shutil.copy(DEPLOY_DIR / "paste.ini", tmp_path / "paste.ini")
-    command = [
-        venv_program("gunicorn"),
-        "--paste",
-        str(tmp_path / "paste.ini"),
-        "-b",
-        f"127.0.0.1:{port}",
-        "-w",
-        "1",
-    ]
-    with (
-        ServerProcess(command, port, tmp_path / "logs", name="paste", ready_path="/"),
-        Session() as anon,
+
+    def paste(port: int, homes: dict[str, Path]) -> list[str]:
+        shutil.copy(DEPLOY_DIR / "paste.ini", tmp_path / "paste.ini")
+        return [
+            venv_program("gunicorn"),
+            "--paste",
+            str(tmp_path / "paste.ini"),
+            "-b",
+            f"127.0.0.1:{port}",
+            "-w",
+            "1",
+        ]
+
+    with two_trackers_served(tmp_path, tracker_template, "paste", paste) as (
+        base,
+        anon,
+        index,
     ):
-        index = anon.get(base)
         assert index.status_code == 200
         assert 'href="/bugs/"' in index.text
         assert 'href="/support/"' in index.text
@@ -178,18 +210,7 @@ def post_from(
 
 def https_get_from(source: str, port: int, path: str, cert: Path) -> tuple[int, bytes]:
     """GET https://127.0.0.1:port``path`` from the loopback address ``source``."""
-    import ssl
-
-    context = ssl.create_default_context(cafile=str(cert))
-    connection = http.client.HTTPSConnection(
-        "127.0.0.1", port, timeout=60, source_address=(source, 0), context=context
-    )
-    try:
-        connection.request("GET", path)
-        response = connection.getresponse()
-        return response.status, response.read()
-    finally:
-        connection.close()
+    return get_from(source, port, path, cert)
 
 
 def test_nginx_https_in_front_of_gunicorn(
@@ -551,27 +572,25 @@ def test_roundup_wsgi_serve_two_trackers(
 ) -> None:
     """``roundup-wsgi serve bugs=... support=...`` (waitress): the index
     page, both trackers under their names, 404 for another name."""
-    port = free_port()
-    base = f"http://127.0.0.1:{port}/"
-    homes = {
-        name: tracker(tracker_template, tmp_path / name, f"{base}{name}/")
-        for name in ("bugs", "support")
-    }
-    command = [
-        venv_program("roundup-wsgi"),
-        "serve",
-        *(f"{name}={home}" for name, home in homes.items()),
-        "--port",
-        str(port),
-        "--trusted-proxy",
-        "127.0.0.1",
-    ]
-    with (
-        ServerProcess(command, port, tmp_path / "logs", name="serve", ready_path="/"),
-        Session() as anon,
+
+    def serve(port: int, homes: dict[str, Path]) -> list[str]:
+        return [
+            venv_program("roundup-wsgi"),
+            "serve",
+            *(f"{name}={home}" for name, home in homes.items()),
+            "--port",
+            str(port),
+            "--trusted-proxy",
+            "127.0.0.1",
+        ]
+
+    with two_trackers_served(tmp_path, tracker_template, "serve", serve) as (
+        base,
+        anon,
+        index,
     ):
-        index = anon.get(base)
-        assert [f'href="/{name}/"' in index.text for name in homes] == [True, True]
+        hrefs = [f'href="/{name}/"' in index.text for name in ("bugs", "support")]
+        assert hrefs == [True, True]
         assert anon.get(base + "other/").status_code == 404
         use_tracker(base + "bugs/", title="Made in bugs by roundup-wsgi serve")
         use_tracker(base + "support/", title="Made in support")
@@ -584,10 +603,23 @@ def test_roundup_wsgi_serve_two_trackers(
 # -- HAProxy in front of two application servers ------------------------------
 
 
-def get_from(source: str, port: int, path: str) -> tuple[int, bytes]:
-    """GET 127.0.0.1:port``path`` from the loopback address ``source``."""
-    connection = http.client.HTTPConnection(
-        "127.0.0.1", port, timeout=60, source_address=(source, 0)
+def get_from(
+    source: str, port: int, path: str, cert: Path | None = None
+) -> tuple[int, bytes]:
+    """GET 127.0.0.1:port``path`` from the loopback address ``source``:
+    ``(status, body)``; over HTTPS, trusting ``cert``, when ``cert`` is given."""
+    connection = (
+        http.client.HTTPConnection(
+            "127.0.0.1", port, timeout=60, source_address=(source, 0)
+        )
+        if cert is None
+        else http.client.HTTPSConnection(
+            "127.0.0.1",
+            port,
+            timeout=60,
+            source_address=(source, 0),
+            context=ssl.create_default_context(cafile=str(cert)),
+        )
     )
     try:
         connection.request("GET", path)

@@ -18,8 +18,13 @@ from wsgiref.validate import validator
 
 import pytest
 from helpers import seeded
-from helpers.wsgi import Result, call_wsgi, normalise_body, normalise_headers
-from webob import Request
+from helpers.wsgi import (
+    Result,
+    call_wsgi,
+    make_environ,
+    normalise_body,
+    normalise_headers,
+)
 from webtest import TestApp
 
 import roundup_wsgi.dispatcher
@@ -61,14 +66,6 @@ SERVERS = [
     pytest.param(True, id="server-returns-write"),
     pytest.param(False, id="server-returns-None"),
 ]
-
-
-def make_environ(method: str, path: str, headers: dict[str, str]) -> dict[str, Any]:
-    environ: dict[str, Any] = Request.blank(
-        path, method=method, headers=headers
-    ).environ
-    environ["HTTP_HOST"] = "localhost"  # the tracker's [tracker] web host
-    return environ
 
 
 @pytest.fixture(scope="module")

@@ -18,13 +18,12 @@ from wsgiref.validate import validator
 
 import pytest
 from helpers import seeded
+from helpers.wsgi import REST_HEADERS, SAME_ORIGIN
 from roundup.configuration import CoreConfig
 from webtest import TestApp
 
 from roundup_wsgi import RequestDispatcher
 from roundup_wsgi.failures import RETRY_AFTER, database_unavailable_cause
-
-SAME_ORIGIN = {"Origin": "http://localhost", "Referer": "http://localhost/"}
 
 
 @pytest.fixture
@@ -109,28 +108,10 @@ def test_rest_auditor_exception_has_no_traceback_in_body(auditor_home: Path) -> 
     """REST: Roundup's REST decorator answers the error itself (400, with a
     pointer to the server log) and prints the traceback to stderr."""
     app = TestApp(validator(RequestDispatcher(str(auditor_home))))
-    app.authorization = ("Basic", ("admin", seeded.ADMIN_PASSWORD))
-    failed = app.post(
-        "/rest/data/issue",
-        json.dumps({"title": "boom via rest"}),
-        headers={
-            "Content-Type": "application/json",
-            "X-Requested-With": "rest",
-            **SAME_ORIGIN,
-        },
-        expect_errors=True,
-    )
+    failed = seeded.post_issue_via_rest(app, "boom via rest", expect_errors=True)
     assert failed.status_int >= 400
     assert b"Traceback" not in failed.body
     assert b"<script>" not in failed.body
-
-
-SAME_ORIGIN = {"Origin": "http://localhost", "Referer": "http://localhost/"}
-REST_HEADERS = {
-    "Content-Type": "application/json",
-    "X-Requested-With": "rest",
-    **SAME_ORIGIN,
-}
 
 
 @pytest.fixture
@@ -227,13 +208,7 @@ def test_debug_mode_shows_the_traceback_escaped(
     locked_home: Path, write_lock: sqlite3.Connection
 ) -> None:
     app = app_for(locked_home, debug=True)
-    app.authorization = ("Basic", ("admin", seeded.ADMIN_PASSWORD))
-    refused = app.post(
-        "/rest/data/issue",
-        json.dumps({"title": "<x>"}),
-        headers=REST_HEADERS,
-        status=503,
-    )
+    refused = seeded.post_issue_via_rest(app, "<x>", status=503)
     assert b"Traceback" in refused.body
     assert b"OperationalError" in refused.body
 

@@ -17,7 +17,6 @@ Figures go to ``test-artifacts/reliability/faults-*.json``.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -33,7 +32,6 @@ import pytest
 from helpers import loadclient, pg, seeded
 from helpers.servers import (
     OUR_APP,
-    TESTS_DIR,
     ServerProcess,
     free_port,
     gunicorn_command,
@@ -43,7 +41,7 @@ from helpers.system import require_program
 
 pytestmark = pytest.mark.slow
 
-ARTIFACTS = TESTS_DIR.parent / "test-artifacts" / "reliability"
+ARTIFACTS = loadclient.artifacts_dir("reliability")
 ABORTED_DOWNLOADS = 1000
 FILE_SIZE = 5 * 1024 * 1024  # bytes
 #: Bytes of body a client reads before it aborts.
@@ -60,9 +58,7 @@ NO_HANG = 60.0
 
 
 def write_figures(name: str, figures: dict[str, Any]) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    (ARTIFACTS / f"faults-{name}.json").write_text(json.dumps(figures, indent=2))
-    print(json.dumps(figures, indent=2))
+    loadclient.write_figures(ARTIFACTS / f"faults-{name}.json", figures)
 
 
 # -- /proc ---------------------------------------------------------------------
@@ -497,18 +493,9 @@ def test_sigterm_during_load_finishes_in_flight_requests(
         server,
         home,
     ):
-        clients = [
-            loadclient.LoadClient(
-                server.url,
-                seeded.DEMO_USER,
-                seeded.DEMO_PASSWORD,
-                "3",
-                "form" if n % 2 == 0 else "rest",
-                f"t{n}",
-                result,
-            )
-            for n in range(8)
-        ]
+        clients = loadclient.make_clients(
+            loadclient.LoadClient, server.url, "3", result, count=8
+        )
         stop = threading.Event()
         threads = [threading.Thread(target=c.run, args=(stop,)) for c in clients]
         for thread in threads:

@@ -13,7 +13,13 @@ from pathlib import Path
 from wsgiref.validate import validator
 
 import pytest
-from helpers.util_trackers import CLIENT_MARK, add_banner_utils, parse_banner_page
+from helpers.util_trackers import (
+    BANNER_PAGES,
+    CLIENT_MARK,
+    add_banner_utils,
+    add_bugs_and_support,
+    parse_banner_page,
+)
 from webtest import TestApp
 
 from roundup_wsgi import isolation
@@ -26,17 +32,8 @@ def two_trackers(make_tracker: Callable[[str], Path]) -> tuple[Path, Path]:
     """``bugs`` (registers ``only_bugs`` too; its interfaces.py defines a
     ``Client``) and ``support`` (no interfaces.py: Roundup's own ``Client``),
     mounted at /bugs/ and /support/ of http://localhost/."""
-    bugs = add_banner_utils(
-        make_tracker("http://localhost/bugs/"), "bugs", only=True, other="bugs"
-    )
-    support = add_banner_utils(
-        make_tracker("http://localhost/support/"),
-        "support",
-        only=False,
-        other="bugs",
-        interfaces=False,
-    )
-    return bugs, support
+    homes = add_bugs_and_support(lambda name: make_tracker(f"http://localhost/{name}/"))
+    return homes["bugs"], homes["support"]
 
 
 def test_each_tracker_has_classes_of_its_own(two_trackers: tuple[Path, Path]) -> None:
@@ -96,23 +93,9 @@ def test_pages_show_their_own_trackers_utils(
     ``debug`` reopens the tracker (and reruns extensions) per request."""
     bugs, support = two_trackers
     app = TestApp(validator(make_app({"bugs": bugs, "support": support}, debug=debug)))
-    want = {
-        "bugs": {
-            "banner": "banner of bugs",
-            "motto": "motto of bugs",
-            "only": "only bugs",
-            "client": "bugs",
-        },
-        "support": {
-            "banner": "banner of support",
-            "motto": "motto of support",
-            "only": "absent",
-            "client": "support",
-        },
-    }
     for name in ["bugs", "support", "support", "bugs", "bugs", "support"]:
         page = app.get(f"/{name}/issue?@template=banner")
-        assert parse_banner_page(page.text) == want[name], page.text
+        assert parse_banner_page(page.text) == BANNER_PAGES[name], page.text
 
 
 def test_an_interfaces_templating_utils_is_the_base(

@@ -19,7 +19,11 @@ from pathlib import Path
 import pytest
 from helpers import seeded
 from helpers.servers import LocalSession, ServerProcess, free_port, waitress_command
-from helpers.util_trackers import add_banner_utils, parse_banner_page
+from helpers.util_trackers import (
+    BANNER_PAGES,
+    add_bugs_and_support,
+    parse_banner_page,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -34,28 +38,13 @@ def test_interleaved_requests_see_only_their_own_trackers_utils(
 ) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}/"
-    homes = {}
-    for name, only in (("bugs", True), ("support", False)):
-        home = seeded.copy_tracker(tracker_template, tmp_path / name, f"{base}{name}/")
-        homes[name] = add_banner_utils(
-            home, name, only=only, other="bugs", interfaces=only
+    homes = add_bugs_and_support(
+        lambda name: seeded.copy_tracker(
+            tracker_template, tmp_path / name, f"{base}{name}/"
         )
+    )
     env = {
         "ROUNDUP_TRACKERS": ",".join(f"{n}={h}" for n, h in homes.items()),
-    }
-    want = {
-        "bugs": {
-            "banner": "banner of bugs",
-            "motto": "motto of bugs",
-            "only": "only bugs",
-            "client": "bugs",
-        },
-        "support": {
-            "banner": "banner of support",
-            "motto": "motto of support",
-            "only": "absent",
-            "client": "support",
-        },
     }
     order = ["bugs", "support"] * (REQUESTS // 2)
     random.Random(10).shuffle(order)
@@ -89,7 +78,9 @@ def test_interleaved_requests_see_only_their_own_trackers_utils(
         )[-6000:]
     assert server.stopped
     wrong = [
-        (n, code, got) for n, code, got in results if (code, got) != (200, want[n])
+        (n, code, got)
+        for n, code, got in results
+        if (code, got) != (200, BANNER_PAGES[n])
     ]
     assert not wrong, (
         f"{len(wrong)} of {len(results)} pages wrong, e.g. {wrong[:3]}\n{log}"

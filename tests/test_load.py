@@ -13,8 +13,6 @@ written to ``test-artifacts/reliability/load-<backend>-<server>.json``.
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +20,6 @@ import pytest
 from helpers import loadclient, pg, seeded
 from helpers.servers import (
     OUR_APP,
-    TESTS_DIR,
     ServerProcess,
     free_port,
     gunicorn_command,
@@ -34,9 +31,9 @@ from roundup_wsgi.tracker import create_tracker
 pytestmark = pytest.mark.slow
 
 #: Seconds of load (env ROUNDUP_WSGI_LOAD_SECONDS; the issue asks for 60).
-LOAD_SECONDS = float(os.environ.get("ROUNDUP_WSGI_LOAD_SECONDS", "15"))
-CLIENTS = 16
-ARTIFACTS = TESTS_DIR.parent / "test-artifacts" / "reliability"
+LOAD_SECONDS = loadclient.load_seconds("ROUNDUP_WSGI_LOAD_SECONDS", 15)
+CLIENTS = loadclient.CLIENTS
+ARTIFACTS = loadclient.artifacts_dir("reliability")
 
 
 @pytest.fixture(scope="module")
@@ -85,18 +82,7 @@ def test_concurrent_creation_loses_nothing(
     home = make_tracker(backend, tmp_path, web, request, f"roundup_load_{server_name}")
     user_id = seeded.add_demo_user(home)
     result = loadclient.LoadResult()
-    clients = [
-        loadclient.LoadClient(
-            web,
-            seeded.DEMO_USER,
-            seeded.DEMO_PASSWORD,
-            user_id,
-            "form" if n % 2 == 0 else "rest",
-            f"c{n:02d}",
-            result,
-        )
-        for n in range(CLIENTS)
-    ]
+    clients = loadclient.make_clients(loadclient.LoadClient, web, user_id, result)
     server = ServerProcess(
         command(port, OUR_APP),
         port,
@@ -115,15 +101,9 @@ def test_concurrent_creation_loses_nothing(
         "clients": CLIENTS,
         "seconds": LOAD_SECONDS,
         **result.summary(),
-        "issues_verified": check.verified,
-        "stored_but_unacknowledged": check.unacknowledged_but_stored,
-        "problems": check.problems,
+        **loadclient.verification_figures(check),
     }
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    (ARTIFACTS / f"load-{backend}-{server_name}.json").write_text(
-        json.dumps(figures, indent=2)
-    )
-    print(json.dumps(figures, indent=2))
+    loadclient.write_figures(ARTIFACTS / f"load-{backend}-{server_name}.json", figures)
 
     assert not result.unexpected_5xx, result.unexpected_5xx[:5]
     assert not result.errors, result.errors[:5]

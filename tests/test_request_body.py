@@ -17,18 +17,11 @@ from wsgiref.validate import validator
 import pytest
 from helpers import loadclient, seeded
 from helpers.servers import OUR_APP, ServerProcess, free_port, granian_command
-from helpers.wsgi import call_wsgi
+from helpers.wsgi import REST_HEADERS, call_wsgi
 from webtest import TestApp
 
 from roundup_wsgi import RequestDispatcher
 from roundup_wsgi.request_body import DEFAULT_MAX_REQUEST_BODY, readable_input
-
-REST_HEADERS = {
-    "Content-Type": "application/json",
-    "X-Requested-With": "rest",
-    "Origin": "http://localhost",
-    "Referer": "http://localhost/",
-}
 
 
 class UnreadableInput(io.RawIOBase):

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import email.utils
-import http.client
 import os
 import shutil
 import time
@@ -385,25 +384,16 @@ REAL_SERVER_CASES = [
     ("GET", "/@@file/%2e%2e/config.ini", {}),
     ("GET", "/_file/..%2fconfig.ini", {}),
 ]
-# Headers the server sets itself; and Content-Length, which roundup-wsgi
-# adds to its 404 page (Roundup's handler sends none).
-SERVER_HEADERS = {"date", "server", "connection", "transfer-encoding"}
 
 
 def fetch(port: int, method: str, path: str, headers: dict[str, str]) -> Any:
-    """``(status, headers but the server's own, body)`` of one raw request."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    try:
-        conn.request(method, path, headers=headers)
-        response = conn.getresponse()
-        body = response.read()
-    finally:
-        conn.close()
-    ignored = SERVER_HEADERS | ({"content-length"} if response.status == 404 else set())
-    kept = sorted(
-        (k.lower(), v) for k, v in response.getheaders() if k.lower() not in ignored
-    )
-    return response.status, kept, body
+    """``(status, headers but the server's own, body)`` of one raw request;
+    without Content-Length on a 404, which roundup-wsgi adds to its 404 page
+    (Roundup's handler sends none)."""
+    status, kept, body = servers.raw_fetch(port, method, path, headers)
+    if status == 404:
+        kept = [(k, v) for k, v in kept if k != "content-length"]
+    return status, kept, body
 
 
 @pytest.mark.slow

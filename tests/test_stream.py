@@ -23,20 +23,13 @@ import requests
 from apps import write_app
 from helpers import seeded
 from helpers.servers import ServerProcess, free_port, granian_command
-from helpers.wsgi import StartResponseRecorder, call_wsgi
+from helpers.wsgi import StartResponseRecorder, call_wsgi, make_environ
 from roundup.cgi import client as roundup_client
-from webob import Request
 
 from roundup_wsgi import RequestDispatcher
 from roundup_wsgi.wsgi.adapters import MODES
 
 EXPORT = "/issue?@action=export_csv&@columns=id,title&@sort=id"
-
-
-def environ(path: str, method: str = "GET") -> dict[str, Any]:
-    env: dict[str, Any] = Request.blank(path, method=method).environ
-    env["HTTP_HOST"] = "localhost"
-    return env
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +73,7 @@ def test_export_rows_reach_the_server_one_by_one(
     stream_app: RequestDispatcher, main_calls: list[str]
 ) -> None:
     start_response = StartResponseRecorder()
-    app_iter = validator(stream_app)(environ(EXPORT), start_response)
+    app_iter = validator(stream_app)(make_environ("GET", EXPORT), start_response)
     chunks = iter(app_iter)
     # Headers first; the first chunk (the CSV header row) arrives while
     # Roundup's Client.main is still running the export.
@@ -100,13 +93,15 @@ def test_server_closing_early_interrupts_the_export(
     stream_app: RequestDispatcher, main_calls: list[str]
 ) -> None:
     greenlets = live_greenlets()
-    app_iter = stream_app(environ(EXPORT), lambda *args: None)
+    app_iter = stream_app(make_environ("GET", EXPORT), lambda *args: None)
     assert next(iter(app_iter)) == b'"id","title"\r\n'
     app_iter.close()
     # GeneratorExit went through Roundup (its finally closed the database).
     assert main_calls == ["GeneratorExit"]
     assert live_greenlets() == greenlets
-    assert call_wsgi(stream_app, environ("/issue"), server_write=False).status
+    assert call_wsgi(
+        stream_app, make_environ("GET", "/issue"), server_write=False
+    ).status
 
 
 def test_error_after_partial_output_propagates_to_the_server(
@@ -122,7 +117,7 @@ def test_error_after_partial_output_propagates_to_the_server(
 
     monkeypatch.setattr(stream_app.tracker, "Client", FailingClient)
     with caplog.at_level(logging.ERROR, logger="roundup_wsgi"):
-        app_iter = stream_app(environ("/issue"), lambda *args: None)
+        app_iter = stream_app(make_environ("GET", "/issue"), lambda *args: None)
         chunks = iter(app_iter)
         sent = next(chunks)
         with pytest.raises(RuntimeError, match="failed half-way"):
@@ -143,7 +138,7 @@ def test_error_before_output_is_a_500_page(
             raise RuntimeError("failed before writing")
 
     monkeypatch.setattr(stream_app.tracker, "Client", FailingClient)
-    result = call_wsgi(stream_app, environ("/issue"), server_write=True)
+    result = call_wsgi(stream_app, make_environ("GET", "/issue"), server_write=True)
     assert result.status == "500 Internal Server Error"
     assert b"failed before writing" not in result.body
     assert result.written == b""
@@ -153,7 +148,7 @@ def test_files_still_use_the_servers_file_wrapper(
     stream_app: RequestDispatcher,
 ) -> None:
     # (A file of more than one 64 KiB block: smaller ones are sent as one chunk.)
-    env = environ("/file2/big.bin")
+    env = make_environ("GET", "/file2/big.bin")
     env["wsgi.file_wrapper"] = FileWrapper
     app_iter = stream_app(env, lambda *args: None)
     assert isinstance(app_iter, FileWrapper)

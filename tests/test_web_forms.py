@@ -4,20 +4,19 @@ checks) and through REST, in every write mode."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from wsgiref.validate import validator
 
 import pytest
 from helpers import seeded
+from helpers.wsgi import SAME_ORIGIN
 from webtest import TestApp
 
 from roundup_wsgi import RequestDispatcher
 from roundup_wsgi.options import WRITE_MODES
 
 WEB = "http://localhost/"
-SAME_ORIGIN = {"Origin": "http://localhost", "Referer": WEB}
 
 
 @pytest.fixture(params=WRITE_MODES)
@@ -85,17 +84,7 @@ def test_wrong_password_is_refused(app: TestApp) -> None:
 
 
 def test_create_issue_through_rest(app: TestApp) -> None:
-    app.authorization = ("Basic", ("admin", seeded.ADMIN_PASSWORD))
-    response = app.post(
-        "/rest/data/issue",
-        json.dumps({"title": "Created through REST"}),
-        headers={
-            "Content-Type": "application/json",
-            "X-Requested-With": "rest",
-            **SAME_ORIGIN,
-        },
-        status=201,
-    )
+    response = seeded.post_issue_via_rest(app, "Created through REST", status=201)
     new_id = response.json["data"]["id"]
     item = app.get(f"/rest/data/issue/{new_id}")
     assert item.json["data"]["attributes"]["title"] == "Created through REST"

@@ -9,8 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from helpers.wsgi import StartResponseRecorder, call_wsgi
-from webob import Request as WebObRequest
+from helpers.wsgi import StartResponseRecorder, call_wsgi, make_environ
 
 from roundup_wsgi import RequestDispatcher
 from roundup_wsgi.options import WRITE_MODES
@@ -18,12 +17,6 @@ from roundup_wsgi.request import STREAM_BLOCK, Request
 
 WEB = "http://localhost/"
 EXPORT = "/issue?@action=export_csv&@columns=id,title&@sort=id"
-
-
-def environ(path: str, method: str = "GET") -> dict[str, object]:
-    env = WebObRequest.blank(path, method=method).environ
-    env["HTTP_HOST"] = "localhost"
-    return env
 
 
 def header(headers: list[tuple[str, str]], name: str) -> str | None:
@@ -36,7 +29,7 @@ def test_auto_is_the_default() -> None:
 
 def test_a_declared_length_is_held_whole() -> None:
     recorder = StartResponseRecorder(returns_write=True)
-    request = Request(environ("/"), recorder, "auto")
+    request = Request(make_environ("GET", "/"), recorder, "auto")
     request.start_response(
         [("Content-Type", "text/html"), ("Content-Length", "17")], 200
     )
@@ -52,7 +45,7 @@ def test_a_declared_length_is_held_whole() -> None:
 @pytest.mark.parametrize("server_write", [True, False])
 def test_an_unknown_length_streams_from_the_first_write(server_write: bool) -> None:
     recorder = StartResponseRecorder(returns_write=server_write)
-    request = Request(environ("/"), recorder, "auto")
+    request = Request(make_environ("GET", "/"), recorder, "auto")
     request.start_response([("Content-Type", "text/csv")], 200)
     assert recorder.calls == []
     request.wfile.write(b"header\n")
@@ -67,7 +60,7 @@ def test_an_unknown_length_streams_from_the_first_write(server_write: bool) -> N
 
 def test_streamed_rows_are_sent_in_blocks() -> None:
     recorder = StartResponseRecorder(returns_write=True)
-    request = Request(environ("/"), recorder, "auto")
+    request = Request(make_environ("GET", "/"), recorder, "auto")
     request.start_response([("Content-Type", "text/csv")], 200)
     rows = [b"header\n"] + [b"%d,a row of the export\n" % n for n in range(10000)]
     for row in rows:
@@ -82,7 +75,7 @@ def test_streamed_rows_are_sent_in_blocks() -> None:
 
 def test_head_is_never_streamed() -> None:
     recorder = StartResponseRecorder(returns_write=True)
-    request = Request(environ("/", "HEAD"), recorder, "auto")
+    request = Request(make_environ("HEAD", "/"), recorder, "auto")
     request.start_response([("Content-Type", "text/csv")], 200)
     request.wfile.write(b"a")
     request.wfile.write(b"b")
@@ -102,8 +95,10 @@ def test_pages_keep_their_content_length_and_bytes(
     auto = RequestDispatcher(str(home))
     buffered = RequestDispatcher(str(home), write_mode="buffer")
     for path in ("/issue1", "/@@file/style.css", "/file1/hello.txt", "/nosuch1"):
-        ours = call_wsgi(auto, environ(path), server_write=server_write)
-        reference = call_wsgi(buffered, environ(path), server_write=server_write)
+        ours = call_wsgi(auto, make_environ("GET", path), server_write=server_write)
+        reference = call_wsgi(
+            buffered, make_environ("GET", path), server_write=server_write
+        )
         assert ours.status == reference.status, path
         assert header(ours.headers, "Content-Length") == str(len(ours.body)), path
         assert ours.written == b""
@@ -116,11 +111,13 @@ def test_an_export_is_streamed_with_the_same_bytes(
     home: Path, server_write: bool
 ) -> None:
     auto = call_wsgi(
-        RequestDispatcher(str(home)), environ(EXPORT), server_write=server_write
+        RequestDispatcher(str(home)),
+        make_environ("GET", EXPORT),
+        server_write=server_write,
     )
     reference = call_wsgi(
         RequestDispatcher(str(home), write_mode="buffer"),
-        environ(EXPORT),
+        make_environ("GET", EXPORT),
         server_write=server_write,
     )
     assert auto.status == "200 OK"
@@ -132,7 +129,9 @@ def test_an_export_is_streamed_with_the_same_bytes(
 
 def test_an_error_before_the_body_is_a_clean_500(home: Path) -> None:
     result = call_wsgi(
-        RequestDispatcher(str(home)), environ("/test-boom"), server_write=True
+        RequestDispatcher(str(home)),
+        make_environ("GET", "/test-boom"),
+        server_write=True,
     )
     assert result.status == "500 Internal Server Error"
     assert header(result.headers, "Content-Length") == str(len(result.body))

@@ -22,27 +22,41 @@ dispatcher's answer to a locked or unavailable database); every other
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import re
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import requests
 
-from .servers import LocalSession
+from . import seeded
+from .servers import TESTS_DIR, LocalSession
 
 __all__ = [
+    "CLIENTS",
     "Attempt",
     "LoadClient",
     "LoadResult",
     "Session",
+    "artifacts_dir",
     "expected_file",
     "expected_message",
+    "load_seconds",
+    "make_clients",
     "run_load",
+    "verification_figures",
     "verify_issues",
+    "write_figures",
 ]
+
+#: Concurrent clients of a load run (the issue's 16).
+CLIENTS = 16
 
 #: Seconds any single HTTP request may take (generous: 2 shared cores).
 TIMEOUT = 60.0
@@ -284,43 +298,44 @@ def create_via_rest(client: LoadClient, title: str) -> tuple[str | None, str | N
         "Origin": client.origin,
         "Referer": client.web,
     }
-    file_reply = client.call(
-        "POST",
-        "rest/data/file",
+
+    def create(kind: str, **body: Any) -> tuple[Any, str | None]:
+        """POST ``rest/data/<kind>``: ``(the new id, None)`` on 201, else
+        ``(None, error)``."""
+        reply = client.call("POST", f"rest/data/{kind}", headers=headers, **body)
+        if reply.status_code != 201:
+            return None, f"{kind}: {reply.status_code} {reply.text[:200]!r}"
+        return reply.json()["data"]["id"], None
+
+    file_id, error = create(
+        "file",
         data={"name": "attachment.bin", "type": "application/octet-stream"},
         files={"content": ("attachment.bin", expected_file(title))},
-        headers=headers,
     )
-    if file_reply.status_code != 201:
-        return None, f"file: {file_reply.status_code} {file_reply.text[:200]!r}"
-    file_id = file_reply.json()["data"]["id"]
-    msg_reply = client.call(
-        "POST",
-        "rest/data/msg",
+    if error:
+        return None, error
+    msg_id, error = create(
+        "msg",
         json={
             "content": expected_message(title),
             "author": client.user_id,
             "files": [file_id],
         },
-        headers=headers,
     )
-    if msg_reply.status_code != 201:
-        return None, f"msg: {msg_reply.status_code} {msg_reply.text[:200]!r}"
-    msg_id = msg_reply.json()["data"]["id"]
-    issue_reply = client.call(
-        "POST",
-        "rest/data/issue",
+    if error:
+        return None, error
+    issue_id, error = create(
+        "issue",
         json={
             "title": title,
             "priority": "3",
             "messages": [msg_id],
             "files": [file_id],
         },
-        headers=headers,
     )
-    if issue_reply.status_code != 201:
-        return None, f"issue: {issue_reply.status_code} {issue_reply.text[:200]!r}"
-    return str(issue_reply.json()["data"]["id"]), None
+    if error:
+        return None, error
+    return str(issue_id), None
 
 
 def run_load(
@@ -406,3 +421,58 @@ def verify_issues(home: str, result: LoadResult, prefix: str = "load ") -> Verif
     finally:
         db.close()
     return check
+
+
+def load_seconds(variable: str, default: float) -> float:
+    """Seconds of load: the environment variable ``variable`` if set, else
+    ``default``."""
+    return float(os.environ.get(variable, str(default)))
+
+
+def make_clients(
+    factory: Callable[..., LoadClient],
+    web: str,
+    user_id: str,
+    result: LoadResult,
+    count: int = CLIENTS,
+) -> list[LoadClient]:
+    """``count`` clients of the demo user (``seeded.DEMO_USER``), even ones
+    through the web form, odd ones through REST, named ``c00``, ``c01``, ...
+
+    :param factory: ``LoadClient`` or a subclass (or a partial of one),
+        called as ``factory(web, user, password, user_id, mode, name, result)``.
+    """
+    return [
+        factory(
+            web,
+            seeded.DEMO_USER,
+            seeded.DEMO_PASSWORD,
+            user_id,
+            "form" if n % 2 == 0 else "rest",
+            f"c{n:02d}",
+            result,
+        )
+        for n in range(count)
+    ]
+
+
+def verification_figures(check: Verification) -> dict[str, Any]:
+    """The figures of a :class:`Verification`, for the JSON of a run."""
+    return {
+        "issues_verified": check.verified,
+        "stored_but_unacknowledged": check.unacknowledged_but_stored,
+        "problems": check.problems,
+    }
+
+
+def artifacts_dir(name: str) -> Path:
+    """``test-artifacts/<name>`` at the top of the checkout."""
+    return TESTS_DIR.parent / "test-artifacts" / name
+
+
+def write_figures(path: Path, figures: dict[str, Any]) -> None:
+    """Write ``figures`` as JSON to ``path`` (creating its folder) and print
+    them (shown with ``pytest -s``)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(figures, indent=2))
+    print(json.dumps(figures, indent=2))

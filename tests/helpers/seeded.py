@@ -7,8 +7,10 @@ The seeded tracker used everywhere is built once per session by
 from __future__ import annotations
 
 import functools
+import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 from roundup import date, instance, password
 
@@ -127,3 +129,22 @@ def add_demo_user(home: Path) -> str:
         return str(user_id)
     finally:
         db.close()
+
+
+def post_issue_via_rest(app: Any, title: str, **kwargs: Any) -> Any:
+    """As ``admin`` (HTTP Basic, set on ``app``), ``POST /rest/data/issue``
+    with ``{"title": title}`` and the same-origin REST headers.
+
+    :param app: a ``webtest.TestApp`` on a seeded tracker.
+    :param kwargs: passed to ``TestApp.post`` (``status=``, ``expect_errors=``).
+    :returns: the ``webtest.TestResponse``.
+    """
+    from .wsgi import REST_HEADERS
+
+    app.authorization = ("Basic", ("admin", ADMIN_PASSWORD))
+    return app.post(
+        "/rest/data/issue",
+        json.dumps({"title": title}),
+        headers=REST_HEADERS,
+        **kwargs,
+    )

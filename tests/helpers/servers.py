@@ -12,6 +12,7 @@ tests directory is put on the subprocess's ``PYTHONPATH``).
 
 from __future__ import annotations
 
+import http.client
 import os
 import shutil
 import signal
@@ -32,6 +33,7 @@ __all__ = [
     "HTTP_TIMEOUT",
     "OUR_APP",
     "SERVERS",
+    "SERVER_HEADERS",
     "STOCK_APP",
     "LocalSession",
     "ServerError",
@@ -40,6 +42,7 @@ __all__ = [
     "granian_command",
     "gunicorn_command",
     "hypercorn_command",
+    "raw_fetch",
     "stop_process",
     "waitress_command",
 ]
@@ -327,6 +330,39 @@ class ServerProcess:
 
 #: Seconds a test's HTTP request may take (2 shared cores: generous).
 HTTP_TIMEOUT = 60.0
+
+#: Response headers a WSGI server sets itself (lower case): not the app's.
+SERVER_HEADERS = frozenset({"date", "server", "connection", "transfer-encoding"})
+
+
+def raw_fetch(
+    port: int,
+    method: str,
+    path: str,
+    headers: dict[str, str],
+    timeout: float = HTTP_TIMEOUT,
+) -> tuple[int, list[tuple[str, str]], bytes]:
+    """One request to 127.0.0.1:``port`` with ``http.client`` (no header
+    added, nothing decoded).
+
+    :param timeout: seconds for the connection and each read.
+    :returns: ``(status, headers, body)``: the response headers but
+        :data:`SERVER_HEADERS` as sorted ``(lower-case name, value)`` pairs,
+        and the raw body bytes.
+    """
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request(method, path, headers=headers)
+        response = conn.getresponse()
+        body = response.read()
+    finally:
+        conn.close()
+    kept = sorted(
+        (k.lower(), v)
+        for k, v in response.getheaders()
+        if k.lower() not in SERVER_HEADERS
+    )
+    return response.status, kept, body
 
 
 class LocalSession(requests.Session):

@@ -14,9 +14,16 @@ The extension also sets an attribute on the tracker's ``Client`` class
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["CLIENT_MARK", "add_banner_utils", "parse_banner_page"]
+__all__ = [
+    "BANNER_PAGES",
+    "CLIENT_MARK",
+    "add_banner_utils",
+    "add_bugs_and_support",
+    "parse_banner_page",
+]
 
 #: The ``Client`` class attribute the extension sets to the tracker's name.
 CLIENT_MARK = "test_tracker_mark"
@@ -75,6 +82,41 @@ def add_banner_utils(
         _TEMPLATE.format(other=other, mark=CLIENT_MARK)
     )
     return home
+
+
+#: What :func:`parse_banner_page` reads from each tracker's banner page, for
+#: the trackers :func:`add_bugs_and_support` makes.
+BANNER_PAGES: dict[str, dict[str, str]] = {
+    "bugs": {
+        "banner": "banner of bugs",
+        "motto": "motto of bugs",
+        "only": "only bugs",
+        "client": "bugs",
+    },
+    "support": {
+        "banner": "banner of support",
+        "motto": "motto of support",
+        "only": "absent",
+        "client": "support",
+    },
+}
+
+
+def add_bugs_and_support(make_home: Callable[[str], Path]) -> dict[str, Path]:
+    """Two trackers with banner utils: ``bugs`` (registers ``only_bugs`` too;
+    its interfaces.py defines a ``Client``) and ``support`` (no interfaces.py:
+    Roundup's own ``Client``).
+
+    :param make_home: makes a fresh tracker home for a name (``"bugs"``,
+        ``"support"``) and returns its path.
+    :returns: ``{"bugs": home, "support": home}``, in that order.
+    """
+    return {
+        name: add_banner_utils(
+            make_home(name), name, only=only, other="bugs", interfaces=only
+        )
+        for name, only in (("bugs", True), ("support", False))
+    }
 
 
 def parse_banner_page(text: str) -> dict[str, str]:

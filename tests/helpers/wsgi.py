@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from webob import Request
+
 NONCE = re.compile(rb'\bnonce="[^"]*"')
 # The token is in value="..." after or before name="@csrf" in the same tag.
 CSRF_AFTER = re.compile(rb'(name="@csrf"[^>]*?value=")[^"]*"', re.DOTALL)
@@ -177,3 +179,27 @@ class FakeServer:
             pass
         finally:
             self.close()
+
+
+def make_environ(
+    method: str, path: str, headers: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """A WSGI environ (PEP 3333) for ``method path`` with ``headers``, built
+    by ``webob.Request.blank``, Host ``localhost`` (the seeded trackers'
+    ``[tracker] web`` host)."""
+    environ: dict[str, Any] = Request.blank(
+        path, method=method, headers=headers or {}
+    ).environ
+    environ["HTTP_HOST"] = "localhost"
+    return environ
+
+
+#: ``Origin`` and ``Referer`` of the seeded trackers' web (http://localhost/):
+#: what Roundup's CSRF checks want on a POST.
+SAME_ORIGIN = {"Origin": "http://localhost", "Referer": "http://localhost/"}
+#: Headers of a JSON POST to Roundup's REST API from the same origin.
+REST_HEADERS = {
+    "Content-Type": "application/json",
+    "X-Requested-With": "rest",
+    **SAME_ORIGIN,
+}
