@@ -35,7 +35,7 @@ from .compression import DEFAULT_STATIC_CACHE_SIZE, FileCompressor
 from .options import WRITE_MODES
 from .request import Request
 from .stream import streaming
-from .tracker import check_tracker_home, open_tracker
+from .tracker import check_tracker_home, create_session_tables, open_tracker
 from .wsgi import errorpages, finish
 from .wsgi.types import ExcInfo, StartResponse
 
@@ -220,6 +220,7 @@ class RequestDispatcher:
         self.tracker: Any = None
         if self.use_cached_tracker():
             self.tracker = open_tracker(self.home, not self.debug)
+            create_session_tables(self.tracker)
         else:
             self.preload()
 
@@ -232,9 +233,11 @@ class RequestDispatcher:
         return self.feature_flags.get("cache_tracker") is not False
 
     def preload(self) -> None:
-        """Open the tracker once, so imports and templates are loaded at start-up."""
-        with self.get_tracker():
-            pass
+        """Open the tracker once, so imports and templates are loaded at
+        start-up (and a sqlite tracker's session tables exist,
+        :func:`~roundup_wsgi.tracker.create_session_tables`)."""
+        with self.get_tracker() as tracker:
+            create_session_tables(tracker)
 
     @contextmanager
     def get_tracker(self) -> Iterator[Any]:

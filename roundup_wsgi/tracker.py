@@ -197,6 +197,39 @@ def open_tracker(home: str, optimize: bool = True) -> Any:
         raise
 
 
+def create_session_tables(tracker: Any) -> None:
+    """Create a sqlite tracker's session and one-time-key tables now.
+
+    Roundup's sqlite session store (``roundup.backends.sessions_sqlite``)
+    checks whether its table exists and creates it on first use; two
+    threads doing so at once (the first requests of a new tracker under
+    waitress's threads) fail with ``table sessions already exists`` and
+    Roundup answers 500.  Called once before the first request, the check
+    then finds the tables.  Other backends and session databases (Redis,
+    anydbm) are left alone; an error is left to the first request.
+
+    :param tracker: an open tracker instance (``roundup.instance.Tracker``).
+    """
+    config = tracker.config
+    if config.RDBMS_BACKEND != "sqlite" or config.SESSIONDB_BACKEND in (
+        "redis",
+        "anydbm",
+    ):
+        return
+    try:
+        db = tracker.open("admin")
+    except Exception:  # e.g. an unwritable db directory: the request says so
+        return
+    try:
+        db.getSessionManager()
+        db.getOTKManager()
+        db.commit()
+    except Exception:
+        pass
+    finally:
+        db.close()
+
+
 def create_tracker(
     home: str | os.PathLike[str],
     *,

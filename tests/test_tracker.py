@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -128,3 +129,21 @@ def test_other_missing_modules_pass_through() -> None:
 def test_open_tracker_opens_a_tracker(tracker_home: Path) -> None:
     tracker = open_tracker(str(tracker_home))
     assert isinstance(tracker, instance.Tracker)
+
+
+def test_session_tables_exist_before_the_first_request(tmp_path: Path) -> None:
+    """Roundup's sqlite session store creates its tables on first use, and
+    two threads doing so at once fail ("table sessions already exists"):
+    the dispatcher creates them when it opens the tracker."""
+    from roundup_wsgi import RequestDispatcher
+
+    home = Path(create_tracker(tmp_path / "fresh", admin_password="x"))
+    assert not (home / "db" / "db-session").exists()
+    RequestDispatcher(str(home))
+    for name, table in (("db-session", "sessions"), ("db-otk", "otks")):
+        with sqlite3.connect(home / "db" / name) as conn:
+            found = conn.execute(
+                "SELECT name FROM sqlite_master WHERE type='table' AND name=?",
+                (table,),
+            ).fetchall()
+        assert found == [(table,)], name
