@@ -133,8 +133,8 @@ def test_a_util_name_registered_twice_names_both_files(tracker_home: Path) -> No
     extensions = tracker_home / "extensions"
     extensions.mkdir(exist_ok=True)
     (extensions / "a_banner.py").write_text(
-        "def banner(self):\n    return 'a'\n\n\n"
-        "def init(instance):\n    instance.registerUtilMethod('banner', banner)\n"
+        "def banner():\n    return 'a'\n\n\n"
+        "def init(instance):\n    instance.registerUtil('banner', banner)\n"
     )
     (extensions / "b_banner.py").write_text(
         "def banner():\n    return 'b'\n\n\n"

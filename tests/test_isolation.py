@@ -16,6 +16,7 @@ import pytest
 from helpers.util_trackers import (
     BANNER_PAGES,
     CLIENT_MARK,
+    NEEDS_UTIL_METHODS,
     add_banner_utils,
     add_bugs_and_support,
     parse_banner_page,
@@ -25,6 +26,8 @@ from webtest import TestApp
 from roundup_wsgi import isolation
 from roundup_wsgi.app import make_app
 from roundup_wsgi.tracker import open_tracker
+
+pytestmark = NEEDS_UTIL_METHODS
 
 
 @pytest.fixture

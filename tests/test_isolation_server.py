@@ -21,11 +21,12 @@ from helpers import seeded
 from helpers.servers import LocalSession, ServerProcess, free_port, waitress_command
 from helpers.util_trackers import (
     BANNER_PAGES,
+    NEEDS_UTIL_METHODS,
     add_bugs_and_support,
     parse_banner_page,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, NEEDS_UTIL_METHODS]
 
 #: Requests made, half per tracker, in a shuffled order.
 REQUESTS = 200

@@ -17,13 +17,24 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+from roundup import instance
+
 __all__ = [
     "BANNER_PAGES",
     "CLIENT_MARK",
+    "NEEDS_UTIL_METHODS",
     "add_banner_utils",
     "add_bugs_and_support",
     "parse_banner_page",
 ]
+
+#: Skips a test on Roundup 2.4, whose ``Tracker`` has no
+#: ``registerUtilMethod`` (Roundup 2.5 added it).
+NEEDS_UTIL_METHODS = pytest.mark.skipif(
+    not hasattr(instance.Tracker, "registerUtilMethod"),
+    reason="Roundup 2.4 has no registerUtilMethod (added in 2.5)",
+)
 
 #: The ``Client`` class attribute the extension sets to the tracker's name.
 CLIENT_MARK = "test_tracker_mark"
