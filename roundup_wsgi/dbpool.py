@@ -58,6 +58,7 @@ import os
 import select
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -203,8 +204,22 @@ class Lease:
         self.closed_by_roundup = True
 
 
+class _Slot:
+    """The database one thread keeps (``kept``: ``None`` when none)."""
+
+    __slots__ = ("kept",)
+
+    def __init__(self) -> None:
+        self.kept: _Kept | None = None
+
+
 class DatabasePool:
     """Keep one open tracker database per worker thread.
+
+    A thread that ends (servers that start a thread per request, such as
+    ``wsgiref``'s ``ThreadingMixIn``) has its database closed as soon as its
+    ``Thread`` object is collected, so connections to a database server do
+    not pile up until the garbage collector runs.
 
     :param home: the tracker home (its files are watched for changes).
     :param idle_limit: seconds a database may sit unused and still be
@@ -273,8 +288,8 @@ class DatabasePool:
             self._give_back(lease)
 
     def _take(self, tracker: Any) -> _Kept:
-        kept: _Kept | None = getattr(self._local, "kept", None)
-        self._local.kept = None
+        slot = self._slot()
+        kept, slot.kept = slot.kept, None
         if kept is not None:
             reason = self._stale(kept)
             if reason is None:
@@ -321,10 +336,10 @@ class DatabasePool:
             self._discard(kept)
             return
         kept.used = time.monotonic()
-        current = getattr(self._local, "kept", None)
-        if current is not None:  # another request on this thread kept one
-            self._discard(current)
-        self._local.kept = kept
+        slot = self._slot()
+        if slot.kept is not None:  # another request on this thread kept one
+            self._discard(slot.kept)
+        slot.kept = kept
 
     def _recycle(self, kept: _Kept) -> None:
         """Make the database as ``Tracker.open`` left it (see the module
@@ -384,7 +399,22 @@ class DatabasePool:
 
     def close_all(self) -> None:
         """Close this thread's kept database (tests, shutdown)."""
-        kept = getattr(self._local, "kept", None)
-        self._local.kept = None
+        slot = self._slot()
+        kept, slot.kept = slot.kept, None
+        if kept is not None:
+            self._discard(kept)
+
+    def _slot(self) -> _Slot:
+        """This thread's slot; made on first use, with a finalizer that
+        closes its database once the thread's ``Thread`` object is gone."""
+        slot: _Slot | None = getattr(self._local, "slot", None)
+        if slot is None:
+            slot = _Slot()
+            self._local.slot = slot
+            weakref.finalize(threading.current_thread(), self._thread_ended, slot)
+        return slot
+
+    def _thread_ended(self, slot: _Slot) -> None:
+        kept, slot.kept = slot.kept, None
         if kept is not None:
             self._discard(kept)

@@ -13,6 +13,7 @@ import base64
 import os
 import re
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -345,3 +346,21 @@ def test_postgresql_restart_the_next_request_reconnects(tmp_path: Path) -> None:
         app.post_json("/rest/data/issue", {"title": "two"}, headers=headers, status=201)
         assert b"two" in app.get("/issue2", headers=admin).body
         dispatcher.db_pool.close_all()  # type: ignore[union-attr]
+
+
+def test_a_thread_that_ends_has_its_database_closed(
+    app: TestApp, dispatcher: RequestDispatcher
+) -> None:
+    """Servers that start a thread per request (wsgiref's ThreadingMixIn):
+    each thread's kept database is closed once the thread is gone, not when
+    the garbage collector gets to it (database connections would pile up)."""
+    answered: list[int] = []
+    for _ in range(3):
+        worker = threading.Thread(
+            target=lambda: answered.append(app.get("/").status_int)
+        )
+        worker.start()
+        worker.join()
+        del worker  # the Thread object goes: its finalizer closes the database
+    assert answered == [200, 200, 200]
+    assert stats(dispatcher) == {"opened": 3, "reused": 0, "discarded": 3}
