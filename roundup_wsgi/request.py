@@ -114,37 +114,20 @@ class ResponseBody:
     stops iterating early (PEP 3333: "the server or gateway must call the
     close() method upon completion of the current request").
 
-    A response without a body (HEAD, 204, 304, an empty page) yields one
-    empty chunk ``b""`` rather than nothing when ``empty_chunk`` is set:
-    hypercorn's WSGI mode sends the status line only with the first chunk
-    of the app_iter, so an empty app_iter never starts the response and
-    hypercorn answers 500.  PEP 3333 ("Buffering and Streaming") lets an
-    application yield empty bytestrings.  The dispatcher sets it only for
-    servers whose ``start_response`` returns no write callable (hypercorn,
-    granian, bjoern): the others (wsgiref, waitress, gunicorn) start an
-    empty response themselves, and one empty chunk would change their
-    headers (wsgiref drops its ``Content-Length: 0``), where Roundup's own
-    handler runs and must be matched byte for byte.
+    Without a body and a server write callable the app_iter is ``[b""]``
+    instead (see :meth:`Request.finish`).
     """
 
-    __slots__ = ("_chunks", "_closed", "_empty_chunk", "_file_body")
+    __slots__ = ("_chunks", "_closed", "_file_body")
 
     def __init__(
-        self,
-        chunks: list[bytes],
-        file_body: Iterable[bytes] | None = None,
-        *,
-        empty_chunk: bool = False,
+        self, chunks: list[bytes], file_body: Iterable[bytes] | None = None
     ) -> None:
         self._chunks = chunks
         self._file_body = file_body
-        self._empty_chunk = empty_chunk
         self._closed = False
 
     def __iter__(self) -> Iterator[bytes]:
-        if self._empty_chunk and not (self._chunks or self._file_body is not None):
-            yield b""  # start the response on servers that wait for a chunk
-            return
         yield from self._chunks
         if self._file_body is not None:
             yield from self._file_body
@@ -394,11 +377,17 @@ class Request:
             self._server_writes = write is not None
         if self.file_body is not None and not self.chunks:
             return self.file_body
-        # A server without a write callable may wait for a first chunk to
-        # start the response (hypercorn): give it one (see ResponseBody).
-        return ResponseBody(
-            self.chunks, self.file_body, empty_chunk=not self._server_writes
-        )
+        if not self.chunks and self.file_body is None and not self._server_writes:
+            # hypercorn (no write callable) sends the status line only with
+            # the first chunk of the app_iter, so an empty app_iter never
+            # starts the response: give it one empty chunk (PEP 3333,
+            # "Buffering and Streaming", allows empty bytestrings).  A list,
+            # so a server that sizes a one-item app_iter (wsgiref) still
+            # sends "Content-Length: 0" as for Roundup's empty one.  Servers
+            # with a write callable (wsgiref, waitress, gunicorn: where
+            # Roundup's own handler runs) get the empty app_iter it returns.
+            return [b""]
+        return ResponseBody(self.chunks, self.file_body)
 
     def _drop_file_body(self) -> None:
         body, self.file_body = self.file_body, None
