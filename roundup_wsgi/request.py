@@ -26,6 +26,7 @@ from typing import Any
 from roundup.cgi.wsgi_handler import Headers
 
 from .compression import roundup_accept_encoding
+from .wsgi.adapters import waits_for_first_chunk
 from .wsgi.errorpages import Page, status_line
 from .wsgi.files import open_file_body
 from .wsgi.types import ExcInfo, HeaderList, StartResponse, WriteCallable
@@ -114,8 +115,8 @@ class ResponseBody:
     stops iterating early (PEP 3333: "the server or gateway must call the
     close() method upon completion of the current request").
 
-    Without a body and a server write callable the app_iter is ``[b""]``
-    instead (see :meth:`Request.finish`).
+    Without a body on hypercorn the app_iter is ``[b""]`` instead (see
+    :meth:`Request.finish`).
     """
 
     __slots__ = ("_chunks", "_closed", "_file_body")
@@ -199,9 +200,6 @@ class Request:
         self._pending: list[bytes] = []
         self._pending_size = 0
         self._started = False  # the server's start_response has been called
-        #: Whether the server's ``start_response`` returned a write callable
-        #: (``None``: not called yet).
-        self._server_writes: bool | None = None
 
     # -- the interface Roundup's Client calls ---------------------------------
 
@@ -231,7 +229,6 @@ class Request:
         elif self._auto:
             write = self._server_start_response(self.status, self.headerlist)
             self._started = True
-            self._server_writes = write is not None
             if write is not None:
                 sink = write
         self.wfile.sink = sink
@@ -244,7 +241,6 @@ class Request:
         assert self.status is not None
         write = self._server_start_response(self.status, self.headerlist)
         self._started = True
-        self._server_writes = write is not None
         self.wfile.sink = write if write is not None else self.chunks.append
         self.wfile.sink(data)
 
@@ -262,7 +258,6 @@ class Request:
         assert self.status is not None
         write = self._server_start_response(self.status, self.headerlist)
         self._started = True
-        self._server_writes = write is not None
         if write is None:  # no write callable: stay buffered
             self.chunks.append(data)
             self.wfile.sink = self.chunks.append
@@ -336,8 +331,7 @@ class Request:
         self._drop_file_body()
         self.exc_info = exc_info
         if self._started:
-            write = self._server_start_response(status, headers, exc_info)
-            self._server_writes = write is not None
+            self._server_start_response(status, headers, exc_info)
 
     def finish(self) -> ResponseBody | Iterable[bytes]:
         """Call the server's ``start_response`` (unless done) and return the app_iter.
@@ -371,21 +365,19 @@ class Request:
                     length = sum(map(len, self.chunks))
                     self.headerlist.append(("Content-Length", str(length)))
             self._started = True
-            write = self._server_start_response(
-                self.status, self.headerlist, self.exc_info
-            )
-            self._server_writes = write is not None
+            self._server_start_response(self.status, self.headerlist, self.exc_info)
         if self.file_body is not None and not self.chunks:
             return self.file_body
-        if not self.chunks and self.file_body is None and not self._server_writes:
-            # hypercorn (no write callable) sends the status line only with
-            # the first chunk of the app_iter, so an empty app_iter never
-            # starts the response: give it one empty chunk (PEP 3333,
-            # "Buffering and Streaming", allows empty bytestrings).  A list,
-            # so a server that sizes a one-item app_iter (wsgiref) still
-            # sends "Content-Length: 0" as for Roundup's empty one.  Servers
-            # with a write callable (wsgiref, waitress, gunicorn: where
-            # Roundup's own handler runs) get the empty app_iter it returns.
+        if (
+            not self.chunks
+            and self.file_body is None
+            and waits_for_first_chunk(self._server_start_response)
+        ):
+            # hypercorn sends the status line only with the first chunk of
+            # the app_iter, so an empty app_iter never starts the response:
+            # give it one empty chunk.  Other servers get the empty app_iter
+            # Roundup's own handler returns (an empty chunk would change
+            # their headers: wsgiref drops its "Content-Length: 0").
             return [b""]
         return ResponseBody(self.chunks, self.file_body)
 

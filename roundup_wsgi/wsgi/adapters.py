@@ -57,6 +57,7 @@ from typing import Any
 from .types import ExcInfo, HeaderList, StartResponse, WriteCallable, WSGIApp
 
 __all__ = [
+    "FIRST_CHUNK_SERVERS",
     "MODES",
     "StartResponseError",
     "WSGI2App",
@@ -598,6 +599,25 @@ def wsgi1_to_wsgi2(
     return app2
 
 
+#: Modules of servers whose ``start_response`` sends nothing until the first
+#: chunk of the app_iter (hypercorn's WSGI wrapper, ``hypercorn.app_wrappers``).
+FIRST_CHUNK_SERVERS = ("hypercorn",)
+
+
+def waits_for_first_chunk(start_response: object) -> bool:
+    """True if ``start_response`` is one of a server that sends the status
+    line only with the first chunk of the app_iter (:data:`FIRST_CHUNK_SERVERS`),
+    so an empty app_iter never starts the response there.
+
+    PEP 3333 ("Buffering and Streaming") allows an application to yield an
+    empty bytestring, which starts such a response; on other servers an
+    empty chunk would change the headers (wsgiref then drops its
+    ``Content-Length: 0``), so it is given only to these.
+    """
+    module = getattr(start_response, "__module__", None) or ""
+    return module.split(".")[0] in FIRST_CHUNK_SERVERS
+
+
 class _AtLeastOneChunk:
     """``body``, or one empty chunk if it yields none (see
     :func:`wsgi2_to_wsgi1`); ``close()`` closes ``body``."""
@@ -637,10 +657,9 @@ def wsgi2_to_wsgi1(app: WSGI2App) -> WSGIApp:
     app_iter (any iterable of bytes, generators included), so the server
     calls its ``close()`` exactly once; if ``start_response`` raises,
     ``body`` is closed and the error propagates.  The write callable is
-    never used.  Where ``start_response`` returns no write callable, a body
-    that yields nothing yields one empty chunk ``b""`` instead: hypercorn
-    sends the status line only with the first chunk of the app_iter (PEP
-    3333, "Buffering and Streaming", allows empty bytestrings).
+    never used.  On a server that sends the status line only with the first
+    chunk of the app_iter (:func:`waits_for_first_chunk`: hypercorn), a body
+    that yields nothing yields one empty chunk ``b""`` instead.
 
     :raises TypeError: (from the returned application) ``app`` did not return
         a ``(status, headers, body)`` triple.
@@ -658,11 +677,11 @@ def wsgi2_to_wsgi1(app: WSGI2App) -> WSGIApp:
             )
         status, headers, body = result
         try:
-            write = start_response(status, headers)
+            start_response(status, headers)
         except BaseException:
             _close(body)
             raise
-        if write is None and not _has_chunks(body, environ):
+        if waits_for_first_chunk(start_response) and not _has_chunks(body, environ):
             return _AtLeastOneChunk(body)
         return body
 

@@ -203,3 +203,14 @@ REST_HEADERS = {
     "X-Requested-With": "rest",
     **SAME_ORIGIN,
 }
+
+
+def as_hypercorn(start_response: Any) -> Any:
+    """``start_response`` posing as hypercorn's (its ``__module__``), the
+    server that sends the status line only with the first chunk."""
+
+    def hypercorn_start_response(*args: Any) -> Any:
+        return start_response(*args)
+
+    hypercorn_start_response.__module__ = "hypercorn.app_wrappers"
+    return hypercorn_start_response
