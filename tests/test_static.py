@@ -426,11 +426,13 @@ def test_fast_path_under_real_servers_answers_as_stock_roundup(
 
 
 def test_static_requests_keep_roundups_log_context(
-    fast: RequestDispatcher, monkeypatch: pytest.MonkeyPatch
+    static_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Log lines of a fast-path request carry Roundup's process name and a
-    trace id of their own (Roundup >= 2.5); the trace reason is left out."""
+    trace id of their own (Roundup >= 2.5); the trace reason is left out.
+    (Without the response cache: an answer from it runs no Roundup code.)"""
     logcontext = pytest.importorskip("roundup.logcontext")
+    fast = RequestDispatcher(str(static_home), static_response_cache_size=0)
     seen: list[dict[str, Any]] = []
     real = static.serve_static_file
 
