@@ -655,7 +655,8 @@ def test_fast_path_under_real_servers_answers_as_stock_roundup(
     server: str, static_home: Path, tmp_path: Path
 ) -> None:
     """Roundup's own dispatcher and ours (fast path) under the same server:
-    same status, headers (but the server's own) and bytes; then a 304."""
+    same status, headers (but the server's own) and bytes; then a 304.
+    Asked again, ours answers from its response cache: the same again."""
     answers = {}
     home = tmp_path / "tracker"  # one copy: the ETag holds the file's inode
     shutil.copytree(static_home, home)
@@ -667,6 +668,10 @@ def test_fast_path_under_real_servers_answers_as_stock_roundup(
             answers[app] = [fetch(port, *case) for case in REAL_SERVER_CASES]
             etag = dict(answers[app][0][1])["etag"]
             answers[app].append(fetch(port, "GET", CSS, {"If-None-Match": etag}))
+            for _ in range(2):  # gunicorn: each worker keeps its own answers
+                again = [fetch(port, *case) for case in REAL_SERVER_CASES]
+                again.append(fetch(port, "GET", CSS, {"If-None-Match": etag}))
+                assert again == answers[app], app
     stock, ours = answers[servers.STOCK_APP], answers[servers.OUR_APP]
     for case, stock_answer, our_answer in zip(
         [*REAL_SERVER_CASES, "If-None-Match"], stock, ours, strict=True
