@@ -382,7 +382,7 @@ class Request:
         if (
             not self.chunks
             and self.file_body is None
-            and waits_for_first_chunk(self._server_start_response)
+            and waits_for_first_chunk(self._server_start_response, self.environ)
         ):
             # hypercorn sends the status line only with the first chunk of
             # the app_iter, so an empty app_iter never starts the response:
