@@ -307,7 +307,7 @@ class RequestDispatcher:
                     if entry is not None:
                         if _logcontext is not None and finish.ENVIRON_KEY in environ:
                             finish.note(environ, "trace_id", _new_trace_id())
-                        return entry.send(start_response)
+                        return entry.send(start_response, environ)
         return self._answer(environ, start_response)
 
     @_with_log_context

@@ -23,7 +23,7 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable, Iterable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from .adapters import waits_for_first_chunk
 from .encoding import FileStamp
@@ -96,18 +96,21 @@ class CachedResponse(NamedTuple):
     dependencies: Dependencies
     size: int
 
-    def send(self, start_response: StartResponse) -> Iterable[bytes]:
+    def send(
+        self, start_response: StartResponse, environ: dict[str, Any] | None = None
+    ) -> Iterable[bytes]:
         """Answer with this response: ``start_response`` with a new header
         list (a server may change the one it is given), then the app_iter.
 
         An empty body is an empty app_iter, or ``[b""]`` for a server that
         starts a response only with its first chunk
-        (:func:`~.adapters.waits_for_first_chunk`: hypercorn).
+        (:func:`~.adapters.waits_for_first_chunk` of ``start_response`` and
+        ``environ``: hypercorn).
         """
         start_response(self.status, list(self.headers))
         if self.body:
             return [self.body]
-        return [b""] if waits_for_first_chunk(start_response) else []
+        return [b""] if waits_for_first_chunk(start_response, environ) else []
 
 
 def entry_size(key: Hashable, status: str, headers: HeaderList, body: bytes) -> int:

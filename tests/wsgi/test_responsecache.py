@@ -124,3 +124,17 @@ def test_send_empty_body_to_a_first_chunk_server() -> None:
 
     start_response.__module__ = "hypercorn.app_wrappers"
     assert list(entry.send(start_response)) == [b""]
+
+
+def test_send_empty_body_below_a_middleware_that_noted_the_server() -> None:
+    """Below FinishHooks the server's start_response is not seen: the
+    environ's note (FIRST_CHUNK_KEY) decides."""
+    from roundup_wsgi.wsgi.adapters import FIRST_CHUNK_KEY
+
+    cache = ResponseCache(10_000)
+    cache.put("a", "304 Not Modified", [], b"", ())
+    entry = cache.get("a")
+    assert entry is not None
+    recorder = StartResponseRecorder()
+    assert list(entry.send(recorder, {FIRST_CHUNK_KEY: True})) == [b""]
+    assert list(entry.send(recorder.__class__(), {})) == []
