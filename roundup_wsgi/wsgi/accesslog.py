@@ -178,7 +178,7 @@ class AccessLog:
         # of this Python has, with the values that stay the same.
         self._template = dict(
             self.logger.makeRecord(
-                self.logger.name, logging.INFO, __file__, 0, "", (), None
+                self.logger.name, logging.INFO, __file__, 0, "%s", ("",), None
             ).__dict__
         )
         self._template["funcName"] = None
@@ -195,6 +195,12 @@ class AccessLog:
         from the clock readings :class:`~.finish.FinishHooks` made), which
         costs a fifth of ``Logger.info``'s work.  It goes to
         ``Logger.handle`` as ``Logger.info`` sends it.
+
+        The line is the record's argument (``msg`` is ``"%s"``), never its
+        format: a filter that formats a message without arguments with the
+        record's attributes (Roundup's ``context_filter``, which Roundup
+        adds to every handler when it loads a tracker's configuration) would
+        otherwise expand ``%(...)s`` or ``%25s`` of a request target.
         """
         logger = self.logger
         if not logger.isEnabledFor(logging.INFO):
@@ -202,7 +208,7 @@ class AccessLog:
         record = _new_record(_AccessRecord)
         values = self._template.copy()
         created = finished.started + finished.duration
-        values["msg"] = format_line(finished)
+        values["args"] = (format_line(finished),)
         values["created"] = created
         values["msecs"] = int((created - int(created)) * 1000) + 0.0
         values["relativeCreated"] = (created - _START) * 1000
