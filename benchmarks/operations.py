@@ -8,7 +8,8 @@ figure is the application's own CPU time, not the network's):
 * *off*: a bare :class:`~roundup_wsgi.RequestDispatcher`, what ``make_app``
   built before the operations features existed;
 * *on*: ``make_app(home, access_log=True, metrics=True)``: finish hooks,
-  the access log written (to ``/dev/null``) through :mod:`logging`, the
+  the access log written through :mod:`logging` by the handler
+  ``make_app`` installs (its stream set to ``/dev/null``), the
   Prometheus counters and histogram, the ``/-/`` routing, and a
   ``GET /-/ready`` once per :data:`READY_EVERY` seconds of the run, as a
   load balancer would send.
@@ -178,15 +179,19 @@ def measure(template: Path, work: Path, rounds: int, seconds: float) -> list[Ove
     shutil.copytree(template, home)
     set_tracker_web(home, "http://127.0.0.1:8080/")
     access = logging.getLogger("roundup_wsgi.access")
+    saved = access.handlers[:], access.level, access.propagate
+    for handler in saved[0]:
+        access.removeHandler(handler)
     devnull = open(os.devnull, "w")  # noqa: SIM115 - closed below
-    handler = logging.StreamHandler(devnull)
-    access.addHandler(handler)
-    access.setLevel(logging.INFO)
-    access.propagate = False
     os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
     try:
         off = RequestDispatcher(str(home))
         on = make_app(home, access_log=True, metrics=True)
+        # make_app's own handler (the one ``roundup-wsgi serve`` and a
+        # server's ``roundup_wsgi.app:application`` log with), to /dev/null.
+        for handler in access.handlers:
+            if isinstance(handler, logging.StreamHandler):
+                handler.setStream(devnull)
         results = [
             _rounds(Overhead(label, target), off, on, path, rounds, seconds)
             for label, path, target in PATHS
@@ -199,7 +204,12 @@ def measure(template: Path, work: Path, rounds: int, seconds: float) -> list[Ove
         )
         return results
     finally:
-        access.removeHandler(handler)
+        for handler in access.handlers[:]:
+            access.removeHandler(handler)
+        for handler in saved[0]:
+            access.addHandler(handler)
+        access.setLevel(saved[1])
+        access.propagate = saved[2]
         devnull.close()
 
 

@@ -32,7 +32,7 @@ from .options import (
 )
 from .tracker import TrackerHomeError
 from .wsgi.accesslog import LOGGER_NAME as ACCESS_LOGGER
-from .wsgi.accesslog import AccessLog
+from .wsgi.accesslog import AccessLog, LineHandler
 from .wsgi.finish import FinishHook, FinishHooks
 from .wsgi.mount import TrackerMount
 from .wsgi.proxy import parse_networks
@@ -184,9 +184,7 @@ def _log_to_stderr_unless_configured() -> None:
     access = logging.getLogger(ACCESS_LOGGER)
     if access.handlers:
         return
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    access.addHandler(handler)
+    access.addHandler(LineHandler())
     access.setLevel(logging.INFO)
     access.propagate = False
 

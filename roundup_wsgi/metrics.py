@@ -156,9 +156,18 @@ class Metrics:
             name, _, rest = path.lstrip("/").partition("/")
             if name not in self.labels:
                 name, rest = "", ""
-        else:
-            name, rest = "", path
-        self.track(environ, name, kind_of(rest))
+            self.track(environ, name, kind_of(rest))
+            return
+        # One tracker at the root, :meth:`track` inlined (every request).
+        record = environ.get(ENVIRON_KEY)
+        if record is None:
+            return
+        tracker = self.labels.get("", "")
+        record.notes[_NOTE] = (tracker, kind_of(path))
+        if self._counts is not None:
+            self._counts.live[record] = tracker
+        elif self._files is not None:
+            self._files.begin(tracker)
 
     def track(self, environ: dict[str, Any], name: str, kind: str) -> None:
         """Count one request of tracker ``name`` (``""``: the root) and
@@ -170,9 +179,8 @@ class Metrics:
             return  # no FinishHooks above: nothing would be counted
         tracker = self.labels.get(name, "")
         record.notes[_NOTE] = (tracker, kind)
-        counts = self._counts
-        if counts is not None:
-            counts.live[record] = tracker  # one atomic store
+        if self._counts is not None:
+            self._counts.live[record] = tracker  # one atomic store
         elif self._files is not None:
             self._files.begin(tracker)
 
@@ -195,15 +203,14 @@ class Metrics:
         if method not in METHODS:
             method = "other"
         code = record.status_code
-        status = _STATUS_CLASS.get(code // 100) or f"{code // 100}xx"
         event = None
         if code == 413:
             event = _TOO_LARGE
         elif code == 503 and record.notes.get("database_unavailable"):
             event = _UNAVAILABLE
-        counts = self._counts
-        if counts is not None:
-            counts.add(record, tracker, method, status, kind, event)
+        status = _STATUS_CLASS.get(code // 100) or f"{code // 100}xx"
+        if self._counts is not None:
+            self._counts.add(record, tracker, method, status, kind, event)
         elif self._files is not None:
             self._files.add(record, tracker, method, status, kind, event)
 

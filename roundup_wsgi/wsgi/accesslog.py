@@ -33,7 +33,14 @@ from urllib.parse import quote
 
 from .finish import Finished
 
-__all__ = ["LOGGER_NAME", "LOG_FORMAT", "AccessLog", "format_line", "redact_query"]
+__all__ = [
+    "LOGGER_NAME",
+    "LOG_FORMAT",
+    "AccessLog",
+    "LineHandler",
+    "format_line",
+    "redact_query",
+]
 
 #: The logger the lines go to.
 LOGGER_NAME = "roundup_wsgi.access"
@@ -219,6 +226,34 @@ class AccessLog:
             values["process"] = _pid[0]
         record.__dict__ = values
         logger.handle(record)
+
+
+class LineHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A handler writing each record's message and a newline to a stream
+    (default ``sys.stderr``) and flushing it at once, so no line waits in a
+    buffer (none is lost when the process ends, and the lines of several
+    threads keep the order they were logged in).
+
+    It is ``logging.StreamHandler`` with the message written as it is
+    when no formatter is set (``StreamHandler`` would format it with
+    ``"%(message)s"`` and take its lock twice per line).  Filters and
+    ``handleError`` work as for any handler.
+    """
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Write the message of ``record`` (formatted if a formatter is
+        set) and a newline, then flush."""
+        try:
+            text = (
+                record.getMessage() if self.formatter is None else self.format(record)
+            )
+            stream = self.stream
+            stream.write(text + self.terminator)
+            stream.flush()
+        except RecursionError:
+            raise
+        except Exception:
+            self.handleError(record)
 
 
 class _AccessRecord(logging.LogRecord):
