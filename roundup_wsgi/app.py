@@ -184,9 +184,32 @@ def _log_to_stderr_unless_configured() -> None:
     access = logging.getLogger(ACCESS_LOGGER)
     if access.handlers:
         return
-    access.addHandler(LineHandler())
+    access.addHandler(_AccessLogHandler())
     access.setLevel(logging.INFO)
     access.propagate = False
+
+
+class _AccessLogHandler(LineHandler):
+    """The access log's handler when none is configured: a
+    :class:`~roundup_wsgi.wsgi.accesslog.LineHandler` that declines
+    Roundup's ``context_filter``.
+
+    Roundup adds that filter (``roundup.configuration.CoreConfig``) to every
+    handler of every logger each time it loads a tracker's configuration,
+    one more per load.  It sets context attributes for formatters and
+    formats messages that have no arguments; this handler writes the bare
+    message of records whose line is their argument, so the filter changes
+    nothing here but costs microseconds per line.
+    """
+
+    def addFilter(self, filter: Any) -> None:  # noqa: N802 - logging's name
+        """Add ``filter`` unless it is Roundup's ``context_filter``."""
+        owner = getattr(filter, "__self__", None)
+        if getattr(filter, "__name__", "") == "context_filter" and type(
+            owner
+        ).__module__.startswith("roundup."):
+            return
+        super().addFilter(filter)
 
 
 def options_from_environment(

@@ -52,3 +52,21 @@ def test_percent_signs_of_the_target_are_logged_as_they_are(
     assert "GET /issue1?q=%(process)d HTTP/1.0" in lines.lines[1]
     web.get("/issue1?q=%(process)d%25s")
     assert "GET /issue1?q=%(process)d%25s HTTP/1.0" in lines.lines[2]
+
+
+def test_the_default_handler_declines_roundups_filter(
+    tracker_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from roundup_wsgi.wsgi.accesslog import LineHandler
+
+    logger = logging.getLogger(LOGGER_NAME)
+    monkeypatch.setattr(logger, "handlers", [])
+    monkeypatch.setattr(logger, "propagate", True)
+    app = make_app(tracker_home, access_log=True)
+    (handler,) = logger.handlers
+    assert isinstance(handler, LineHandler)
+    TestApp(app).get("/issue1")  # the tracker is loaded
+    assert handler.filters == []
+    other = logging.Filter("x")
+    handler.addFilter(other)
+    assert handler.filters == [other]
