@@ -44,6 +44,7 @@ __all__ = [
     "ENV_TRACKERS",
     "ENV_TRACKER_HOME",
     "ENV_WRITE_MODE",
+    "AccessLogHandler",
     "ConfigError",
     "find_layer",
     "make_app",
@@ -184,15 +185,17 @@ def _log_to_stderr_unless_configured() -> None:
     access = logging.getLogger(ACCESS_LOGGER)
     if access.handlers:
         return
-    access.addHandler(_AccessLogHandler())
+    access.addHandler(AccessLogHandler())
     access.setLevel(logging.INFO)
     access.propagate = False
 
 
-class _AccessLogHandler(LineHandler):
-    """The access log's handler when none is configured: a
-    :class:`~roundup_wsgi.wsgi.accesslog.LineHandler` that declines
-    Roundup's ``context_filter``.
+class AccessLogHandler(LineHandler):
+    """The access log's handler when none is configured (and that of
+    ``roundup-wsgi serve``): a
+    :class:`~roundup_wsgi.wsgi.accesslog.LineHandler` (the bare line to a
+    stream, default ``sys.stderr``, flushed) that declines Roundup's
+    ``context_filter``.
 
     Roundup adds that filter (``roundup.configuration.CoreConfig``) to every
     handler of every logger each time it loads a tracker's configuration,
