@@ -553,8 +553,8 @@ def main(argv: list[str] | None = None) -> None:
         for kind in args.server_list:
             rows += bench_server(kind, template, work, args, wrk)
         log("operations on vs off, in process")
-        ops_rounds = 6 if args.quick else 10
-        ops_seconds = 1.0 if args.quick else 3.0
+        ops_rounds = 12 if args.quick else 20
+        ops_seconds = 0.5 if args.quick else 1.5
         overheads = operations.measure(template, work, ops_rounds, ops_seconds)
     print(
         f"roundup-wsgi benchmark: {args.issues} issues, {args.rounds} round(s) of "
@@ -566,7 +566,7 @@ def main(argv: list[str] | None = None) -> None:
     print(
         "Operations on (access log, metrics, /-/ready every "
         f"{operations.READY_EVERY:.0f} s) vs off: CPU per request in one process, "
-        f"{ops_rounds} rounds of {ops_seconds:.0f} s (median of each round's on/off)"
+        f"{ops_rounds} rounds of {ops_seconds:g} s (median of each round's on/off)"
     )
     print(operations.render(overheads))
 
