@@ -212,6 +212,19 @@ class AccessLog:
         logger = self.logger
         if not logger.isEnabledFor(logging.INFO):
             return
+        handlers = logger.handlers
+        if len(handlers) == 1 and not logger.propagate and not logger.filters:
+            handler = handlers[0]
+            if (
+                isinstance(handler, LineHandler)
+                and handler.formatter is None
+                and not handler.filters
+                and handler.level <= logging.INFO
+            ):
+                # What Logger.handle would end in: LineHandler.emit of the
+                # bare line, without the record (half the cost of a line).
+                handler.write_line(format_line(finished), logger.name)
+                return
         record = _new_record(_AccessRecord)
         values = self._template.copy()
         created = finished.started + finished.duration
@@ -237,7 +250,10 @@ class LineHandler(logging.StreamHandler):  # type: ignore[type-arg]
     It is ``logging.StreamHandler`` with the message written as it is
     when no formatter is set (``StreamHandler`` would format it with
     ``"%(message)s"`` and take its lock twice per line).  Filters and
-    ``handleError`` work as for any handler.
+    ``handleError`` work as for any handler.  :class:`AccessLog` hands it
+    its lines directly (:meth:`write_line`) while it is the logger's only
+    handler, without filters or formatter, and the logger does not
+    propagate: what logging would do with the record, without it.
     """
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -254,6 +270,38 @@ class LineHandler(logging.StreamHandler):  # type: ignore[type-arg]
             raise
         except Exception:
             self.handleError(record)
+
+    def write_line(self, line: str, name: str = LOGGER_NAME) -> None:
+        """Write ``line`` as :meth:`emit` writes an INFO record of logger
+        ``name`` whose message it is, under the handler's lock, with no
+        record made: for a caller that checked the logger would send the
+        record to this handler alone, unfiltered and unformatted
+        (:class:`AccessLog` does).  A failure goes to ``handleError`` with
+        such a record."""
+        lock = self.lock
+        if lock is not None:
+            lock.acquire()
+        try:
+            stream = self.stream
+            stream.write(line + self.terminator)
+            stream.flush()
+        except RecursionError:
+            raise
+        except Exception:
+            self.handleError(
+                logging.makeLogRecord(
+                    {
+                        "name": name,
+                        "msg": "%s",
+                        "args": (line,),
+                        "levelno": logging.INFO,
+                        "levelname": "INFO",
+                    }
+                )
+            )
+        finally:
+            if lock is not None:
+                lock.release()
 
 
 class _AccessRecord(logging.LogRecord):
