@@ -584,8 +584,8 @@ def main(argv: list[str] | None = None) -> None:
         args.text_path = seed.add_text_file(template, args.big_mib * MIB)
         for kind in args.server_list:
             rows += bench_server(kind, template, work, args, wrk)
-        ops_rounds = 3 if args.quick else 5
-        ops_seconds = 2.0 if args.quick else 6.0
+        ops_rounds = 12 if args.quick else 20
+        ops_seconds = 0.5 if args.quick else 1.5
         overheads = []
         if not args.only:
             log("operations on vs off, in process")
@@ -602,7 +602,7 @@ def main(argv: list[str] | None = None) -> None:
     print(
         "Operations on (access log, metrics, /-/ready every "
         f"{operations.READY_EVERY:.0f} s) vs off: CPU per request in one process, "
-        f"{ops_rounds} rounds of {ops_seconds:.0f} s (median)"
+        f"{ops_rounds} rounds of {ops_seconds:g} s (median of each round's on/off)"
     )
     print(operations.render(overheads))
 

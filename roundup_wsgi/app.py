@@ -32,7 +32,7 @@ from .options import (
 )
 from .tracker import TrackerHomeError
 from .wsgi.accesslog import LOGGER_NAME as ACCESS_LOGGER
-from .wsgi.accesslog import AccessLog
+from .wsgi.accesslog import AccessLog, LineHandler
 from .wsgi.finish import FinishHook, FinishHooks
 from .wsgi.mount import TrackerMount
 from .wsgi.proxy import parse_networks
@@ -44,6 +44,7 @@ __all__ = [
     "ENV_TRACKERS",
     "ENV_TRACKER_HOME",
     "ENV_WRITE_MODE",
+    "AccessLogHandler",
     "ConfigError",
     "find_layer",
     "make_app",
@@ -184,11 +185,34 @@ def _log_to_stderr_unless_configured() -> None:
     access = logging.getLogger(ACCESS_LOGGER)
     if access.handlers:
         return
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    access.addHandler(handler)
+    access.addHandler(AccessLogHandler())
     access.setLevel(logging.INFO)
     access.propagate = False
+
+
+class AccessLogHandler(LineHandler):
+    """The access log's handler when none is configured (and that of
+    ``roundup-wsgi serve``): a
+    :class:`~roundup_wsgi.wsgi.accesslog.LineHandler` (the bare line to a
+    stream, default ``sys.stderr``, flushed) that declines Roundup's
+    ``context_filter``.
+
+    Roundup adds that filter (``roundup.configuration.CoreConfig``) to every
+    handler of every logger each time it loads a tracker's configuration,
+    one more per load.  It sets context attributes for formatters and
+    formats messages that have no arguments; this handler writes the bare
+    message of records whose line is their argument, so the filter changes
+    nothing here but costs microseconds per line.
+    """
+
+    def addFilter(self, filter: Any) -> None:  # noqa: N802 - logging's name
+        """Add ``filter`` unless it is Roundup's ``context_filter``."""
+        owner = getattr(filter, "__self__", None)
+        if getattr(filter, "__name__", "") == "context_filter" and type(
+            owner
+        ).__module__.startswith("roundup."):
+            return
+        super().addFilter(filter)
 
 
 def options_from_environment(

@@ -18,7 +18,11 @@ directory name for one tracker at the root):
   wait for.
 
 Everything is counted by one finish hook (:mod:`roundup_wsgi.wsgi.finish`),
-:meth:`Metrics.finished`.
+:meth:`Metrics.finished`.  In one process the numbers are plain counts
+under one lock, made into metric families only when scraped (a custom
+collector, ``prometheus_client``'s "Custom Collectors"): about a microsecond
+per response, where a labelled ``Counter.inc`` or ``Histogram.observe``
+costs one to four each.
 Under a server with several worker processes (gunicorn) set the
 environment variable ``PROMETHEUS_MULTIPROC_DIR`` to an empty directory
 before the server starts: ``prometheus_client``'s multiprocess mode then
@@ -30,7 +34,10 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+import threading
+import time
+from bisect import bisect_left
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from .static import STATIC_PREFIXES
@@ -48,6 +55,47 @@ _FILE_PATH = re.compile(r"^[A-Za-z][A-Za-z_0-9]*\d+/.")
 _STATIC = tuple(STATIC_PREFIXES)
 #: The key of :attr:`Finished.notes` holding a tracked request's labels.
 _NOTE = "roundup_wsgi.metrics"
+#: The status class label of each status code's first digit.
+_STATUS_CLASS = {n: f"{n}xx" for n in range(1, 6)}
+#: ``(name, help, label names)`` of a metric.
+_Metric = tuple[str, str, tuple[str, ...]]
+#: The metrics (``_total``: a counter).
+_REQUESTS: _Metric = (
+    "roundup_wsgi_requests_total",
+    "Responses by method, status class and kind",
+    ("tracker", "method", "status", "kind"),
+)
+_DURATION: _Metric = (
+    "roundup_wsgi_request_duration_seconds",
+    "Seconds from the application's call to the end of the response",
+    ("tracker", "kind"),
+)
+_BYTES: _Metric = (
+    "roundup_wsgi_response_bytes_total",
+    "Response body bytes sent",
+    ("tracker", "kind"),
+)
+_IN_FLIGHT: _Metric = (
+    "roundup_wsgi_requests_in_flight",
+    "Requests being answered",
+    ("tracker",),
+)
+_TOO_LARGE: _Metric = (
+    "roundup_wsgi_request_too_large_total",
+    "Requests refused with 413: body over max_request_body",
+    ("tracker",),
+)
+_UNAVAILABLE: _Metric = (
+    "roundup_wsgi_database_unavailable_total",
+    "Requests answered 503 because the database could not be used",
+    ("tracker",),
+)
+_CLIENT_GONE: _Metric = (
+    "roundup_wsgi_client_gone_total",
+    "Responses the client went away from before their end",
+    ("tracker",),
+)
+_EVENTS = (_TOO_LARGE, _UNAVAILABLE, _CLIENT_GONE)
 
 
 def kind_of(path: str) -> str:
@@ -70,6 +118,11 @@ class Metrics:
     :func:`~roundup_wsgi.app.make_app` (one instance per application, in its
     own registry).
 
+    Without ``PROMETHEUS_MULTIPROC_DIR`` (one process) the numbers are kept
+    by :class:`_Counts` and collected at each scrape; with it (several
+    worker processes) they go to ``prometheus_client``'s metrics, which keep
+    them in the shared directory's files.
+
     :param labels: ``{mount name: tracker label}``; ``""`` is one tracker at
         the root.
     :raises ImportError: ``prometheus_client`` is not installed (the message
@@ -84,57 +137,18 @@ class Metrics:
                 "metrics need the prometheus_client package: pip install "
                 "'roundup-wsgi[metrics]' (or turn metrics off)"
             ) from None
-        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+        from prometheus_client import CollectorRegistry, Histogram
 
         self._client = prometheus_client
         self.labels = dict(labels)
-        self._children: dict[tuple[str, str, int, str], tuple[Any, Any, Any]] = {}
-        self._gauges: dict[str, Any] = {}
         self.registry = CollectorRegistry(auto_describe=True)
-        registry = self.registry
-        self.requests = Counter(
-            "roundup_wsgi_requests_total",
-            "Responses by method, status class and kind",
-            ["tracker", "method", "status", "kind"],
-            registry=registry,
-        )
-        self.duration = Histogram(
-            "roundup_wsgi_request_duration_seconds",
-            "Seconds from the application's call to the end of the response",
-            ["tracker", "kind"],
-            registry=registry,
-        )
-        self.bytes = Counter(
-            "roundup_wsgi_response_bytes_total",
-            "Response body bytes sent",
-            ["tracker", "kind"],
-            registry=registry,
-        )
-        self.in_flight = Gauge(
-            "roundup_wsgi_requests_in_flight",
-            "Requests being answered",
-            ["tracker"],
-            registry=registry,
-            multiprocess_mode="livesum",
-        )
-        self.too_large = Counter(
-            "roundup_wsgi_request_too_large_total",
-            "Requests refused with 413: body over max_request_body",
-            ["tracker"],
-            registry=registry,
-        )
-        self.unavailable = Counter(
-            "roundup_wsgi_database_unavailable_total",
-            "Requests answered 503 because the database could not be used",
-            ["tracker"],
-            registry=registry,
-        )
-        self.client_gone = Counter(
-            "roundup_wsgi_client_gone_total",
-            "Responses the client went away from before their end",
-            ["tracker"],
-            registry=registry,
-        )
+        self._files: _FileMetrics | None = None
+        self._counts: _Counts | None = None
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            self._files = _FileMetrics(self.registry)
+        else:
+            self._counts = _Counts(tuple(Histogram.DEFAULT_BUCKETS))
+            self.registry.register(self._counts)
 
     def track_request(self, environ: dict[str, Any], path: str, mounted: bool) -> None:
         """Count the request ``path`` (``PATH_INFO``) at its end."""
@@ -142,9 +156,18 @@ class Metrics:
             name, _, rest = path.lstrip("/").partition("/")
             if name not in self.labels:
                 name, rest = "", ""
-        else:
-            name, rest = "", path
-        self.track(environ, name, kind_of(rest))
+            self.track(environ, name, kind_of(rest))
+            return
+        # One tracker at the root, :meth:`track` inlined (every request).
+        record = environ.get(ENVIRON_KEY)
+        if record is None:
+            return
+        tracker = self.labels.get("", "")
+        record.notes[_NOTE] = (tracker, kind_of(path))
+        if self._counts is not None:
+            self._counts.live[record] = tracker
+        elif self._files is not None:
+            self._files.begin(tracker)
 
     def track(self, environ: dict[str, Any], name: str, kind: str) -> None:
         """Count one request of tracker ``name`` (``""``: the root) and
@@ -155,19 +178,23 @@ class Metrics:
         if record is None:
             return  # no FinishHooks above: nothing would be counted
         tracker = self.labels.get(name, "")
-        gauge = self._gauges.get(tracker)
-        if gauge is None:
-            gauge = self._gauges[tracker] = self.in_flight.labels(tracker)
-        gauge.inc()
-        record.notes[_NOTE] = (tracker, kind, gauge)
+        record.notes[_NOTE] = (tracker, kind)
+        if self._counts is not None:
+            self._counts.live[record] = tracker  # one atomic store
+        elif self._files is not None:
+            self._files.begin(tracker)
 
     def finished(self, record: Finished) -> None:
         """The finish hook: count a response :meth:`track` saw begin."""
         tracked = record.notes.get(_NOTE)
         if tracked is None:
             return
-        tracker, kind, gauge = tracked
-        gauge.dec()
+        tracker, kind = tracked
+        counts = self._counts
+        if counts is not None:
+            counts.live.pop(record, None)  # one atomic removal
+        elif self._files is not None:
+            self._files.end(tracker)
         self.count(record, tracker, kind)
 
     def count(self, record: Finished, tracker: str, kind: str) -> None:
@@ -176,26 +203,16 @@ class Metrics:
         if method not in METHODS:
             method = "other"
         code = record.status_code
-        key = (tracker, method, code // 100, kind)
-        children = self._children.get(key)
-        if children is None:
-            # The labelled children, looked up once per label set.
-            children = self._children[key] = (
-                self.requests.labels(tracker, method, f"{code // 100}xx", kind),
-                self.duration.labels(tracker, kind),
-                self.bytes.labels(tracker, kind),
-            )
-        requests, duration, sent = children
-        requests.inc()
-        duration.observe(record.duration)
-        if record.bytes_sent:
-            sent.inc(record.bytes_sent)
+        event = None
         if code == 413:
-            self.too_large.labels(tracker).inc()
+            event = _TOO_LARGE
         elif code == 503 and record.notes.get("database_unavailable"):
-            self.unavailable.labels(tracker).inc()
-        if record.client_gone:
-            self.client_gone.labels(tracker).inc()
+            event = _UNAVAILABLE
+        status = _STATUS_CLASS.get(code // 100) or f"{code // 100}xx"
+        if self._counts is not None:
+            self._counts.add(record, tracker, method, status, kind, event)
+        elif self._files is not None:
+            self._files.add(record, tracker, method, status, kind, event)
 
     def exposition(self) -> tuple[bytes, str]:
         """``(body, content type)`` of a scrape: this process's registry, or
@@ -208,3 +225,231 @@ class Metrics:
             registry = client.CollectorRegistry()
             multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return client.generate_latest(registry), client.CONTENT_TYPE_LATEST
+
+
+class _Counts:
+    """This process's numbers, without ``PROMETHEUS_MULTIPROC_DIR``: plain
+    counts in dictionaries, updated under one lock per response, and a
+    ``prometheus_client`` custom collector (``collect()``) that makes them
+    into metric families at each scrape.
+
+    Requests in flight are the records between :meth:`Metrics.track` and
+    the end of the response, kept in :attr:`live` (one item stored and one
+    removed per request, each a single operation under the GIL).
+    """
+
+    def __init__(self, buckets: tuple[float, ...]) -> None:
+        self.lock = threading.Lock()
+        #: Upper bounds of the duration histogram's buckets, seconds (the
+        #: last is infinity).
+        self.bounds = buckets
+        #: ``{record: tracker}`` of the requests in flight.
+        self.live: dict[Finished, str] = {}
+        #: ``(tracker, method, status class, kind)``: responses.
+        self.requests: dict[tuple[str, ...], int] = {}
+        #: ``(tracker, kind)``: ``[responses per bucket ..., sum of seconds]``.
+        self.durations: dict[tuple[str, ...], list[float]] = {}
+        #: ``(tracker, kind)``: body bytes sent.
+        self.sent: dict[tuple[str, ...], int] = {}
+        #: ``(metric name, tracker)``: 413s, 503s of the database, clients
+        #: gone.
+        self.events: dict[tuple[str, ...], int] = {}
+        #: ``{tracker: None}`` of the trackers seen (their in-flight gauge is
+        #: shown from the first request on, 0 when idle).
+        self.trackers: dict[str, None] = {}
+        #: When each labelled series began, seconds since the epoch
+        #: (``_created`` samples, as ``prometheus_client``'s own metrics).
+        self.created: dict[tuple[str, tuple[str, ...]], float] = {}
+
+    def add(
+        self,
+        record: Finished,
+        tracker: str,
+        method: str,
+        status: str,
+        kind: str,
+        event: _Metric | None,
+    ) -> None:
+        """Count one finished response."""
+        duration = record.duration
+        index = bisect_left(self.bounds, duration)
+        sent = record.bytes_sent
+        gone = record.client_gone
+        key = (tracker, kind)
+        with self.lock:
+            try:
+                self.requests[(tracker, method, status, kind)] += 1
+            except KeyError:
+                self._new(self.requests, _REQUESTS, (tracker, method, status, kind))
+            try:
+                histogram = self.durations[key]
+            except KeyError:
+                self._new(self.sent, _BYTES, key)
+                self._new(self.durations, _DURATION, key)
+                histogram = self.durations[key]
+                self.trackers[tracker] = None
+            histogram[index] += 1
+            histogram[-1] += duration
+            if sent:
+                self.sent[key] += sent
+            if event is not None:
+                self._event(event, tracker)
+            if gone:
+                self._event(_CLIENT_GONE, tracker)
+
+    def _event(self, metric: _Metric, tracker: str) -> None:
+        key = (metric[0], tracker)
+        if key in self.events:
+            self.events[key] += 1
+        else:
+            self._new(self.events, metric, key, (tracker,))
+            self.events[key] = 1
+
+    def _new(
+        self,
+        table: dict[tuple[str, ...], Any],
+        metric: _Metric,
+        key: tuple[str, ...],
+        labels: tuple[str, ...] | None = None,
+    ) -> None:
+        """Start the series ``key`` of ``table`` (first response counted)."""
+        if metric is _DURATION:
+            table[key] = [0] * len(self.bounds) + [0.0]
+        else:
+            table[key] = 1 if metric is _REQUESTS else 0
+        self.created[(metric[0], labels or key)] = time.time()
+
+    def collect(self) -> Iterator[Any]:
+        """The metric families, from a copy of the numbers taken under the
+        lock (``prometheus_client`` calls this at each scrape)."""
+        from prometheus_client import metrics
+        from prometheus_client.core import (
+            CounterMetricFamily,
+            GaugeMetricFamily,
+            HistogramMetricFamily,
+        )
+        from prometheus_client.samples import Sample
+        from prometheus_client.utils import floatToGoString
+
+        with self.lock:
+            requests = dict(self.requests)
+            durations = {key: list(value) for key, value in self.durations.items()}
+            sent = dict(self.sent)
+            events = dict(self.events)
+            created = dict(self.created)
+            live = list(self.live.values())
+            trackers = list(self.trackers)
+        with_created = bool(getattr(metrics, "_use_created", True))
+
+        def counter(
+            metric: _Metric,
+            values: Mapping[tuple[str, ...], float],
+        ) -> Any:
+            name, help_text, labelnames = metric
+            family = CounterMetricFamily(name, help_text, labels=labelnames)
+            for key, value in values.items():
+                family.add_metric(
+                    key,
+                    value,
+                    created=created.get((name, key)) if with_created else None,
+                )
+            return family
+
+        yield counter(_REQUESTS, requests)
+        name, help_text, labelnames = _DURATION
+        histogram = HistogramMetricFamily(name, help_text, labels=labelnames)
+        for key, counted in durations.items():
+            buckets = []
+            total = 0
+            for bound, count in zip(self.bounds, counted[:-1], strict=True):
+                total += int(count)
+                buckets.append((floatToGoString(bound), total))  # type: ignore[no-untyped-call]
+            histogram.add_metric(key, buckets, counted[-1])
+            if with_created and (name, key) in created:
+                histogram.samples.append(
+                    Sample(
+                        name + "_created",
+                        dict(zip(labelnames, key, strict=True)),
+                        created[(name, key)],
+                    )
+                )
+        yield histogram
+        yield counter(_BYTES, sent)
+        name, help_text, labelnames = _IN_FLIGHT
+        gauge = GaugeMetricFamily(name, help_text, labels=labelnames)
+        for tracker in dict.fromkeys([*trackers, *live]):
+            gauge.add_metric((tracker,), live.count(tracker))
+        yield gauge
+        for metric in _EVENTS:
+            yield counter(
+                metric,
+                {
+                    (tracker,): value
+                    for (event, tracker), value in events.items()
+                    if event == metric[0]
+                },
+            )
+
+
+class _FileMetrics:
+    """The metrics under ``PROMETHEUS_MULTIPROC_DIR``: ``prometheus_client``'s
+    own, whose values live in the shared directory's files (its
+    "Multiprocess Mode"); the labelled children are looked up once per label
+    set."""
+
+    def __init__(self, registry: Any) -> None:
+        from prometheus_client import Counter, Gauge, Histogram
+
+        def counter(metric: _Metric) -> Any:
+            return Counter(metric[0], metric[1], metric[2], registry=registry)
+
+        self.requests = counter(_REQUESTS)
+        self.duration = Histogram(*_DURATION, registry=registry)
+        self.bytes = counter(_BYTES)
+        self.in_flight = Gauge(
+            *_IN_FLIGHT, registry=registry, multiprocess_mode="livesum"
+        )
+        self.events = {metric[0]: counter(metric) for metric in _EVENTS}
+        self._children: dict[tuple[str, ...], tuple[Any, Any, Any]] = {}
+        self._gauges: dict[str, Any] = {}
+
+    def begin(self, tracker: str) -> None:
+        """One more request of ``tracker`` in flight."""
+        gauge = self._gauges.get(tracker)
+        if gauge is None:
+            gauge = self._gauges[tracker] = self.in_flight.labels(tracker)
+        gauge.inc()
+
+    def end(self, tracker: str) -> None:
+        """One request of ``tracker`` less in flight."""
+        gauge = self._gauges.get(tracker)
+        if gauge is not None:
+            gauge.dec()
+
+    def add(
+        self,
+        record: Finished,
+        tracker: str,
+        method: str,
+        status: str,
+        kind: str,
+        event: _Metric | None,
+    ) -> None:
+        """Count one finished response."""
+        key = (tracker, method, status, kind)
+        children = self._children.get(key)
+        if children is None:
+            children = self._children[key] = (
+                self.requests.labels(tracker, method, status, kind),
+                self.duration.labels(tracker, kind),
+                self.bytes.labels(tracker, kind),
+            )
+        requests, duration, sent = children
+        requests.inc()
+        duration.observe(record.duration)
+        if record.bytes_sent:
+            sent.inc(record.bytes_sent)
+        if event is not None:
+            self.events[event[0]].labels(tracker).inc()
+        if record.client_gone:
+            self.events[_CLIENT_GONE[0]].labels(tracker).inc()

@@ -124,24 +124,25 @@ def _configure_logging(args: argparse.Namespace) -> None:
 
     :raises CliError: the access log file cannot be opened.
     """
+    from ..app import AccessLogHandler
     from ..wsgi.accesslog import LOGGER_NAME
 
     logging.basicConfig(level=args.log_level.upper())
     target = args.access_log
     if target == "off":
         return
-    handler: logging.Handler
     if target == "-":
-        handler = logging.StreamHandler(sys.stderr)
+        handler = AccessLogHandler(sys.stderr)
     else:
         try:
-            handler = logging.FileHandler(target, encoding="utf-8")
+            # Closed when the process ends; each line is flushed.
+            stream = open(target, "a", encoding="utf-8")  # noqa: SIM115
         except OSError as exc:
             raise CliError(
                 f"--access-log {target}: cannot open it: "
                 f"{exc.strerror or exc}; give a writable file, - or off"
             ) from exc
-    handler.setFormatter(logging.Formatter("%(message)s"))
+        handler = AccessLogHandler(stream)
     access = logging.getLogger(LOGGER_NAME)
     for old in list(access.handlers):
         access.removeHandler(old)

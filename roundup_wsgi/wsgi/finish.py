@@ -228,7 +228,14 @@ class _Response(Finished):
     the server: it counts the bytes of each chunk, and ``close()`` closes the
     application's app_iter and runs the hooks (one object per request)."""
 
-    __slots__ = ("_closed", "_exhausted", "_iterator", "_result", "_server_start")
+    __slots__ = (
+        "_closed",
+        "_exhausted",
+        "_iterator",
+        "_result",
+        "_server_start",
+        "_server_write",
+    )
 
     def __init__(
         self,
@@ -265,7 +272,14 @@ class _Response(Finished):
         self.headers = headers
         if write is None:
             return None
-        return _CountingWrite(write, self)
+        self._server_write = write
+        return self._write
+
+    def _write(self, data: bytes) -> object:
+        """The write callable: the server's, counting the bytes written."""
+        result = self._server_write(data)
+        self.bytes_sent += len(data)
+        return result
 
     def __iter__(self) -> _Response:
         return self
@@ -298,21 +312,6 @@ class _Response(Finished):
             if not self._exhausted and self.error is None:
                 self.client_gone = True
             self.finish()
-
-
-class _CountingWrite:
-    """The write callable, counting the bytes written."""
-
-    __slots__ = ("_record", "_write")
-
-    def __init__(self, write: WriteCallable, record: Finished) -> None:
-        self._write = write
-        self._record = record
-
-    def __call__(self, data: bytes) -> object:
-        result = self._write(data)
-        self._record.bytes_sent += len(data)
-        return result
 
 
 def _hook_close(result: Any, record: Finished) -> bool:

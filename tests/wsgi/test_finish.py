@@ -3,6 +3,7 @@ roundup_wsgi.wsgi.accesslog (the access-log line), Roundup-free."""
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -12,7 +13,13 @@ from wsgiref.validate import validator
 import apachelogs
 import pytest
 
-from roundup_wsgi.wsgi.accesslog import LOG_FORMAT, AccessLog, format_line, redact_query
+from roundup_wsgi.wsgi.accesslog import (
+    LOG_FORMAT,
+    AccessLog,
+    LineHandler,
+    format_line,
+    redact_query,
+)
 from roundup_wsgi.wsgi.finish import Finished, FinishHooks, add_finish_hook, note
 
 
@@ -215,3 +222,43 @@ def test_an_empty_body_under_finish_hooks_starts_the_response_on_hypercorn(
     assert chunks == ([b""] if hypercorn else [])
     assert recorder.status == "304 Not Modified"
     assert seen[0].status == "304 Not Modified"
+
+
+def test_line_handler_alone_gets_the_same_lines_without_a_record() -> None:
+    stream = io.StringIO()
+    handler = LineHandler(stream)
+    logger = logging.getLogger("test.access.line")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    seen: list[logging.LogRecord] = []
+    hook = AccessLog(logger)
+    try:
+        hook(finished_record(PATH_INFO="/a%(process)d"))  # written directly
+        handler.addFilter(lambda record: seen.append(record) or True)
+        hook(finished_record(PATH_INFO="/a%(process)d"))  # through a record
+    finally:
+        logger.removeHandler(handler)
+    first, second = stream.getvalue().splitlines()
+    assert first == second == format_line(finished_record(PATH_INFO="/a%(process)d"))
+    assert "/a%(process)d " in first
+    (record,) = seen
+    assert (record.levelno, record.name, record.getMessage()) == (
+        logging.INFO,
+        "test.access.line",
+        first,
+    )
+
+
+def test_line_handler_write_error_goes_to_handle_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class Broken(io.StringIO):
+        def write(self, text: str) -> int:
+            raise OSError("disk full")
+
+    handler = LineHandler(Broken())
+    errors: list[logging.LogRecord] = []
+    monkeypatch.setattr(handler, "handleError", errors.append)
+    handler.write_line("a line", "test.access")
+    assert [(r.name, r.getMessage()) for r in errors] == [("test.access", "a line")]
