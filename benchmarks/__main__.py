@@ -23,7 +23,8 @@ ceiling).  It measures, for stock and ours in turn:
   ours for each request (who goes first alternates by request and round),
   for ``GET /issue``, ``/issue1``, ``/@@file/style.css`` (also with a
   browser's ``Accept-Encoding: gzip, deflate, br``, and that rate of ours
-  against the hello-world ceiling), REST ``GET``
+  against the hello-world ceiling measured right before or after it, with
+  both CPU times per request), REST ``GET``
   with basic auth and with a JWT (obtained from the tracker's
   ``POST /rest/jwt/issue``), and a REST ``POST`` creating an issue (JWT);
   the same for ours with ``reuse_db`` off;
@@ -36,7 +37,10 @@ Last, in one process, the cost of the access log, the metrics and the
 health checks per request: on and off (``benchmarks/operations.py``).
 
 It prints two tables.  ``--quick`` (1 round of 2 s per measurement) takes
-under 2 minutes; the default (3 rounds of 10 s) about 15.
+under 2 minutes; the default (3 rounds of 10 s) about 15.  ``--only TEXT``
+measures only the requests whose label contains TEXT (``--only style.css``:
+the static-file rows and the ceiling), without the downloads and the
+operations table.
 
 ``--cluster`` measures scale-out instead (``benchmarks/cluster.py``):
 ``GET /issue1`` through HAProxy with 1, 2 and 3 app hosts on PostgreSQL,
@@ -293,14 +297,19 @@ def bench_server(
         log(f"{label}: servers up")
         size = args.big_mib * MIB
         down: list[Row] = []
-        for title, path, headers in (
-            (f"{args.big_mib} MiB file", args.big_path, None),
-            (
-                f"{args.big_mib} MiB text file, gzip",
-                args.text_path,
-                {"Accept-Encoding": "gzip"},
-            ),
-        ):
+        downloads = (
+            []
+            if args.only
+            else [
+                (f"{args.big_mib} MiB file", args.big_path, None),
+                (
+                    f"{args.big_mib} MiB text file, gzip",
+                    args.text_path,
+                    {"Accept-Encoding": "gzip"},
+                ),
+            ]
+        )
+        for title, path, headers in downloads:
             rows_here = [
                 Row(label, f"{title}: {what}", unit)
                 for what, unit in (
@@ -317,16 +326,27 @@ def bench_server(
                 for row, value in zip(rows_here, values, strict=True):
                     getattr(row, server.name).append(value)
             down += rows_here
-        log(f"{label}: downloads measured")
+        if downloads:
+            log(f"{label}: downloads measured")
 
         for server in (stock, ours, off):
             server.token = get_token(server)
         ceiling = Row(label, "hello world (ceiling, no Roundup)", "req/s")
         rows.append(ceiling)
-        table = [Row(label, request.label, "req/s") for request in REQUESTS]
-        for request in REQUESTS:
+        requests = [r for r in REQUESTS if not args.only or args.only in r.label]
+        table = [Row(label, request.label, "req/s") for request in requests]
+        for request in requests:
             for server in (stock, ours, off):
                 check(server, request)
+        # ours for style.css as a browser asks, against the server's ceiling:
+        # hello-world measured right before or after ours in that row (by
+        # round), so that a drift in the machine's load between the two
+        # hardly shows; its "stock" column (and CPU) is hello-world's.
+        near = Row(
+            label,
+            "style.css, browser Accept-Encoding: ours vs hello-world ceiling",
+            "req/s",
+        )
         for round_ in range(args.rounds):
             result = load.run_wrk(
                 hello.url, seconds=args.seconds, connections=args.connections, wrk=wrk
@@ -337,12 +357,15 @@ def bench_server(
                 ceiling.latency.setdefault(name, []).append(
                     (result.p50_ms, result.p99_ms)
                 )
-            for number, (request, row) in enumerate(zip(REQUESTS, table, strict=True)):
+            for number, (request, row) in enumerate(zip(requests, table, strict=True)):
                 # Who goes first alternates by request and by round, so a
                 # drift in the machine's load favours neither.
                 order = [stock, ours, off]
                 shift = (round_ + number) % 3
                 order = order[shift:] + order[:shift]
+                if request.label == STYLE_BROWSER:
+                    at = order.index(ours) + (round_ % 2)
+                    order.insert(at, hello)
                 for server in order:
                     cpu_before = load.cpu_seconds(server.pid)
                     result = load.run_wrk(
@@ -354,11 +377,18 @@ def bench_server(
                         body=request.body,
                         wrk=wrk,
                     )
-                    getattr(row, server.name).append(result.rate)
                     cpu = load.cpu_seconds(server.pid) - cpu_before
-                    row.cpu.setdefault(server.name, []).append(
-                        cpu * 1e3 / max(result.requests, 1)
-                    )
+                    cpu_ms = cpu * 1e3 / max(result.requests, 1)
+                    if server is hello or (
+                        server is ours and row.label == STYLE_BROWSER
+                    ):
+                        side = "stock" if server is hello else "ours"
+                        getattr(near, side).append(result.rate)
+                        near.cpu.setdefault(side, []).append(cpu_ms)
+                        if server is hello:
+                            continue
+                    getattr(row, server.name).append(result.rate)
+                    row.cpu.setdefault(server.name, []).append(cpu_ms)
                     row.latency.setdefault(server.name, []).append(
                         (result.p50_ms, result.p99_ms)
                     )
@@ -367,18 +397,8 @@ def bench_server(
                     )
             log(f"{label}: round {round_ + 1} of {args.rounds} done")
         rows.extend(table)
-        # ours for style.css as a browser asks, against the server's ceiling
-        # (the "stock" column holds the hello-world rate here).
-        browser = next(row for row in table if row.label == STYLE_BROWSER)
-        rows.append(
-            Row(
-                label,
-                "style.css, browser Accept-Encoding: ours vs hello-world ceiling",
-                "req/s",
-                list(ceiling.stock),
-                list(browser.ours),
-            )
-        )
+        if near.ours:
+            rows.append(near)
         rows.extend(down)
     return rows
 
@@ -502,6 +522,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="comma-separated: waitress,gunicorn",
     )
     parser.add_argument(
+        "--only",
+        default="",
+        metavar="TEXT",
+        help="only the requests whose label contains TEXT (e.g. style.css), "
+        "without the downloads and the operations table",
+    )
+    parser.add_argument(
         "--cluster",
         action="store_true",
         help="instead: GET /issue1 through HAProxy with 1, 2 and 3 app hosts "
@@ -524,6 +551,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"unknown server {unknown[0]!r}: use {', '.join(SERVER_KINDS)}")
     if args.issues < 1:
         parser.error("--issues must be at least 1")
+    if args.only and not any(args.only in request.label for request in REQUESTS):
+        parser.error(
+            f"--only {args.only!r} matches no request: use part of one of "
+            + ", ".join(repr(request.label) for request in REQUESTS)
+        )
     return args
 
 
@@ -552,16 +584,20 @@ def main(argv: list[str] | None = None) -> None:
         args.text_path = seed.add_text_file(template, args.big_mib * MIB)
         for kind in args.server_list:
             rows += bench_server(kind, template, work, args, wrk)
-        log("operations on vs off, in process")
         ops_rounds = 3 if args.quick else 5
         ops_seconds = 2.0 if args.quick else 6.0
-        overheads = operations.measure(template, work, ops_rounds, ops_seconds)
+        overheads = []
+        if not args.only:
+            log("operations on vs off, in process")
+            overheads = operations.measure(template, work, ops_rounds, ops_seconds)
     print(
         f"roundup-wsgi benchmark: {args.issues} issues, {args.rounds} round(s) of "
         f"{args.seconds} s per measurement, wrk -t1 -c{args.connections}; "
         f"{time.monotonic() - started_at:.0f} s"
     )
     print(render(rows))
+    if not overheads:
+        return
     print()
     print(
         "Operations on (access log, metrics, /-/ready every "

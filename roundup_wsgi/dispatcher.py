@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import secrets
 import sys
 import traceback
 import warnings
@@ -31,12 +32,13 @@ from roundup.cgi import wsgi_handler as _roundup_wsgi_handler
 from roundup.cgi.client import BinaryFieldStorage, NotFound
 
 from . import dbpool, failures, request_body, static
-from .compression import DEFAULT_STATIC_CACHE_SIZE, FileCompressor
+from .compression import DEFAULT_STATIC_CACHE_SIZE, MAX_CACHED_FILE, FileCompressor
 from .options import WRITE_MODES
 from .request import Request
 from .stream import streaming
 from .tracker import check_tracker_home, create_session_tables, open_tracker
 from .wsgi import errorpages, finish
+from .wsgi.responsecache import DEFAULT_MAX_BYTES, ResponseCache
 from .wsgi.types import ExcInfo, StartResponse
 
 __all__ = ["WRITE_MODES", "RequestDispatcher"]
@@ -77,6 +79,18 @@ def _with_log_context(func: _F) -> _F:
         return full(self, environ, start_response)
 
     return cast(_F, wrapper)
+
+
+def _new_trace_id() -> str:
+    """A trace id for the access log line of an answer from the response
+    cache (no Roundup code runs, so none is made for it): Roundup's
+    ``logcontext.idgen()``, except that its default without the nanoid
+    package (``short_uuid``: a uuid4 in base 62, some 20 us) is replaced by
+    12 random URL-safe characters, the form of its nanoid ids."""
+    generate = _logcontext.idgen
+    if generate is _logcontext.short_uuid:
+        return secrets.token_urlsafe(9)
+    return str(generate())
 
 
 #: True where Roundup's own ``RequestDispatcher`` always caches the tracker
@@ -145,6 +159,17 @@ class RequestDispatcher:
         memory (default 4 MiB; 0: none), so a repeated ``@@file/style.css``
         with ``Accept-Encoding: gzip`` costs no compression
         (:mod:`roundup_wsgi.compression`).
+    :param static_response_cache_size: bytes of whole static-file answers
+        kept in memory (default 4 MiB; 0: none kept): once the fast path
+        has answered a ``GET``/``HEAD`` of ``@@file/...``, the same
+        request (same path, ``Accept-Encoding``, ``If-None-Match``,
+        ``If-Modified-Since``, charset cookie; no query string, ``Range``
+        or ``Authorization``) gets the same status, headers and bytes
+        again without Roundup's code running, for as long as the file (and
+        the static-file directories searched before it) are unchanged,
+        checked with ``os.stat`` on every request.  Not used for a tracker
+        whose ``Client`` overrides a method of
+        :data:`~roundup_wsgi.static.CACHED_METHODS`.
     :param reuse_db: keep each worker thread's tracker database open between
         requests (rolled back, caches cleared, user switched as Roundup's
         ``Client.opendb`` does) instead of opening it for every request;
@@ -174,6 +199,7 @@ class RequestDispatcher:
         max_request_body: int | None = request_body.DEFAULT_MAX_REQUEST_BODY,
         static_cache_size: int = DEFAULT_STATIC_CACHE_SIZE,
         reuse_db: bool = True,
+        static_response_cache_size: int = DEFAULT_MAX_BYTES,
     ) -> None:
         if write_mode not in WRITE_MODES:
             raise ValueError(
@@ -209,6 +235,21 @@ class RequestDispatcher:
         self.max_request_body = request_body.check_max_request_body(max_request_body)
         #: Compresses the files Roundup sends (:mod:`.compression`).
         self.compressor = FileCompressor(static_cache_size)
+        if (
+            not isinstance(static_response_cache_size, int)
+            or static_response_cache_size < 0
+        ):
+            raise ValueError(
+                f"static_response_cache_size={static_response_cache_size!r} is "
+                "not a size: give the bytes of static-file answers to keep, "
+                "e.g. 4194304 (0: keep none)"
+            )
+        #: Whole static-file answers (None: not kept).
+        self.response_cache = (
+            ResponseCache(static_response_cache_size)
+            if static_response_cache_size and static_fast_path
+            else None
+        )
         self.reuse_db = reuse_db
         #: Each worker thread's kept database (:mod:`roundup_wsgi.dbpool`).
         self.db_pool = dbpool.DatabasePool(self.home) if reuse_db else None
@@ -244,15 +285,36 @@ class RequestDispatcher:
         """Yield a newly opened tracker instance (the non-cached mode)."""
         yield open_tracker(self.home, not self.debug)
 
-    @_with_log_context
     def __call__(
         self, environ: dict[str, Any], start_response: StartResponse
     ) -> Iterable[bytes]:
         """Answer one request (PEP 3333 application interface).
 
+        A static-file request whose answer is in :attr:`response_cache` and
+        still valid gets it at once (no Roundup code runs, so no log
+        context is set up: nothing is logged).
+
         :returns: the app_iter; it has ``close()`` (idempotent) which releases
             any file being sent.
         """
+        cache = self.response_cache
+        if cache is not None:
+            path = environ.get("PATH_INFO", "")
+            if path.startswith(_STATIC_PATHS):
+                key = static.response_cache_key(environ, path[1:])
+                if key is not None:
+                    entry = cache.get(key)
+                    if entry is not None:
+                        if _logcontext is not None and finish.ENVIRON_KEY in environ:
+                            finish.note(environ, "trace_id", _new_trace_id())
+                        return entry.send(start_response, environ)
+        return self._answer(environ, start_response)
+
+    @_with_log_context
+    def _answer(
+        self, environ: dict[str, Any], start_response: StartResponse
+    ) -> Iterable[bytes]:
+        """Answer one request in Roundup's log context."""
         if _logcontext is not None and finish.ENVIRON_KEY in environ:
             # The access log's trace id: the one Roundup's log lines carry.
             finish.note(environ, "trace_id", str(_TRACE_ID.get()))
@@ -273,6 +335,8 @@ class RequestDispatcher:
             self._handle(env, request)
             if request.sendfile_error is not None:
                 raise request.sendfile_error[1]
+            if request.cache_as is not None:
+                self._keep(request)
             return request.finish()
         except Exception:
             self._fail(env, request, sys.exc_info())  # type: ignore[arg-type]
@@ -340,6 +404,16 @@ class RequestDispatcher:
         tracker = self._tracker_for_static_files()
         if not static.client_allows_fast_path(tracker.Client):
             return False
+        cache_as = None
+        if self.response_cache is not None and static.client_allows_response_cache(
+            tracker.Client
+        ):
+            key = static.response_cache_key(env, env["PATH_INFO"])
+            if key is not None:
+                # Stamped before Roundup looks: a change while it answers shows.
+                files = static.file_dependencies(tracker.config, env["PATH_INFO"])
+                if files is not None:
+                    cache_as = (key, files)
         try:
             self._run_client(tracker, env, None, request, True)
         except Exception:
@@ -351,7 +425,54 @@ class RequestDispatcher:
                 exc_info=True,
             )
             return False
+        request.cache_as = cache_as
         return True
+
+    def _keep(self, request: Request) -> None:
+        """Keep a fast-path answer in :attr:`response_cache`, as the server
+        is about to get it: a 200 with a ``Content-Length`` and its whole
+        body (the compressed bytes, or the file's, up to
+        :data:`~roundup_wsgi.compression.MAX_CACHED_FILE`), or a 304; only
+        if the files it came from did not change while it was made."""
+        if self.response_cache is None or request.cache_as is None:
+            return
+        if request.status is None:
+            return
+        key, files = request.cache_as
+        status, headers = request.status, request.headerlist
+        code = status[:3]
+        if request.chunks or request.exc_info is not None:
+            return
+        if code == "304" or request.environ.get("REQUEST_METHOD") == "HEAD":
+            if request.file_body is not None:
+                return
+            body = b""
+        elif code != "200" or request.sent_file is None:
+            return
+        elif request.file_encoded:
+            if not isinstance(request.file_body, list):
+                return  # compressed as it is sent: too large
+            body = b"".join(request.file_body)
+        else:
+            filename, offset, length = request.sent_file
+            if length > MAX_CACHED_FILE:
+                return
+            try:
+                with open(filename, "rb") as file:
+                    file.seek(offset)
+                    body = file.read(length)
+            except OSError:
+                return
+            if len(body) != length:
+                return
+        if code == "200" and not any(
+            name.lower() == "content-length" for name, _ in headers
+        ):
+            return
+        config = self._tracker_for_static_files().config
+        if static.file_dependencies(config, request.environ["PATH_INFO"]) != files:
+            return
+        self.response_cache.put(key, status, headers, body, files)
 
     def _tracker_for_static_files(self) -> Any:
         """The tracker instance (config, ``Client`` class) for the static-file

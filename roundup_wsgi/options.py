@@ -27,6 +27,7 @@ from typing import Any, Literal
 from .compression import DEFAULT_STATIC_CACHE_SIZE
 from .request_body import DEFAULT_MAX_REQUEST_BODY
 from .wsgi.mount import TRACKER_NAME
+from .wsgi.responsecache import DEFAULT_MAX_BYTES
 
 __all__ = [
     "APP_OPTIONS",
@@ -151,6 +152,13 @@ OPTIONS: tuple[Option, ...] = (
         DEFAULT_STATIC_CACHE_SIZE,
         "bytes of compressed static files (@@file/) kept in memory, least "
         "recently used evicted (0: none)",
+    ),
+    Option(
+        "static_response_cache_size",
+        int,
+        DEFAULT_MAX_BYTES,
+        "bytes of whole static-file answers (@@file/) kept in memory and "
+        "given again while the file is unchanged (0: none)",
     ),
     Option(
         "reuse_db",

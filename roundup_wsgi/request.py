@@ -20,7 +20,7 @@ applications should avoid).
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from typing import Any
 
 from roundup.cgi.wsgi_handler import Headers
@@ -29,6 +29,7 @@ from .compression import roundup_accept_encoding
 from .wsgi.adapters import waits_for_first_chunk
 from .wsgi.errorpages import Page, status_line
 from .wsgi.files import open_file_body
+from .wsgi.responsecache import Dependencies
 from .wsgi.types import ExcInfo, HeaderList, StartResponse, WriteCallable
 
 __all__ = [
@@ -191,6 +192,14 @@ class Request:
         self.sendfile_error: ExcInfo | None = None
         #: Compresses a file body (set by the dispatcher for each Client).
         self.file_encoder: FileEncoder | None = None
+        #: The last :meth:`sendfile` call: ``(filename, offset, length)``,
+        #: and whether :attr:`file_encoder` gave its body (then a list of
+        #: bytes) rather than the file as stored.
+        self.sent_file: tuple[str, int, int] | None = None
+        self.file_encoded = False
+        #: ``(key, files)`` under which the dispatcher keeps this answer in
+        #: its response cache (a static file; ``None``: not kept).
+        self.cache_as: tuple[Hashable, Dependencies] | None = None
         self._server_start_response = start_response
         self._write_through = write_mode == "server"
         self._auto = write_mode == "auto"
@@ -301,12 +310,14 @@ class Request:
         500 instead.
         """
         self._drop_file_body()
+        self.sent_file = (filename, offset, length)
         try:
             body = None
             if self.file_encoder is not None and self.status is not None:
                 body = self.file_encoder(
                     self.status, self.headerlist, filename, offset, length
                 )
+            self.file_encoded = body is not None
             if body is None:
                 body = open_file_body(self.environ, filename, offset, length)
             self.file_body = body
@@ -371,7 +382,7 @@ class Request:
         if (
             not self.chunks
             and self.file_body is None
-            and waits_for_first_chunk(self._server_start_response)
+            and waits_for_first_chunk(self._server_start_response, self.environ)
         ):
             # hypercorn sends the status line only with the first chunk of
             # the app_iter, so an empty app_iter never starts the response:

@@ -7,12 +7,36 @@ This file imports no Roundup (the tracker fixtures import it when used), so
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from helpers.wsgi import FakeServer
+
+#: Prefixes of the environment variables roundup-wsgi reads.
+_OUR_VARIABLES = ("ROUNDUP_", "PROMETHEUS_MULTIPROC_DIR")
+
+
+def _ours() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k.startswith(_OUR_VARIABLES)}
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_variables() -> Iterator[None]:
+    """A test leaves roundup-wsgi's environment variables as it found them:
+    every server a later test starts inherits ``os.environ`` (a leaked
+    ``ROUNDUP_WSGI_ACCESS_LOG=on`` once changed every later server)."""
+    before = _ours()
+    yield
+    after = _ours()
+    if after != before:
+        os.environ.update(before)
+        for name in set(after) - set(before):
+            del os.environ[name]
+        changed = sorted(set(before.items()) ^ set(after.items()))
+        pytest.fail(f"the test changed os.environ: {changed}; use monkeypatch.setenv")
 
 
 @pytest.fixture(scope="session")

@@ -497,7 +497,9 @@ def test_cache_is_bounded_and_evicts(
             b"".join(b"/* file %d line %d %d */\n" % (n, i, i * i) for i in range(400))
         )
     one = len(gzip.compress((home / "html" / "f0.css").read_bytes()))
-    app = RequestDispatcher(str(home), static_cache_size=int(one * 2.5))
+    app = RequestDispatcher(
+        str(home), static_cache_size=int(one * 2.5), static_response_cache_size=0
+    )
     for n in (0, 1, 0, 2, 0):  # f1 is the least recently used when f2 comes
         ask(app, "GET", f"/@@file/f{n}.css", GZIP_ACCEPT)
     assert len(app.compressor.cache) == 2
@@ -509,7 +511,9 @@ def test_cache_is_bounded_and_evicts(
 
 
 def test_no_cache_compresses_every_time(template: Path, counted: list[str]) -> None:
-    app = RequestDispatcher(str(template), static_cache_size=0)
+    app = RequestDispatcher(
+        str(template), static_cache_size=0, static_response_cache_size=0
+    )
     for _ in range(3):
         assert header(ask(app, "GET", CSS, GZIP_ACCEPT), "Content-Encoding") == "gzip"
     assert counted == ["gzip"] * 3

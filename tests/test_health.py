@@ -154,9 +154,11 @@ def test_gunicorn_conf_marks_a_worker_stopping_on_sigterm(
     from helpers.deploy import DEPLOY_DIR
 
     monkeypatch.setattr(health, "_stopping", threading.Event())
-    monkeypatch.delenv("ROUNDUP_WSGI_ACCESS_LOG", raising=False)
+    # The conf turns the access log on with os.environ.setdefault; set the
+    # variable first so monkeypatch restores the environment afterwards (a
+    # leaked "on" would reach every server the later tests start).
+    monkeypatch.setenv("ROUNDUP_WSGI_ACCESS_LOG", "off")
     conf = runpy.run_path(str(DEPLOY_DIR / "gunicorn.conf.py"))
-    monkeypatch.delenv("ROUNDUP_WSGI_ACCESS_LOG", raising=False)
     called: list[int] = []
     previous = signal.signal(
         signal.SIGTERM, lambda signum, frame: called.append(signum)

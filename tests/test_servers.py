@@ -111,8 +111,15 @@ def _no_leaked_servers() -> Iterator[None]:
 class StartServer(Protocol):
     """Type of the :func:`start_server` fixture."""
 
-    def __call__(self, name: str, app: str, write_mode: str | None = None) -> Served:
-        """Start ``app`` under server ``name`` on a fresh tracker copy."""
+    def __call__(
+        self,
+        name: str,
+        app: str,
+        write_mode: str | None = None,
+        extra_env: dict[str, str] | None = None,
+    ) -> Served:
+        """Start ``app`` under server ``name`` on a fresh tracker copy, with
+        ``extra_env`` in its environment."""
         ...
 
 
@@ -125,7 +132,12 @@ def start_server(
     all are stopped by PID after the module."""
     started: list[ServerProcess] = []
 
-    def start(name: str, app: str, write_mode: str | None = None) -> Served:
+    def start(
+        name: str,
+        app: str,
+        write_mode: str | None = None,
+        extra_env: dict[str, str] | None = None,
+    ) -> Served:
         label = f"{name}-{'stock' if app == STOCK_APP else 'ours'}"
         if write_mode:
             label += f"-{write_mode}"
@@ -136,6 +148,7 @@ def start_server(
         env = {"ROUNDUP_TRACKER_HOME": str(home)}
         if write_mode:
             env["ROUNDUP_WSGI_WRITE_MODE"] = write_mode
+        env.update(extra_env or {})
         process = ServerProcess(
             SERVERS[name](port, app), port, base / "logs", env=env, name=label
         )
@@ -583,6 +596,38 @@ def test_stock_fails_ours_works(
         assert MARKUP_TITLE_HTML in fixed.text
     else:
         assert anon.head(ours.url("issue")).status_code == 200
+
+
+def test_hypercorn_empty_bodies_with_access_log_and_metrics(
+    start_server: StartServer, anon: Session
+) -> None:
+    """The access log and metrics pass the application a ``start_response``
+    of their own (finish hooks); HEAD and a 304 still start the response on
+    hypercorn, which waits for the first chunk of the app_iter."""
+    served = start_server(
+        "hypercorn",
+        OUR_APP,
+        "buffer",
+        {"ROUNDUP_WSGI_ACCESS_LOG": "on", "ROUNDUP_WSGI_METRICS": "on"},
+    )
+    assert anon.head(served.url("issue")).status_code == 200
+    first = anon.get(served.url("@@file/style.css"))
+    assert first.status_code == 200
+    again = anon.get(
+        served.url("@@file/style.css"), headers={"If-None-Match": first.headers["ETag"]}
+    )
+    assert again.status_code == 304
+    assert again.content == b""
+    # The access-log line is written when the app_iter is closed, which may
+    # be just after the client has its answer.
+    wanted = ('"HEAD /issue HTTP/1.1" 200', '"GET /@@file/style.css HTTP/1.1" 304')
+    deadline = time.monotonic() + 10.0
+    log = served.process.log_tail(200)
+    while not all(line in log for line in wanted) and time.monotonic() < deadline:
+        time.sleep(0.1)
+        log = served.process.log_tail(200)
+    for line in wanted:
+        assert line in log
 
 
 # -- the harness itself ------------------------------------------------------

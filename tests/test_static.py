@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import email.utils
+import io
 import os
 import shutil
 import time
@@ -368,6 +369,258 @@ def test_client_overrides_decide_the_path(
     result = assert_same(app, slow, "GET", CSS, {})
     assert header(result, "X-Served-By") == "tracker override"
     assert opens() == 0
+    # ... but its answers are not kept: the override may answer otherwise.
+    assert_same(app, slow, "GET", CSS, {})
+    assert app.response_cache is not None
+    assert len(app.response_cache) == 0
+
+
+# -- the response cache ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def stock_dispatcher(static_home: Path) -> Any:
+    """Roundup's own ``RequestDispatcher`` on the same tracker (same inodes,
+    so the same ETags)."""
+    from roundup.cgi.wsgi_handler import RequestDispatcher as StockDispatcher
+
+    return StockDispatcher(str(static_home))
+
+
+def same_answer(one: Result, other: Result) -> bool:
+    return (
+        one.status == other.status
+        and headers_but_date(one) == headers_but_date(other)
+        and one.body == other.body
+    )
+
+
+def etag_forms(fast: RequestDispatcher) -> tuple[str, str]:
+    """style.css's ETag as Roundup sends it uncompressed, and the
+    ``-gzip`` form a browser that got the gzip answer sends back."""
+    etag = header(answer(fast, make_environ("GET", CSS, {})), "ETag")
+    return etag, etag[:-1] + '-gzip"'
+
+
+# (id, method, path, request headers); headers with "ETAG"/"GZIP_ETAG"
+# get style.css's ETag forms, "LAST_MODIFIED" its Last-Modified.
+CACHED_CASES = [
+    ("plain", "GET", CSS, {}),
+    ("underscore-prefix", "GET", "/_file/style.css", {}),
+    ("head", "HEAD", CSS, {}),
+    ("head-gzip", "HEAD", CSS, {"Accept-Encoding": "gzip"}),
+    ("browser", "GET", CSS, {"Accept-Encoding": "gzip, deflate, br"}),
+    ("gzip-precompressed", "GET", CSS, {"Accept-Encoding": "gzip"}),
+    ("identity", "GET", CSS, {"Accept-Encoding": "identity"}),
+    ("javascript-gzip", "GET", "/@@file/classhelper.js", {"Accept-Encoding": "gzip"}),
+    ("static-files-dir", "GET", "/@@file/only-static.css", {}),
+    ("static-files-shadow-html", "GET", "/@@file/help.html", {}),
+    ("inm-etag", "GET", CSS, {"If-None-Match": "ETAG"}),
+    ("inm-gzip-etag", "GET", CSS, {"If-None-Match": "GZIP_ETAG"}),
+    ("inm-gzip-etag-gzip", "GET", CSS,
+     {"If-None-Match": "GZIP_ETAG", "Accept-Encoding": "gzip"}),
+    ("inm-list", "GET", CSS, {"If-None-Match": '"nope", ETAG'}),
+    ("inm-other", "GET", CSS, {"If-None-Match": '"nope"'}),
+    ("inm-head", "HEAD", CSS, {"If-None-Match": "ETAG"}),
+    ("ims-same", "GET", CSS, {"If-Modified-Since": "LAST_MODIFIED"}),
+    ("ims-old", "GET", CSS,
+     {"If-Modified-Since": "Thu, 01 Jan 1970 00:00:00 GMT"}),
+    ("charset-cookie", "GET", CSS, {"Cookie": "roundup_charset=iso-8859-1"}),
+    ("charset-cookie-bad", "GET", CSS, {"Cookie": "roundup_charset=no-such"}),
+    ("other-cookie", "GET", CSS, {"Cookie": "roundup_session_x=abc"}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "headers"),
+    [pytest.param(*case[1:], id=case[0]) for case in CACHED_CASES],
+)
+def test_response_cache_answers_as_stock_roundup(
+    fast: RequestDispatcher,
+    stock_dispatcher: Any,
+    method: str,
+    path: str,
+    headers: dict[str, str],
+) -> None:
+    """The first answer (kept) and the next (from the cache, no Roundup
+    code run) equal stock Roundup's: status, headers but Date, bytes."""
+    etag, gzip_etag = etag_forms(fast)
+    last_modified = header(answer(fast, make_environ("GET", CSS, {})), "Last-Modified")
+    headers = {
+        name: value.replace("GZIP_ETAG", gzip_etag)
+        .replace("ETAG", etag)
+        .replace("LAST_MODIFIED", last_modified)
+        for name, value in headers.items()
+    }
+    cache = fast.response_cache
+    assert cache is not None
+    cache.clear()
+    stock = answer(stock_dispatcher, make_environ(method, path, headers))
+    hits = cache.hits
+    first = answer(fast, make_environ(method, path, headers))
+    assert len(cache) == 1  # kept ...
+    assert cache.hits == hits  # ... not from the cache
+    second = answer(fast, make_environ(method, path, headers))
+    assert cache.hits == hits + 1  # from the cache
+    assert same_answer(first, stock), (first, stock)
+    assert same_answer(second, stock), (second, stock)
+
+
+def test_response_cache_keys_what_decides_the_answer(fast: RequestDispatcher) -> None:
+    """Requests that differ in what Roundup reads are kept apart; those with
+    a query string, Range, If-Range, Authorization or a body not at all."""
+    cache = fast.response_cache
+    assert cache is not None
+    cache.clear()
+    for method, headers in (
+        ("GET", {}),
+        ("HEAD", {}),
+        ("GET", {"Accept-Encoding": "gzip"}),
+        ("GET", {"Accept-Encoding": "gzip, br"}),
+        ("GET", {"If-None-Match": '"x"'}),
+        ("GET", {"If-Modified-Since": "Thu, 01 Jan 1970 00:00:00 GMT"}),
+        ("GET", {"Cookie": "roundup_charset=utf-8"}),
+    ):
+        answer(fast, make_environ(method, CSS, headers))
+    assert len(cache) == 7
+    # A cookie without roundup_charset shares the cookie-less entry.
+    answer(fast, make_environ("GET", CSS, {"Cookie": "session=1"}))
+    assert len(cache) == 7
+    cache.clear()
+    for path, headers in (
+        (CSS + "?v=1", {}),
+        (CSS + "?@charset=utf-8", {}),
+        (CSS, {"Range": "bytes=0-9"}),
+        (CSS, {"If-Range": '"x"'}),
+        (CSS, {"Authorization": "Basic YWRtaW46c2VjcmV0"}),
+        ("/@@file/no-such-file.css", {}),
+        ("/@@file/../config.ini", {}),
+    ):
+        answer(fast, make_environ("GET", path, headers))
+    environ = make_environ("GET", CSS, {})
+    environ["CONTENT_LENGTH"] = "3"
+    environ["wsgi.input"] = io.BytesIO(b"abc")
+    answer(fast, environ)
+    assert len(cache) == 0
+
+
+@pytest.fixture
+def own_home(static_home: Path, tmp_path: Path) -> Path:
+    """A copy of the static tracker whose files a test may change."""
+    home = tmp_path / "tracker"
+    shutil.copytree(static_home, home)
+    return home
+
+
+def test_response_cache_serves_a_changed_file_at_once(own_home: Path) -> None:
+    """An edit (new size; same size with a new mtime; a file renamed over it
+    with the same size and mtime), a file shadowing it in an earlier
+    directory, and a new precompressed copy: the next answer is the new
+    one, as stock Roundup gives it, and is then kept again."""
+    from roundup.cgi.wsgi_handler import RequestDispatcher as StockDispatcher
+
+    fast = RequestDispatcher(str(own_home))
+    stock = StockDispatcher(str(own_home))
+    css = own_home / "html" / "style.css"
+
+    def check(path: str, headers: dict[str, str], body: bytes | None) -> None:
+        cache = fast.response_cache
+        assert cache is not None
+        hits = cache.hits
+        results = [answer(fast, make_environ("GET", path, headers)) for _ in (1, 2)]
+        assert cache.hits == hits + 1  # the second: from the cache
+        expected = answer(stock, make_environ("GET", path, headers))
+        for result in results:
+            assert same_answer(result, expected), (result, expected)
+        if body is not None:
+            assert results[0].body == body
+
+    check(CSS, {}, css.read_bytes())
+    assert fast.response_cache is not None
+    stale = fast.response_cache.stale
+    css.write_bytes(css.read_bytes() + b"/* more */\n")
+    check(CSS, {}, css.read_bytes())
+    assert fast.response_cache.stale == stale + 1  # the kept answer was dropped
+    same_size = css.read_bytes().replace(b"/* more */", b"/* MORE */")
+    stat = css.stat()
+    css.write_bytes(same_size)
+    os.utime(css, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1))
+    check(CSS, {}, same_size)
+    replacement = own_home / "html" / "replacement.css"
+    renamed = same_size.replace(b"/* MORE */", b"/* m0re */")
+    replacement.write_bytes(renamed)
+    stat = css.stat()
+    os.utime(replacement, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    os.replace(replacement, css)
+    check(CSS, {}, renamed)
+    shadow = own_home / "static" / "style.css"
+    shadow.write_bytes(b"/* from static_files */\n")
+    check(CSS, {}, shadow.read_bytes())
+    shadow.unlink()
+    check(CSS, {}, renamed)
+    check("/@@file/classhelper.js", {"Accept-Encoding": "gzip"}, None)
+    precompressed = own_home / "html" / "classhelper.js.gzip"
+    precompressed.write_bytes(GZIP_BODY)
+    later = time.time() + 10
+    os.utime(precompressed, (later, later))
+    check("/@@file/classhelper.js", {"Accept-Encoding": "gzip"}, GZIP_BODY)
+    css.unlink()
+    result = answer(fast, make_environ("GET", CSS, {}))
+    assert result.status.startswith("404")
+
+
+def test_response_cache_is_bounded(own_home: Path) -> None:
+    """Least recently used answers go past static_response_cache_size."""
+    for n in range(6):
+        (own_home / "html" / f"f{n}.css").write_bytes(b"/* %d */\n" % n * 300)
+    fast = RequestDispatcher(str(own_home), static_response_cache_size=16_000)
+    slow = RequestDispatcher(str(own_home), static_fast_path=False)
+    cache = fast.response_cache
+    assert cache is not None
+    for n in (0, 1, 2, 3, 4, 5, 0):
+        assert_same(fast, slow, "GET", f"/@@file/f{n}.css", {})
+        assert cache.size <= 16_000
+    assert 1 < len(cache) < 6
+    hits = cache.hits
+    assert_same(fast, slow, "GET", "/@@file/f0.css", {})  # recently used: kept
+    assert cache.hits == hits + 1
+    assert_same(fast, slow, "GET", "/@@file/f1.css", {})  # evicted: made again
+    assert cache.hits == hits + 1
+    # Over a quarter of the limit: answered, not kept.
+    (own_home / "html" / "big.css").write_bytes(b"/* big */\n" * 500)
+    assert_same(fast, slow, "GET", "/@@file/big.css", {})
+    assert_same(fast, slow, "GET", "/@@file/big.css", {})
+    assert cache.hits == hits + 1
+
+
+def test_response_cache_off(static_home: Path) -> None:
+    assert (
+        RequestDispatcher(str(static_home), static_response_cache_size=0).response_cache
+        is None
+    )
+    assert (
+        RequestDispatcher(str(static_home), static_fast_path=False).response_cache
+        is None
+    )
+    with pytest.raises(ValueError, match="static_response_cache_size=-1 is not a size"):
+        RequestDispatcher(str(static_home), static_response_cache_size=-1)
+
+
+def test_response_cache_hit_gives_the_access_log_a_trace_id(
+    static_home: Path,
+) -> None:
+    """The access log's trace id (Roundup >= 2.5) is there for answers from
+    the cache too, a new one each."""
+    pytest.importorskip("roundup.logcontext")
+    from roundup_wsgi.wsgi.finish import Finished, FinishHooks
+
+    seen: list[Finished] = []
+    app = FinishHooks(RequestDispatcher(str(static_home)), [seen.append])
+    for _ in range(3):
+        assert answer(app, make_environ("GET", CSS, {})).status == "200 OK"
+    trace_ids = [record.notes.get("trace_id") for record in seen]
+    assert all(trace_ids), trace_ids
+    assert len(set(trace_ids)) == 3, trace_ids
 
 
 # -- through real servers -------------------------------------------------------
@@ -402,7 +655,8 @@ def test_fast_path_under_real_servers_answers_as_stock_roundup(
     server: str, static_home: Path, tmp_path: Path
 ) -> None:
     """Roundup's own dispatcher and ours (fast path) under the same server:
-    same status, headers (but the server's own) and bytes; then a 304."""
+    same status, headers (but the server's own) and bytes; then a 304.
+    Asked again, ours answers from its response cache: the same again."""
     answers = {}
     home = tmp_path / "tracker"  # one copy: the ETag holds the file's inode
     shutil.copytree(static_home, home)
@@ -414,6 +668,10 @@ def test_fast_path_under_real_servers_answers_as_stock_roundup(
             answers[app] = [fetch(port, *case) for case in REAL_SERVER_CASES]
             etag = dict(answers[app][0][1])["etag"]
             answers[app].append(fetch(port, "GET", CSS, {"If-None-Match": etag}))
+            for _ in range(2):  # gunicorn: each worker keeps its own answers
+                again = [fetch(port, *case) for case in REAL_SERVER_CASES]
+                again.append(fetch(port, "GET", CSS, {"If-None-Match": etag}))
+                assert again == answers[app], app
     stock, ours = answers[servers.STOCK_APP], answers[servers.OUR_APP]
     for case, stock_answer, our_answer in zip(
         [*REAL_SERVER_CASES, "If-None-Match"], stock, ours, strict=True
@@ -426,11 +684,13 @@ def test_fast_path_under_real_servers_answers_as_stock_roundup(
 
 
 def test_static_requests_keep_roundups_log_context(
-    fast: RequestDispatcher, monkeypatch: pytest.MonkeyPatch
+    static_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Log lines of a fast-path request carry Roundup's process name and a
-    trace id of their own (Roundup >= 2.5); the trace reason is left out."""
+    trace id of their own (Roundup >= 2.5); the trace reason is left out.
+    (Without the response cache: an answer from it runs no Roundup code.)"""
     logcontext = pytest.importorskip("roundup.logcontext")
+    fast = RequestDispatcher(str(static_home), static_response_cache_size=0)
     seen: list[dict[str, Any]] = []
     real = static.serve_static_file
 

@@ -57,6 +57,7 @@ from typing import Any
 from .types import ExcInfo, HeaderList, StartResponse, WriteCallable, WSGIApp
 
 __all__ = [
+    "FIRST_CHUNK_KEY",
     "FIRST_CHUNK_SERVERS",
     "MODES",
     "StartResponseError",
@@ -64,6 +65,8 @@ __all__ = [
     "WSGI2Response",
     "WSGIApp",
     "iterable_only",
+    "note_first_chunk",
+    "waits_for_first_chunk",
     "wsgi1_to_wsgi2",
     "wsgi2_to_wsgi1",
 ]
@@ -603,8 +606,19 @@ def wsgi1_to_wsgi2(
 #: chunk of the app_iter (hypercorn's WSGI wrapper, ``hypercorn.app_wrappers``).
 FIRST_CHUNK_SERVERS = ("hypercorn",)
 
+#: ``environ`` key where a middleware that passes its own ``start_response``
+#: on (:class:`roundup_wsgi.wsgi.finish.FinishHooks`, for one) records
+#: :func:`waits_for_first_chunk` of the server's, which the layers below can
+#: no longer see (:func:`note_first_chunk`).  A ``bool``.
+FIRST_CHUNK_KEY = "roundup_wsgi.waits_for_first_chunk"
 
-def waits_for_first_chunk(start_response: object) -> bool:
+#: How many ``__wrapped__`` links :func:`waits_for_first_chunk` follows.
+_MAX_WRAPPED = 8
+
+
+def waits_for_first_chunk(
+    start_response: object, environ: dict[str, Any] | None = None
+) -> bool:
     """True if ``start_response`` is one of a server that sends the status
     line only with the first chunk of the app_iter (:data:`FIRST_CHUNK_SERVERS`),
     so an empty app_iter never starts the response there.
@@ -613,9 +627,32 @@ def waits_for_first_chunk(start_response: object) -> bool:
     empty bytestring, which starts such a response; on other servers an
     empty chunk would change the headers (wsgiref then drops its
     ``Content-Length: 0``), so it is given only to these.
+
+    The answer recorded in ``environ`` under :data:`FIRST_CHUNK_KEY` by a
+    middleware above wins; otherwise ``start_response``'s module decides,
+    following ``__wrapped__`` (:func:`functools.wraps`) through wrappers.
     """
-    module = getattr(start_response, "__module__", None) or ""
-    return module.split(".")[0] in FIRST_CHUNK_SERVERS
+    if environ is not None:
+        known = environ.get(FIRST_CHUNK_KEY)
+        if known is not None:
+            return bool(known)
+    current: object = start_response
+    for _ in range(_MAX_WRAPPED):
+        module = getattr(current, "__module__", None) or ""
+        if module.split(".")[0] in FIRST_CHUNK_SERVERS:
+            return True
+        current = getattr(current, "__wrapped__", None)
+        if current is None:
+            break
+    return False
+
+
+def note_first_chunk(environ: dict[str, Any], start_response: object) -> None:
+    """Record in ``environ`` (:data:`FIRST_CHUNK_KEY`) whether the server's
+    ``start_response`` waits for the first chunk, before a middleware passes
+    a ``start_response`` of its own to the application below."""
+    if FIRST_CHUNK_KEY not in environ:
+        environ[FIRST_CHUNK_KEY] = waits_for_first_chunk(start_response)
 
 
 class _AtLeastOneChunk:
@@ -681,7 +718,9 @@ def wsgi2_to_wsgi1(app: WSGI2App) -> WSGIApp:
         except BaseException:
             _close(body)
             raise
-        if waits_for_first_chunk(start_response) and not _has_chunks(body, environ):
+        if waits_for_first_chunk(start_response, environ) and not _has_chunks(
+            body, environ
+        ):
             return _AtLeastOneChunk(body)
         return body
 

@@ -583,3 +583,37 @@ def test_an_empty_body_starts_the_response_on_hypercorn(
         getattr(app_iter, "close", lambda: None)()
     assert recorder.status == "304 Not Modified"
     assert chunks == ([b""] if hypercorn else [])
+
+
+def test_waits_for_first_chunk_through_wrappers_and_environ() -> None:
+    """A middleware's own ``start_response`` hides the server's: the answer
+    follows ``__wrapped__`` (functools.wraps) or what a middleware above
+    recorded in the environ (note_first_chunk)."""
+    import functools
+
+    from roundup_wsgi.wsgi.adapters import (
+        FIRST_CHUNK_KEY,
+        note_first_chunk,
+        waits_for_first_chunk,
+    )
+
+    server = as_hypercorn(StartResponseRecorder())
+
+    def plain(*args: Any) -> Any:
+        return server(*args)
+
+    @functools.wraps(server)
+    def wrapping(*args: Any) -> Any:
+        return server(*args)
+
+    wrapping.__module__ = __name__  # functools.wraps copied hypercorn's
+    assert waits_for_first_chunk(server)
+    assert not waits_for_first_chunk(plain)
+    assert waits_for_first_chunk(wrapping)
+    env: dict[str, Any] = {}
+    note_first_chunk(env, server)
+    assert env[FIRST_CHUNK_KEY] is True
+    assert waits_for_first_chunk(plain, env)
+    note_first_chunk(env, StartResponseRecorder())  # the outermost one wins
+    assert env[FIRST_CHUNK_KEY] is True
+    assert not waits_for_first_chunk(server, {FIRST_CHUNK_KEY: False})

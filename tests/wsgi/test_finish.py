@@ -192,3 +192,26 @@ def test_access_log_hook_logs_at_info(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger="test.access"):
         AccessLog(logger)(finished_record(REQUEST_METHOD="HEAD"))
     assert caplog.records[0].getMessage().startswith("- - - [")  # no REMOTE_ADDR
+
+
+@pytest.mark.parametrize("hypercorn", [False, True])
+def test_an_empty_body_under_finish_hooks_starts_the_response_on_hypercorn(
+    hypercorn: bool,
+) -> None:
+    """The application below FinishHooks gets the hooks' start_response,
+    not the server's; hypercorn (status line with the first chunk) still
+    gets one empty chunk for an empty body, other servers none."""
+    from helpers.wsgi import StartResponseRecorder, as_hypercorn
+
+    from roundup_wsgi.wsgi.adapters import wsgi2_to_wsgi1
+
+    app = wsgi2_to_wsgi1(lambda environ: ("304 Not Modified", [], []))
+    seen: list[Finished] = []
+    recorder = StartResponseRecorder()
+    start_response = as_hypercorn(recorder) if hypercorn else recorder
+    result = FinishHooks(app, [seen.append])(environ(), start_response)
+    chunks = list(result)
+    result.close()  # type: ignore[attr-defined]
+    assert chunks == ([b""] if hypercorn else [])
+    assert recorder.status == "304 Not Modified"
+    assert seen[0].status == "304 Not Modified"
