@@ -3,6 +3,7 @@
 Run from the repository root::
 
     python -m benchmarks.cpu [--issues 500] [--requests 200] [--rounds 5]
+        [--only 'GET /issue' --only 'GET /issue1']
 
 It builds the benchmark tracker (``benchmarks/seed.py``), then calls each
 WSGI application directly (no server, no sockets) in this thread, like a
@@ -104,7 +105,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--issues", type=int, default=500, help="issues (500)")
     parser.add_argument("--requests", type=int, default=200, help="per round (200)")
     parser.add_argument("--rounds", type=int, default=5, help="rounds (5)")
+    parser.add_argument(
+        "--only",
+        action="append",
+        metavar="TEXT",
+        help="measure only the request labelled TEXT (repeatable; e.g. "
+        "--only 'GET /issue' --only 'GET /issue1')",
+    )
     args = parser.parse_args(argv)
+    chosen = [
+        request for request in REQUESTS if not args.only or request[0] in args.only
+    ]
+    if not chosen:
+        labels = ", ".join(repr(label) for label, _, _ in REQUESTS)
+        parser.error(f"--only {args.only}: no such request; labels: {labels}")
     with tempfile.TemporaryDirectory(prefix="roundup-wsgi-cpu-") as tmp:
         home = Path(tmp) / "tracker"
         seed.build_tracker(home, args.issues, 1024 * 1024)
@@ -115,7 +129,7 @@ def main(argv: list[str] | None = None) -> None:
             "off": RequestDispatcher(str(home), reuse_db=False),
         }
         rows = []
-        for label, path, extra in REQUESTS:
+        for label, path, extra in chosen:
             env = environ(path, extra)
             statuses = {name: call(app, env) for name, app in apps.items()}
             if len(set(statuses.values())) != 1:

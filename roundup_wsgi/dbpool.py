@@ -65,6 +65,8 @@ from typing import Any
 
 from roundup.cgi.client import NotFound
 
+from . import permissions
+
 __all__ = ["DEFAULT_IDLE_LIMIT", "DatabasePool", "Lease", "reuse_refused"]
 
 logger = logging.getLogger("roundup_wsgi")
@@ -299,6 +301,7 @@ class DatabasePool:
             self._discard(kept)
         signature = _signature(self._paths)
         db = tracker.open(None)
+        permissions.install(db)
         self.stats["opened"] += 1
         return _Kept(db, signature)
 

@@ -1,0 +1,263 @@
+"""Remembered permission checks for a kept tracker database.
+
+Roundup's ``Security.hasPermission`` (``roundup/security.py``) answers in
+two passes over the user's roles (``db.user.get_roles(userid)``): first the
+permissions without a check function, then those with one.  The first pass
+reads nothing but the permission tables the tracker's ``schema.py`` built
+(``Permission.test`` ignores the user and the item when there is no check
+function), so its answer is a function of ``(permission, classname,
+property, roles)`` alone.  An index page asks it about a thousand times per
+request (``is_view_ok`` of every property of every row: a tenth of the
+page's CPU time); :func:`install` makes a database's ``security`` remember
+that first pass, so a repeated question costs the ``get_roles`` call and a
+dictionary look-up.
+
+What stays exactly as Roundup does it:
+
+* the user's roles are read through ``db.user.get_roles(userid)`` on every
+  call (a role change in the database, or a tracker's own ``get_roles``,
+  takes effect at once);
+* permissions with a check function run on every call, with the same
+  arguments, in the same order, after the first pass failed;
+* argument errors (an ``itemid`` without ``classname``) raise the same
+  ``ValueError``.
+
+What is remembered is forgotten when the tracker adds a role or a
+permission through ``Security.addRole``, ``addPermission`` or
+``addPermissionToRole`` after opening (the schema is read again anyway
+when :mod:`roundup_wsgi.dbpool` opens a database anew because
+``schema.py``, ``detectors/`` or ``extensions/`` changed).  Each database
+has its own ``Security``, so trackers served by one process never share
+what is remembered.  Nothing is installed (Roundup's own method answers)
+when the tracker or an extension replaced ``Security``, ``Role`` or
+``Permission`` methods (:func:`install` returns ``False``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from roundup import hyperdb
+from roundup.backends import rdbms_common
+from roundup.security import Permission, Role, Security
+
+__all__ = ["MAX_REMEMBERED", "install", "installed"]
+
+#: Answers remembered per database before they are all forgotten (a bound
+#: on memory: the number of distinct questions is the schema's classes x
+#: properties x permission names x role combinations in use).
+MAX_REMEMBERED = 20_000
+
+#: Roundup's methods whose behaviour the cache relies on, as imported.
+_ROUNDUP_METHODS = (
+    (Security, "hasPermission", Security.hasPermission),
+    (Role, "hasPermission", Role.hasPermission),
+    (Permission, "test", Permission.test),
+)
+
+#: ``Database.getnode`` methods whose cache hit :meth:`_RememberingSecurity.roles`
+#: repeats (PostgreSQL's only adds a savepoint for ``allow_abort=False``).
+_GETNODES: set[Any] = {rdbms_common.Database.getnode}
+try:
+    from roundup.backends import back_postgresql
+except ImportError:  # pragma: no cover - psycopg2 not installed
+    pass
+else:
+    _GETNODES.add(back_postgresql.Database.getnode)
+
+#: ``Security`` methods that change the permission tables.
+_MUTATORS = ("addRole", "addPermission", "addPermissionToRole")
+
+
+class _RememberingSecurity:
+    """The replacement ``hasPermission`` of one ``Security`` instance."""
+
+    __slots__ = ("answers", "multilinks", "role_lists", "security")
+
+    def __init__(self, security: Any, multilinks: tuple[str, ...] | None) -> None:
+        self.security = security
+        #: ``(permission, classname, property, roles)`` -> first-pass answer.
+        self.answers: dict[tuple[Any, ...], bool] = {}
+        #: The user class's Multilink properties, or ``None`` when
+        #: :meth:`roles` must call ``get_roles``.
+        self.multilinks = multilinks
+        #: A user's ``roles`` value -> the roles ``get_roles`` yields for it.
+        self.role_lists: dict[str, tuple[str, ...]] = {}
+
+    def roles(self, userid: str) -> tuple[str, ...]:
+        """``tuple(db.user.get_roles(userid))``.
+
+        Roundup's ``get_roles`` reads the user through ``db.getnode``; when
+        the user is in the database's node cache with its Multilinks read,
+        that ``getnode`` only moves it to the front of the cache's LRU list
+        and counts a cache hit: done here the same way, without the rest.
+        """
+        db = self.security.db
+        multilinks = self.multilinks
+        if multilinks is not None:
+            key = ("user", userid)
+            node = db.cache.get(key)
+            if node is not None and all(name in node for name in multilinks):
+                db._cache_refresh(key)
+                if __debug__:
+                    db.stats["cache_hits"] += 1
+                value = node["roles"]
+                try:
+                    return self.role_lists[value]
+                except KeyError:
+                    roles = tuple(hyperdb.iter_roles(value))
+                    if len(self.role_lists) >= MAX_REMEMBERED:
+                        self.role_lists.clear()
+                    self.role_lists[value] = roles
+                    return roles
+                except TypeError:
+                    pass
+        return tuple(db.user.get_roles(userid))
+
+    def forget(self) -> None:
+        self.answers.clear()
+
+    def has_permission(
+        self,
+        permission: str,
+        userid: str,
+        classname: str | None = None,
+        property: str | None = None,
+        itemid: str | None = None,
+        skip_permissions_with_check: bool = False,
+    ) -> bool:
+        """Same arguments and answer as Roundup's ``Security.hasPermission``."""
+        if itemid and classname is None:
+            raise ValueError("classname must accompany itemid")
+        security = self.security
+        db = security.db
+        roles = self.roles(userid)
+        key = (permission, classname, property, roles)
+        try:
+            found = self.answers[key]
+        except KeyError:
+            found = self._first_pass(
+                permission, userid, classname, property, itemid, roles
+            )
+            if len(self.answers) >= MAX_REMEMBERED:
+                self.answers.clear()
+            self.answers[key] = found
+        except TypeError:  # an unhashable argument: no remembering
+            found = self._first_pass(
+                permission, userid, classname, property, itemid, roles
+            )
+        if found:
+            return True
+        if skip_permissions_with_check:
+            return False
+        table = security.role
+        # Roundup reads the roles again for its second pass: so do we (the
+        # same cache hit counted, the same get_roles calls).
+        for rolename in self.roles(userid):
+            if not rolename or rolename not in table:
+                continue
+            if table[rolename].hasPermission(
+                db, permission, userid, classname, property, itemid, True
+            ):
+                return True
+        return False
+
+    def _first_pass(
+        self,
+        permission: str,
+        userid: str,
+        classname: str | None,
+        property: str | None,
+        itemid: str | None,
+        roles: tuple[str, ...],
+    ) -> bool:
+        security = self.security
+        table = security.role
+        for rolename in roles:
+            if not rolename or rolename not in table:
+                continue
+            if table[rolename].hasPermission(
+                security.db, permission, userid, classname, property, itemid, False
+            ):
+                return True
+        return False
+
+
+def _forgetting(method: Callable[..., Any], cache: _RememberingSecurity) -> Any:
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        finally:
+            cache.forget()
+
+    wrapper.__name__ = getattr(method, "__name__", "wrapper")
+    wrapper.__doc__ = getattr(method, "__doc__", None)
+    return wrapper
+
+
+def install(db: Any) -> bool:
+    """Make ``db.security.hasPermission`` remember its first pass (see the
+    module docstring).
+
+    :param db: an open tracker database (``Tracker.open`` result).
+    :returns: ``True`` if installed (or already installed), ``False`` when
+        Roundup's own method must answer: no ``security``, a ``Security``
+        subclass, or a replaced ``Security.hasPermission``,
+        ``Role.hasPermission`` or ``Permission.test``, or an instance
+        attribute ``hasPermission`` already set (a test's mock).
+    """
+    security = getattr(db, "security", None)
+    if type(security) is not Security:
+        return False
+    if installed(db):
+        return True
+    for cls, name, original in _ROUNDUP_METHODS:
+        if getattr(cls, name) is not original:
+            return False
+    state = vars(security)
+    if "hasPermission" in state:
+        return False
+    cache = _RememberingSecurity(security, _user_multilinks(db))
+    for name in _MUTATORS:
+        state[name] = _forgetting(getattr(security, name), cache)
+    state["hasPermission"] = cache.has_permission
+    return True
+
+
+def installed(db: Any) -> bool:
+    """True if :func:`install` is in effect on ``db``."""
+    state = getattr(getattr(db, "security", None), "__dict__", None) or {}
+    method = state.get("hasPermission")
+    return isinstance(getattr(method, "__self__", None), _RememberingSecurity)
+
+
+#: Roundup's functions :meth:`_RememberingSecurity.roles` stands in for.
+_GET_ROLES = hyperdb.Class.get_roles
+_ITER_ROLES = hyperdb.iter_roles
+
+
+def _user_multilinks(db: Any) -> tuple[str, ...] | None:
+    """The user class's Multilink property names if ``get_roles`` can be
+    answered from the node cache (Roundup's own ``get_roles``,
+    ``iter_roles`` and ``getnode``, a ``roles`` property), else ``None``."""
+    try:
+        user = db.getclass("user")
+    except (KeyError, AttributeError):
+        return None
+    if (
+        getattr(type(user), "get_roles", None) is not _GET_ROLES
+        or "get_roles" in getattr(user, "__dict__", {})
+        or hyperdb.iter_roles is not _ITER_ROLES
+        or getattr(type(db), "getnode", None) not in _GETNODES
+        or "getnode" in getattr(db, "__dict__", {})
+        or not isinstance(getattr(db, "cache", None), dict)
+        or not isinstance(getattr(db, "stats", None), dict)
+    ):
+        return None
+    properties = user.getprops()
+    if "roles" not in properties:
+        return None
+    return tuple(
+        name for name, prop in properties.items() if isinstance(prop, hyperdb.Multilink)
+    )
