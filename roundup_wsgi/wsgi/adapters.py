@@ -641,7 +641,10 @@ def waits_for_first_chunk(
         module = getattr(current, "__module__", None) or ""
         if module.split(".")[0] in FIRST_CHUNK_SERVERS:
             return True
-        current = getattr(current, "__wrapped__", None)
+        # Through __dict__: a getattr() that misses raises and catches an
+        # AttributeError, which costs more than the rest of the check.
+        namespace = getattr(current, "__dict__", None)
+        current = namespace.get("__wrapped__") if namespace else None
         if current is None:
             break
     return False
