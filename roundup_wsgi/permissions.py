@@ -42,19 +42,28 @@ from roundup import hyperdb
 from roundup.backends import rdbms_common
 from roundup.security import Permission, Role, Security
 
-__all__ = ["MAX_REMEMBERED", "install", "installed"]
+__all__ = ["MAX_REMEMBERED", "SUPPORTED", "install", "installed"]
 
 #: Answers remembered per database before they are all forgotten (a bound
 #: on memory: the number of distinct questions is the schema's classes x
 #: properties x permission names x role combinations in use).
 MAX_REMEMBERED = 20_000
 
-#: Roundup's methods whose behaviour the cache relies on, as imported.
-_ROUNDUP_METHODS = (
-    (Security, "hasPermission", Security.hasPermission),
-    (Role, "hasPermission", Role.hasPermission),
-    (Permission, "test", Permission.test),
+#: Roundup's methods whose behaviour the cache relies on, as imported
+#: (``None`` where the installed Roundup has no such method).
+_ROUNDUP_METHODS = tuple(
+    (cls, name, getattr(cls, name, None))
+    for cls, name in (
+        (Security, "hasPermission"),
+        (Role, "hasPermission"),
+        (Permission, "test"),
+    )
 )
+
+#: False where the installed Roundup checks permissions another way than
+#: the one the cache mirrors (Roundup 2.4 has no ``Role.hasPermission``):
+#: :func:`install` then leaves Roundup's own method in place.
+SUPPORTED = all(original is not None for _, _, original in _ROUNDUP_METHODS)
 
 #: ``Database.getnode`` methods whose cache hit :meth:`_RememberingSecurity.roles`
 #: repeats (PostgreSQL's only adds a savepoint for ``allow_abort=False``).
@@ -208,7 +217,7 @@ def install(db: Any) -> bool:
         attribute ``hasPermission`` already set (a test's mock).
     """
     security = getattr(db, "security", None)
-    if type(security) is not Security:
+    if not SUPPORTED or type(security) is not Security:
         return False
     if installed(db):
         return True

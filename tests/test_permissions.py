@@ -24,6 +24,12 @@ from webtest import TestApp
 import roundup_wsgi.dispatcher as dispatcher_module
 from roundup_wsgi import RequestDispatcher, permissions
 
+#: The permission memory mirrors Roundup 2.5+'s Security.hasPermission.
+needs_support = pytest.mark.skipif(
+    not permissions.SUPPORTED,
+    reason="Roundup 2.4 has no Role.hasPermission: the permission memory stays off",
+)
+
 WEB = "http://localhost/"
 
 
@@ -82,6 +88,7 @@ def outcome(db: Any, question: tuple[Any, ...], skip: bool) -> tuple[str, Any]:
     return ("answered", bool(answer))
 
 
+@needs_support
 def test_every_answer_is_roundups(databases: Callable[[str], Any]) -> None:
     """Asked twice (the second time from memory), every question gets
     Roundup's answer, and the databases' node caches see the same hits in
@@ -101,6 +108,7 @@ def test_every_answer_is_roundups(databases: Callable[[str], Any]) -> None:
     assert ours.stats["cache_hits"] == stock.stats["cache_hits"]
 
 
+@needs_support
 def test_an_itemid_without_classname_is_roundups_error(
     databases: Callable[[str], Any],
 ) -> None:
@@ -110,6 +118,7 @@ def test_an_itemid_without_classname_is_roundups_error(
         db.security.hasPermission("View", "1", None, None, "1")
 
 
+@needs_support
 def test_a_role_change_in_the_database_is_seen_at_once(
     databases: Callable[[str], Any],
 ) -> None:
@@ -123,6 +132,7 @@ def test_a_role_change_in_the_database_is_seen_at_once(
     assert db.security.hasPermission("Edit", demo, "user", "roles", "1")
 
 
+@needs_support
 def test_a_permission_added_at_run_time_is_seen_at_once(
     databases: Callable[[str], Any],
 ) -> None:
@@ -140,6 +150,7 @@ def test_a_permission_added_at_run_time_is_seen_at_once(
     assert not db.security.hasPermission("View", anonymous, "issue")
 
 
+@needs_support
 def test_not_installed_over_a_replaced_method(
     databases: Callable[[str], Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -189,6 +200,7 @@ def apps(home: Path, **flags: Any) -> tuple[TestApp, TestApp, RequestDispatcher]
     )
 
 
+@needs_support
 def test_pages_are_the_same_as_roundups(home: Path) -> None:
     ours, stock, dispatcher = apps(home)
     for _ in range(2):  # the second round answers from memory
@@ -209,6 +221,7 @@ def edit_demo(home: Path, roles: str) -> None:
         db.close()
 
 
+@needs_support
 def test_a_role_change_changes_the_next_page(home: Path) -> None:
     """The demo user loses role User, then gets Admin: each page is the one
     Roundup's dispatcher gives at that moment."""
@@ -250,6 +263,7 @@ def test_a_schema_permission_change_changes_the_next_page(home: Path) -> None:
     assert b"demo" in page
 
 
+@needs_support
 def test_a_template_edit_changes_the_next_page(home: Path) -> None:
     ours, stock, _ = apps(home)
     compare(ours, stock, "/issue", DEMO)
@@ -260,6 +274,7 @@ def test_a_template_edit_changes_the_next_page(home: Path) -> None:
     assert b"All bugs" in page
 
 
+@needs_support
 def test_trackers_in_one_process_keep_their_own_permissions(
     make_tracker: Callable[[str], Path],
 ) -> None:
@@ -274,3 +289,15 @@ def test_trackers_in_one_process_keep_their_own_permissions(
         opened = compare(*pairs[1], "/user?@template=index", {})
         assert b"admin" not in closed
         assert b"admin" in opened
+
+
+@pytest.mark.skipif(permissions.SUPPORTED, reason="the installed Roundup is supported")
+def test_install_leaves_roundup_alone_where_unsupported(
+    databases: Callable[[str], Any],
+) -> None:
+    """Roundup 2.4 checks permissions without Role.hasPermission: install()
+    changes nothing and Roundup's own method answers."""
+    db = databases("admin")
+    assert permissions.install(db) is False
+    assert not permissions.installed(db)
+    assert "hasPermission" not in vars(db.security)
