@@ -29,13 +29,13 @@ from __future__ import annotations
 import importlib
 import os
 import struct
-import threading
 import time
 import zlib
-from collections import OrderedDict
 from collections.abc import Generator, Iterator, Sequence
 from functools import lru_cache
 from typing import Any, BinaryIO, NamedTuple, Protocol
+
+from .lru import ByteBoundedLRU
 
 
 def _optional(name: str) -> Any:
@@ -398,67 +398,33 @@ class FileStamp(NamedTuple):
         return cls(stat.st_ino, stat.st_size, stat.st_mtime_ns)
 
 
-class VariantCache:
+class VariantCache(ByteBoundedLRU[tuple[FileStamp, bytes]]):
     """Compressed variants of files, in memory, least recently used evicted.
 
     An entry is ``(path, coding) -> bytes`` together with the
     :class:`FileStamp` of the file it was made from; :meth:`get` with
     another stamp (the file was replaced, rewritten or touched) finds
-    nothing and drops the entry.  Thread-safe (one lock; the work under it
-    is a dictionary operation).
+    nothing and drops the entry.  Thread-safe (:class:`~.lru.ByteBoundedLRU`).
 
     :param max_bytes: the most bytes of variants kept (their lengths
         summed); 0 keeps nothing.  A variant larger than this is not kept.
     :raises ValueError: ``max_bytes`` is negative.
     """
 
-    def __init__(self, max_bytes: int) -> None:
-        if max_bytes < 0:
-            raise ValueError(f"cache size must be >= 0 bytes, not {max_bytes}")
-        self.max_bytes = max_bytes
-        #: Bytes held now (sum of the variants' lengths).
-        self.size = 0
-        self._entries: OrderedDict[tuple[str, str], tuple[FileStamp, bytes]] = (
-            OrderedDict()
-        )
-        self._lock = threading.Lock()
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
     def get(self, path: str, coding: str, stamp: FileStamp) -> bytes | None:
         """The variant of ``path`` in ``coding`` made from the file as
         ``stamp`` describes it, or ``None`` (a stale entry is dropped)."""
         key = (path, coding)
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is None:
-                return None
-            if entry[0] != stamp:
-                del self._entries[key]
-                self.size -= len(entry[1])
-                return None
-            self._entries.move_to_end(key)
-            return entry[1]
+        entry = self._lookup(key)
+        if entry is None:
+            return None
+        if entry[0] != stamp:
+            self._discard(key, entry)
+            return None
+        return entry[1]
 
     def put(self, path: str, coding: str, stamp: FileStamp, data: bytes) -> None:
         """Keep ``data`` as the variant of ``path`` (as ``stamp`` describes
         it) in ``coding``; evict the least recently used past ``max_bytes``."""
-        if len(data) > self.max_bytes:
-            return
-        key = (path, coding)
-        with self._lock:
-            old = self._entries.pop(key, None)
-            if old is not None:
-                self.size -= len(old[1])
-            self._entries[key] = (stamp, data)
-            self.size += len(data)
-            while self.size > self.max_bytes:
-                _, (_, evicted) = self._entries.popitem(last=False)
-                self.size -= len(evicted)
-
-    def clear(self) -> None:
-        """Drop every entry."""
-        with self._lock:
-            self._entries.clear()
-            self.size = 0
+        if len(data) <= self.max_bytes:
+            self._store((path, coding), (stamp, data), len(data))

@@ -20,13 +20,12 @@ files.
 from __future__ import annotations
 
 import os
-import threading
-from collections import OrderedDict
 from collections.abc import Hashable, Iterable
 from typing import Any, NamedTuple
 
 from .adapters import waits_for_first_chunk
 from .encoding import FileStamp
+from .lru import ByteBoundedLRU
 from .types import HeaderList, StartResponse
 
 __all__ = [
@@ -125,11 +124,11 @@ def entry_size(key: Hashable, status: str, headers: HeaderList, body: bytes) -> 
     )
 
 
-class ResponseCache:
+class ResponseCache(ByteBoundedLRU[CachedResponse]):
     """Kept responses, least recently used evicted past ``max_bytes``.
 
-    Thread-safe: one lock, held for dictionary operations only (the
-    ``os.stat`` calls of a hit run outside it).
+    Thread-safe (:class:`~.lru.ByteBoundedLRU`; the ``os.stat`` calls of a
+    hit run outside its lock).
 
     :param max_bytes: the most bytes held (each entry as :func:`entry_size`
         counts it); an entry larger than a quarter of it is not kept.
@@ -139,35 +138,22 @@ class ResponseCache:
     def __init__(self, max_bytes: int) -> None:
         if not isinstance(max_bytes, int) or max_bytes <= 0:
             raise ValueError(f"cache size must be > 0 bytes, not {max_bytes!r}")
-        self.max_bytes = max_bytes
-        #: Bytes held now.
-        self.size = 0
+        super().__init__(max_bytes)
         #: Counters: answers given from the cache, and stale entries dropped.
         self.hits = 0
         self.stale = 0
-        self._entries: OrderedDict[Hashable, CachedResponse] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def __len__(self) -> int:
-        return len(self._entries)
 
     def get(self, key: Hashable) -> CachedResponse | None:
         """The response kept under ``key`` if its files are unchanged, else
         ``None`` (a stale entry is dropped)."""
-        entry = self._entries.get(key)
+        entry = self._lookup(key)
         if entry is None:
             return None
         if not still_valid(entry.dependencies):
-            with self._lock:
-                if self._entries.get(key) is entry:
-                    del self._entries[key]
-                    self.size -= entry.size
-                self.stale += 1
+            self._discard(key, entry)
+            self.stale += 1
             return None
-        with self._lock:
-            if key in self._entries:
-                self._entries.move_to_end(key)
-            self.hits += 1
+        self.hits += 1
         return entry
 
     def put(
@@ -189,19 +175,5 @@ class ResponseCache:
         if size > self.max_bytes // 4:
             return False
         entry = CachedResponse(status, tuple(headers), body, dependencies, size)
-        with self._lock:
-            old = self._entries.pop(key, None)
-            if old is not None:
-                self.size -= old.size
-            self._entries[key] = entry
-            self.size += size
-            while self.size > self.max_bytes:
-                _, evicted = self._entries.popitem(last=False)
-                self.size -= evicted.size
+        self._store(key, entry, size)
         return True
-
-    def clear(self) -> None:
-        """Drop every entry."""
-        with self._lock:
-            self._entries.clear()
-            self.size = 0
