@@ -31,6 +31,7 @@ overrides a method the fast path skips (:func:`client_allows_fast_path`).
 from __future__ import annotations
 
 import os
+import stat
 import urllib.parse
 from collections.abc import Mapping
 from typing import Any
@@ -330,8 +331,12 @@ def file_dependencies(config: Any, path: str) -> Dependencies | None:
             filename = os.path.normpath(os.path.join(directory, file))
             if not filename.startswith(directory):
                 return None
-            found.append((filename, stamp_of(filename)))
-            if os.path.isfile(filename):
+            try:
+                st: os.stat_result | None = os.stat(filename)
+            except OSError:
+                st = None
+            found.append((filename, FileStamp.of(st) if st is not None else None))
+            if st is not None and stat.S_ISREG(st.st_mode):  # os.path.isfile
                 served = filename
                 break
         if served is not None:
