@@ -139,55 +139,52 @@ class _RememberingSecurity:
         """Same arguments and answer as Roundup's ``Security.hasPermission``."""
         if itemid and classname is None:
             raise ValueError("classname must accompany itemid")
-        security = self.security
-        db = security.db
         roles = self.roles(userid)
         key = (permission, classname, property, roles)
+        question = (permission, userid, classname, property, itemid)
         try:
             found = self.answers[key]
         except KeyError:
-            found = self._first_pass(
-                permission, userid, classname, property, itemid, roles
-            )
+            found = self._any_role(roles, *question, False)
             if len(self.answers) >= MAX_REMEMBERED:
                 self.answers.clear()
             self.answers[key] = found
         except TypeError:  # an unhashable argument: no remembering
-            found = self._first_pass(
-                permission, userid, classname, property, itemid, roles
-            )
+            found = self._any_role(roles, *question, False)
         if found:
             return True
         if skip_permissions_with_check:
             return False
-        table = security.role
         # Roundup reads the roles again for its second pass: so do we (the
         # same cache hit counted, the same get_roles calls).
-        for rolename in self.roles(userid):
-            if not rolename or rolename not in table:
-                continue
-            if table[rolename].hasPermission(
-                db, permission, userid, classname, property, itemid, True
-            ):
-                return True
-        return False
+        return self._any_role(self.roles(userid), *question, True)
 
-    def _first_pass(
+    def _any_role(
         self,
+        roles: tuple[str, ...],
         permission: str,
         userid: str,
         classname: str | None,
         property: str | None,
         itemid: str | None,
-        roles: tuple[str, ...],
+        with_check: bool,
     ) -> bool:
+        """One pass of Roundup's ``Security.hasPermission``: True if one of
+        ``roles`` (unknown names skipped) has a matching permission, among
+        those with a check function (``with_check``) or without."""
         security = self.security
         table = security.role
         for rolename in roles:
             if not rolename or rolename not in table:
                 continue
             if table[rolename].hasPermission(
-                security.db, permission, userid, classname, property, itemid, False
+                security.db,
+                permission,
+                userid,
+                classname,
+                property,
+                itemid,
+                with_check,
             ):
                 return True
         return False
