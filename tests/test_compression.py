@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 from helpers import seeded, servers
-from helpers.wsgi import Result, call_wsgi, make_environ, normalise_body
+from helpers.wsgi import Result, call_wsgi, make_environ, mask_gzip, normalise_body
 from roundup import instance
 from roundup.cgi.wsgi_handler import RequestDispatcher as StockDispatcher
 from roundup.configuration import CoreConfig
@@ -110,13 +110,6 @@ def stock(template: Path) -> StockDispatcher:
 @pytest.fixture(scope="module")
 def ours(template: Path) -> RequestDispatcher:
     return RequestDispatcher(str(template))
-
-
-def mask_gzip(body: bytes) -> bytes:
-    """``body`` with a gzip header's MTIME (bytes 4-7) zeroed."""
-    if body[:3] == b"\x1f\x8b\x08":
-        return body[:4] + b"\0\0\0\0" + body[8:]
-    return body
 
 
 def headers_of(result: Result, drop: tuple[str, ...] = ()) -> list[tuple[str, str]]:

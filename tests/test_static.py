@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 from helpers import seeded, servers
-from helpers.wsgi import Result, call_wsgi, normalise_body
+from helpers.wsgi import Result, call_wsgi, mask_gzip, normalise_body
 from roundup.configuration import CoreConfig
 from webob import Request
 
@@ -112,7 +112,7 @@ def assert_same(
     fast_result = answer(fast, make_environ(method, path, headers))
     assert fast_result.status == slow_result.status
     assert headers_but_date(fast_result) == headers_but_date(slow_result)
-    assert fast_result.body == slow_result.body
+    assert mask_gzip(fast_result.body) == mask_gzip(slow_result.body)
     return fast_result
 
 
@@ -388,10 +388,13 @@ def stock_dispatcher(static_home: Path) -> Any:
 
 
 def same_answer(one: Result, other: Result) -> bool:
+    """Same status, headers but Date, and bytes but a gzip header's MTIME
+    (a listed difference: a kept compressed file keeps the time of its first
+    compression, and Roundup's own changes each second)."""
     return (
         one.status == other.status
         and headers_but_date(one) == headers_but_date(other)
-        and one.body == other.body
+        and mask_gzip(one.body) == mask_gzip(other.body)
     )
 
 

@@ -45,6 +45,15 @@ def normalise_body(body: bytes, base_url: str | None = None) -> bytes:
     return RELATIVE_DATE.sub(b"RELDATE", body)
 
 
+def mask_gzip(body: bytes) -> bytes:
+    """``body`` with a gzip header's MTIME (bytes 4-7, RFC 1952 2.3) zeroed:
+    Roundup writes the time of compression there, so two compressions of one
+    file a second apart differ in those bytes alone."""
+    if body[:3] == b"\x1f\x8b\x08":
+        return body[:4] + b"\0\0\0\0" + body[8:]
+    return body
+
+
 def normalise_headers(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """Headers as a sorted list, lower-case names, without per-request ones
     (Date, Expires, Set-Cookie)."""
