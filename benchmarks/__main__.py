@@ -33,10 +33,13 @@ ceiling).  It measures, for stock and ours in turn:
   requests answered): less sensitive than req/s to other load on the
   machine, since it counts only what the server itself spent.
 
-Last, in one process, the cost of the access log, the metrics and the
-health checks per request: on and off (``benchmarks/operations.py``).
+Last, the cost of the access log, the metrics and the health checks per
+request, on and off (``benchmarks/operations.py``): under each server (the
+server processes' CPU time per request, as above, with
+``benchmarks.bare:application`` as "off"), and in one process (the
+application's own CPU time, without the server's).
 
-It prints two tables.  ``--quick`` (1 round of 2 s per measurement) takes
+It prints three tables.  ``--quick`` (1 round of 2 s per measurement) takes
 under 2 minutes; the default (3 rounds of 10 s) about 15.  ``--only TEXT``
 measures only the requests whose label contains TEXT (``--only style.css``:
 the static-file rows and the ceiling), without the downloads and the
@@ -587,7 +590,19 @@ def main(argv: list[str] | None = None) -> None:
         ops_rounds = 12 if args.quick else 20
         ops_seconds = 0.5 if args.quick else 1.5
         overheads = []
+        served: list[operations.Overhead] = []
         if not args.only:
+            for kind in args.server_list:
+                log(f"operations on vs off, {SERVER_KINDS[kind][0]}")
+                served += operations.measure_served(
+                    SERVER_KINDS[kind][0],
+                    SERVER_KINDS[kind][1],
+                    template,
+                    work,
+                    args.rounds,
+                    args.seconds,
+                    wrk,
+                )
             log("operations on vs off, in process")
             overheads = operations.measure(template, work, ops_rounds, ops_seconds)
     print(
@@ -605,6 +620,14 @@ def main(argv: list[str] | None = None) -> None:
         f"{ops_rounds} rounds of {ops_seconds:g} s (median of each round's on/off)"
     )
     print(operations.render(overheads))
+    print()
+    print(
+        "Operations on (access log to a file, metrics, /-/ready every "
+        f"{operations.READY_EVERY:.0f} s) vs off (a bare dispatcher) under each "
+        f"server: CPU per request of the server's processes, {args.rounds} "
+        f"round(s) of {args.seconds} s (median of each round's on/off)"
+    )
+    print(operations.render(served))
 
 
 if __name__ == "__main__":

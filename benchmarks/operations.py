@@ -1,9 +1,22 @@
 """What the access log, the metrics and the health checks cost per request.
 
-Run alone (``python -m benchmarks.operations [--quick]``) or as part of
-``python -m benchmarks``.  In one process, on one copy of the seeded
-tracker, it calls two applications directly (no server, no sockets, so the
-figure is the application's own CPU time, not the network's):
+Run alone (``python -m benchmarks.operations [--quick] [--servers
+waitress,gunicorn]``) or as part of ``python -m benchmarks``.  It measures
+in two ways.
+
+Under a server (:func:`measure_served`, with ``--servers`` and in
+``python -m benchmarks``): a bare dispatcher (``benchmarks.bare``) and
+``roundup_wsgi.app:application`` with the access log and the metrics on,
+each served by its own server process and loaded in turn with wrk; the
+figure is the CPU time per request of the server's processes, as the
+other rows of ``python -m benchmarks`` count it (the server's own work,
+the kernel's for the sockets, and the application's).
+
+In one process (:func:`measure`), on one copy of the seeded tracker, it
+calls two applications directly (no server, no sockets, so the figure is
+the application's own CPU time, not the network's): the stricter measure,
+where a static file answered from the response cache costs about 12 µs,
+less than one access-log line:
 
 * *off*: a bare :class:`~roundup_wsgi.RequestDispatcher`, what ``make_app``
   built before the operations features existed;
@@ -223,6 +236,143 @@ def measure(template: Path, work: Path, rounds: int, seconds: float) -> list[Ove
         devnull.close()
 
 
+#: (label, path, request headers, target overhead) of the served rows.
+SERVED_PATHS: tuple[tuple[str, str, dict[str, str], float], ...] = (
+    ("GET /issue1", "/issue1", {}, 0.03),
+    (
+        "GET /@@file/style.css, browser Accept-Encoding",
+        "/@@file/style.css",
+        {"Accept-Encoding": "gzip, deflate, br"},
+        0.10,
+    ),
+)
+
+
+def measure_served(
+    kind: str,
+    command: Callable[[int, str], list[str]],
+    template: Path,
+    work: Path,
+    rounds: int,
+    seconds: int,
+    wrk: str,
+) -> list[Overhead]:
+    """The operations' cost under a real server: CPU per request of the
+    server process (and its workers) as :mod:`benchmarks.load` reads it
+    from ``/proc``, for :data:`SERVED_PATHS`.
+
+    Two servers of ``kind`` run side by side, each on its own copy of the
+    tracker: *off* serves ``benchmarks.bare:application`` (a bare
+    dispatcher), *on* ``roundup_wsgi.app:application`` with
+    ``ROUNDUP_WSGI_ACCESS_LOG`` and ``ROUNDUP_WSGI_METRICS`` on (its access
+    log goes to the server's stderr, a file, as a service manager would
+    keep it) and ``GET /-/ready`` sent every :data:`READY_EVERY` seconds
+    while it is loaded.  Each round loads off and on in turn with wrk for
+    ``seconds`` (who goes first alternates), so both see the machine's
+    load of that moment.
+
+    :param command: ``(port, "module:callable") -> argv`` of the server.
+    :returns: one :class:`Overhead` per path, values in CPU seconds per
+        request; the label names the server ``kind``.
+    :raises RuntimeError: wrk failed (from :func:`benchmarks.load.run_wrk`).
+    :raises SystemExit: a request did not answer 200.
+    """
+    import threading
+    import urllib.request
+    from contextlib import ExitStack
+
+    from helpers import servers  # type: ignore[import-not-found]  # tests/helpers
+
+    from roundup_wsgi.tracker import set_tracker_web
+
+    from . import load
+
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    root = Path(__file__).resolve().parent.parent
+    rows = [
+        Overhead(f"{kind}: {label}", target) for label, _, _, target in SERVED_PATHS
+    ]
+    with ExitStack() as stack:
+        started = {}
+        for side, app, extra in (
+            ("off", "benchmarks.bare:application", {}),
+            (
+                "on",
+                "roundup_wsgi.app:application",
+                {"ROUNDUP_WSGI_ACCESS_LOG": "on", "ROUNDUP_WSGI_METRICS": "on"},
+            ),
+        ):
+            port = servers.free_port()
+            home = work / f"ops-{kind}-{side}"
+            shutil.copytree(template, home)
+            set_tracker_web(home, f"http://127.0.0.1:{port}/")
+            process = servers.ServerProcess(
+                command(port, app),
+                port,
+                work / f"log-ops-{kind}-{side}",
+                env={
+                    "ROUNDUP_TRACKER_HOME": str(home),
+                    "PYTHONPATH": str(root),
+                    **extra,
+                },
+                name=f"ops-{kind}-{side}",
+                ready_path="/@@file/style.css",
+                start_timeout=120,
+            )
+            stack.enter_context(process)
+            started[side] = process
+        for _, path, headers, _ in SERVED_PATHS:
+            for process in started.values():
+                request = urllib.request.Request(
+                    process.url + path[1:], headers=headers
+                )
+                with opener.open(request, timeout=120) as response:
+                    if response.status != 200:
+                        raise SystemExit(
+                            f"benchmarks: {path} answered {response.status}"
+                        )
+                    response.read()
+
+        def poll_ready(url: str, stop: threading.Event) -> None:
+            while not stop.wait(READY_EVERY):
+                opener.open(url, timeout=30).read()
+
+        for round_ in range(rounds):
+            for row, (_, path, headers, _) in zip(rows, SERVED_PATHS, strict=True):
+                order = [("off", row.off), ("on", row.on)]
+                if round_ % 2:
+                    order.reverse()
+                for side, values in order:
+                    process = started[side]
+                    assert process.proc is not None
+                    stop = threading.Event()
+                    poller = threading.Thread(
+                        target=poll_ready,
+                        args=(process.url + "-/ready", stop),
+                        daemon=True,
+                    )
+                    if side == "on":
+                        poller.start()
+                    before = load.cpu_seconds(process.proc.pid)
+                    result = load.run_wrk(
+                        process.url + path[1:],
+                        seconds=seconds,
+                        connections=4,
+                        headers=headers,
+                        wrk=wrk,
+                    )
+                    cpu = load.cpu_seconds(process.proc.pid) - before
+                    stop.set()
+                    if side == "on":
+                        poller.join()
+                    if result.errors:
+                        raise SystemExit(
+                            f"benchmarks: {result.errors} errors on {path} ({side})"
+                        )
+                    values.append(cpu / max(result.requests, 1))
+    return rows
+
+
 def render(rows: list[Overhead]) -> str:
     """The table: CPU per request off and on, the overhead and the target."""
     lines = [
@@ -265,13 +415,43 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--quick", action="store_true", help="12 rounds of 0.5 s")
     parser.add_argument("--issues", type=int, default=100, help="issues (100)")
+    parser.add_argument(
+        "--servers",
+        default="",
+        help="also measure under these servers (comma-separated: waitress,"
+        "gunicorn; needs wrk), 3 rounds of 10 s (--quick: 1 of 2 s)",
+    )
     args = parser.parse_args(argv)
     rounds, seconds = (12, 0.5) if args.quick else (20, 1.5)
     from . import seed
 
+    served: list[Overhead] = []
     with tempfile.TemporaryDirectory(prefix="roundup-wsgi-ops-") as tmp:
         work = Path(tmp)
         seed.build_tracker(work / "template", args.issues, 1024 * 1024)
+        kinds = [name.strip() for name in args.servers.split(",") if name.strip()]
+        if kinds:
+            from .__main__ import SERVER_KINDS
+            from .load import find_wrk
+
+            unknown = [name for name in kinds if name not in SERVER_KINDS]
+            if unknown:
+                parser.error(
+                    f"unknown server {unknown[0]!r}: use {', '.join(SERVER_KINDS)}"
+                )
+            wrk = find_wrk()
+            served_rounds, served_seconds = (1, 2) if args.quick else (3, 10)
+            for kind in kinds:
+                label, command = SERVER_KINDS[kind]
+                served += measure_served(
+                    label,
+                    command,
+                    work / "template",
+                    work,
+                    served_rounds,
+                    served_seconds,
+                    wrk,
+                )
         rows = measure(work / "template", work, rounds, seconds)
     print(
         f"Operations on (access log, metrics, /-/ready every {READY_EVERY:.0f} s) "
@@ -280,6 +460,13 @@ def main(argv: list[str] | None = None) -> None:
         "round's on/off):"
     )
     print(render(rows))
+    if served:
+        print()
+        print(
+            "Under a server: CPU per request of the server's processes, "
+            f"{served_rounds} round(s) of {served_seconds} s:"
+        )
+        print(render(served))
 
 
 if __name__ == "__main__":

@@ -231,3 +231,39 @@ def test_reset_peak_rss_lowers_the_peak_to_the_current_rss() -> None:
     del block
     load.reset_peak_rss(pid)
     assert load.peak_rss_kib(pid) < high - 32 * 1024
+
+
+@pytest.mark.slow
+def test_served_operations_load_both_servers(tmp_path: Path) -> None:
+    """operations.measure_served under a real waitress: one CPU figure per
+    round and side for each path, the "on" server logs one access line per
+    request wrk made (and its own checks), the bare "off" server none."""
+    from benchmarks import operations
+
+    wrk = require_program("wrk", "apt-get install wrk")
+    template = tmp_path / "template"
+    seed.build_tracker(template, 3, 1024)
+    rows = operations.measure_served(
+        "waitress",
+        servers.waitress_command,
+        template,
+        tmp_path,
+        rounds=2,
+        seconds=1,
+        wrk=wrk,
+    )
+    assert [row.label for row in rows] == [
+        f"waitress: {label}" for label, _, _, _ in operations.SERVED_PATHS
+    ]
+    for row in rows:
+        assert len(row.off) == len(row.on) == 2
+        assert all(value > 0 for value in row.off + row.on)
+    on_log = (
+        tmp_path / "log-ops-waitress-on" / "ops-waitress-on.stderr.log"
+    ).read_text()
+    off_log = (
+        tmp_path / "log-ops-waitress-off" / "ops-waitress-off.stderr.log"
+    ).read_text()
+    for _, path, _, _ in operations.SERVED_PATHS:
+        assert f'"GET {path} HTTP/1.1" 200 ' in on_log
+        assert f'"GET {path} HTTP/1.1"' not in off_log
