@@ -55,7 +55,6 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import shutil
 import statistics
 import sys
 import tempfile
@@ -73,9 +72,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from helpers import servers  # noqa: E402 - the test suite's server harness (tests/helpers/servers.py)
 
-from roundup_wsgi.tracker import set_tracker_web  # noqa: E402
-
-from . import load, operations, seed  # noqa: E402
+from . import load, operations, seed, serving  # noqa: E402
 
 HELLO_APP = "benchmarks.hello:application"
 OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -235,24 +232,16 @@ def started(
             ("off", servers.OUR_APP),
             ("hello", HELLO_APP),
         ):
-            port = servers.free_port()
-            home = work / f"{kind}-{name}"
-            shutil.copytree(template, home)
-            set_tracker_web(home, f"http://127.0.0.1:{port}/")
-            process = servers.ServerProcess(
-                command(port, app),
-                port,
-                work / f"log-{kind}-{name}",
-                env={
-                    "ROUNDUP_TRACKER_HOME": str(home),
-                    "PYTHONPATH": str(ROOT),
-                    "ROUNDUP_WSGI_REUSE_DB": "false" if name == "off" else "true",
-                },
-                name=f"{kind}-{name}",
+            process = serving.serve_copy(
+                stack,
+                command,
+                app,
+                template,
+                work,
+                f"{kind}-{name}",
+                {"ROUNDUP_WSGI_REUSE_DB": "false" if name == "off" else "true"},
                 ready_path="/" if name == "hello" else "/@@file/style.css",
-                start_timeout=120,
             )
-            stack.enter_context(process)
             result.append(Served(name, process))
         yield result[0], result[1], result[2], result[3]
 

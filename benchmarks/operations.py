@@ -46,6 +46,7 @@ import argparse
 import io
 import logging
 import os
+import re
 import shutil
 import statistics
 import sys
@@ -271,6 +272,8 @@ def measure_served(
     ``seconds`` (who goes first alternates), so both see the machine's
     load of that moment.
 
+    :param kind: the server, as the rows' labels name it (``"waitress"``,
+        ``"waitress, 4 threads"``).
     :param command: ``(port, "module:callable") -> argv`` of the server.
     :returns: one :class:`Overhead` per path, values in CPU seconds per
         request; the label names the server ``kind``.
@@ -281,14 +284,10 @@ def measure_served(
     import urllib.request
     from contextlib import ExitStack
 
-    from helpers import servers  # type: ignore[import-not-found]  # tests/helpers
-
-    from roundup_wsgi.tracker import set_tracker_web
-
-    from . import load
+    from . import load, serving
 
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    root = Path(__file__).resolve().parent.parent
+    name = re.sub(r"\W+", "-", kind).strip("-")  # "waitress, 4 threads": a path
     rows = [
         Overhead(f"{kind}: {label}", target) for label, _, _, target in SERVED_PATHS
     ]
@@ -302,25 +301,9 @@ def measure_served(
                 {"ROUNDUP_WSGI_ACCESS_LOG": "on", "ROUNDUP_WSGI_METRICS": "on"},
             ),
         ):
-            port = servers.free_port()
-            home = work / f"ops-{kind}-{side}"
-            shutil.copytree(template, home)
-            set_tracker_web(home, f"http://127.0.0.1:{port}/")
-            process = servers.ServerProcess(
-                command(port, app),
-                port,
-                work / f"log-ops-{kind}-{side}",
-                env={
-                    "ROUNDUP_TRACKER_HOME": str(home),
-                    "PYTHONPATH": str(root),
-                    **extra,
-                },
-                name=f"ops-{kind}-{side}",
-                ready_path="/@@file/style.css",
-                start_timeout=120,
+            started[side] = serving.serve_copy(
+                stack, command, app, template, work, f"ops-{name}-{side}", extra
             )
-            stack.enter_context(process)
-            started[side] = process
         for _, path, headers, _ in SERVED_PATHS:
             for process in started.values():
                 request = urllib.request.Request(
