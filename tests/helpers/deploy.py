@@ -5,9 +5,10 @@ example paths and ports for the test's (failing when the recipe no longer
 holds the text, so a test cannot silently stop covering it).
 :func:`use_tracker` is the round trip every recipe must pass: an issue page,
 a login through the form, an issue created through the form, an attachment
-downloaded.  :func:`self_signed_certificate`, :func:`nginx_config`,
-:func:`parse_unit` and :func:`readable_python` prepare nginx, systemd and
-Apache runs.
+downloaded; :func:`form_with` (a form's inputs, from a page) serves every
+test that fills in a form on a real server.  :func:`self_signed_certificate`,
+:func:`nginx_config`, :func:`parse_unit` and :func:`readable_python` prepare
+nginx, systemd and Apache runs.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ __all__ = [
     "ListeningProcess",
     "Session",
     "child_users",
+    "form_with",
     "nginx_config",
     "parse_unit",
     "readable_python",
