@@ -38,10 +38,12 @@ __all__ = [
     "LocalSession",
     "ServerError",
     "ServerProcess",
+    "file_tail",
     "free_port",
     "granian_command",
     "gunicorn_command",
     "hypercorn_command",
+    "log_section",
     "raw_fetch",
     "stop_process",
     "waitress_command",
@@ -184,13 +186,19 @@ SERVERS: dict[str, Callable[[int, str], list[str]]] = {
 }
 
 
-def _tail(path: Path, lines: int = 40) -> str:
+def file_tail(path: Path, lines: int = 40) -> str:
     """The last ``lines`` lines of a log file ('' if it is missing)."""
     try:
         text = path.read_text(errors="replace")
     except OSError:
         return ""
     return "\n".join(text.splitlines()[-lines:])
+
+
+def log_section(path: Path, lines: int = 40) -> str:
+    """``--- PATH ---`` and the :func:`file_tail` of the log at ``path``,
+    for error messages."""
+    return f"--- {path} ---\n{file_tail(path, lines)}"
 
 
 class ServerProcess:
@@ -250,8 +258,9 @@ class ServerProcess:
     def log_tail(self, lines: int = 40) -> str:
         """The end of the server's stderr and stdout logs, for error messages."""
         return (
-            f"--- {self.stderr_log} ---\n{_tail(self.stderr_log, lines)}\n"
-            f"--- {self.stdout_log} ---\n{_tail(self.stdout_log, lines)}"
+            log_section(self.stderr_log, lines)
+            + "\n"
+            + log_section(self.stdout_log, lines)
         )
 
     def start(self) -> None:
