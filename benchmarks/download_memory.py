@@ -29,7 +29,6 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
 from helpers import seeded, servers  # noqa: E402
-from roundup import instance  # noqa: E402
 
 from benchmarks.load import peak_rss_kib  # noqa: E402 - python -m benchmarks's
 
@@ -45,16 +44,7 @@ def build_tracker(home: Path, size: int) -> str:
     """A seeded tracker with one extra ``size``-byte attachment; returns
     its path below the tracker (``fileN/payload.bin``)."""
     seeded.build_seeded_tracker(home)
-    db = instance.open(str(home)).open("admin")
-    try:
-        content = bytes(range(256)) * (size // 256)
-        file_id = db.file.create(
-            name="payload.bin", type="application/octet-stream", content=content
-        )
-        db.commit()
-    finally:
-        db.close()
-    return f"file{file_id}/payload.bin"
+    return seeded.add_file(home, "payload.bin", seeded.pattern_bytes(size))
 
 
 def measure(

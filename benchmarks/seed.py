@@ -13,12 +13,19 @@ titles, texts and links every time.
 from __future__ import annotations
 
 import random
+import sys
 from pathlib import Path
 
 from roundup import instance
 from roundup.configuration import CoreConfig
 
 from roundup_wsgi.tracker import create_tracker
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT / "tests") not in sys.path:
+    sys.path.insert(0, str(ROOT / "tests"))
+
+from helpers import seeded  # type: ignore[import-not-found]  # noqa: E402
 
 __all__ = ["ADMIN_PASSWORD", "BIG_FILE_NAME", "build_tracker"]
 
@@ -118,15 +125,12 @@ def build_tracker(home: Path, issues: int, big_file_size: int, seed: int = SEED)
                 status=rng.choice(statuses),
                 priority=rng.choice(priorities),
             )
-        big = db.file.create(
-            name=BIG_FILE_NAME,
-            type="application/octet-stream",
-            content=bytes(range(256)) * (big_file_size // 256),
-        )
         db.commit()
     finally:
         db.close()
-    return f"file{big}/{BIG_FILE_NAME}"
+    return str(
+        seeded.add_file(home, BIG_FILE_NAME, seeded.pattern_bytes(big_file_size))
+    )
 
 
 #: Name of the text attachment :func:`add_text_file` stores.
@@ -147,12 +151,4 @@ def log_text(size: int) -> bytes:
 def add_text_file(home: Path, size: int) -> str:
     """Store a ``size``-byte ``text/plain`` attachment (:func:`log_text`) in
     the tracker at ``home``; returns its URL path, ``fileN/big.log``."""
-    db = instance.open(str(home)).open("admin")
-    try:
-        file_id = db.file.create(
-            name=TEXT_FILE_NAME, type="text/plain", content=log_text(size)
-        )
-        db.commit()
-    finally:
-        db.close()
-    return f"file{file_id}/{TEXT_FILE_NAME}"
+    return str(seeded.add_file(home, TEXT_FILE_NAME, log_text(size), type="text/plain"))

@@ -96,6 +96,9 @@ _CLIENT_GONE: _Metric = (
     ("tracker",),
 )
 _EVENTS = (_TOO_LARGE, _UNAVAILABLE, _CLIENT_GONE)
+#: The labels of a counted response, ``(tracker, method, status class,
+#: kind)``: those of :data:`_REQUESTS`.
+_Labels = tuple[str, str, str, str]
 
 
 def kind_of(path: str) -> str:
@@ -209,10 +212,11 @@ class Metrics:
         elif code == 503 and record.notes.get("database_unavailable"):
             event = _UNAVAILABLE
         status = _STATUS_CLASS.get(code // 100) or f"{code // 100}xx"
+        labels = (tracker, method, status, kind)
         if self._counts is not None:
-            self._counts.add(record, tracker, method, status, kind, event)
+            self._counts.add(record, labels, event)
         elif self._files is not None:
-            self._files.add(record, tracker, method, status, kind, event)
+            self._files.add(record, labels, event)
 
     def exposition(self) -> tuple[bytes, str]:
         """``(body, content type)`` of a scrape: this process's registry, or
@@ -261,26 +265,19 @@ class _Counts:
         #: (``_created`` samples, as ``prometheus_client``'s own metrics).
         self.created: dict[tuple[str, tuple[str, ...]], float] = {}
 
-    def add(
-        self,
-        record: Finished,
-        tracker: str,
-        method: str,
-        status: str,
-        kind: str,
-        event: _Metric | None,
-    ) -> None:
-        """Count one finished response."""
+    def add(self, record: Finished, labels: _Labels, event: _Metric | None) -> None:
+        """Count one finished response (``labels``: :data:`_Labels`)."""
         duration = record.duration
         index = bisect_left(self.bounds, duration)
         sent = record.bytes_sent
         gone = record.client_gone
+        tracker, _, _, kind = labels
         key = (tracker, kind)
         with self.lock:
             try:
-                self.requests[(tracker, method, status, kind)] += 1
+                self.requests[labels] += 1
             except KeyError:
-                self._new(self.requests, _REQUESTS, (tracker, method, status, kind))
+                self._new(self.requests, _REQUESTS, labels)
             try:
                 histogram = self.durations[key]
             except KeyError:
@@ -426,21 +423,13 @@ class _FileMetrics:
         if gauge is not None:
             gauge.dec()
 
-    def add(
-        self,
-        record: Finished,
-        tracker: str,
-        method: str,
-        status: str,
-        kind: str,
-        event: _Metric | None,
-    ) -> None:
-        """Count one finished response."""
-        key = (tracker, method, status, kind)
-        children = self._children.get(key)
+    def add(self, record: Finished, labels: _Labels, event: _Metric | None) -> None:
+        """Count one finished response (``labels``: :data:`_Labels`)."""
+        tracker, _, _, kind = labels
+        children = self._children.get(labels)
         if children is None:
-            children = self._children[key] = (
-                self.requests.labels(tracker, method, status, kind),
+            children = self._children[labels] = (
+                self.requests.labels(*labels),
                 self.duration.labels(tracker, kind),
                 self.bytes.labels(tracker, kind),
             )

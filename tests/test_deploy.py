@@ -21,6 +21,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -401,17 +402,32 @@ def apache_user() -> str:
     pytest.skip("no www-data or nobody account to run Apache as")
 
 
-def test_mod_wsgi_express_with_the_script(
-    tracker_template: Path,
-    apache_user: str,
-) -> None:
-    """``mod_wsgi-express start-server deploy/roundup.wsgi``; as root with
-    --user/--group, the tracker (and, if need be, a Python) made readable
-    for that user."""
-    require_program(
-        "apache2", "apt-get install apache2 apache2-dev", "/usr/sbin/apache2"
-    )
-    express = mod_wsgi_express()
+@dataclass
+class ApacheSite:
+    """A seeded tracker Apache's user can reach.
+
+    :ivar base: a world-readable (0755) directory outside pytest's 0700
+        tmp root, removed afterwards.
+    :ivar port: the free loopback port Apache is to listen on.
+    :ivar web: the tracker's ``[tracker] web``, ``http://127.0.0.1:PORT/``.
+    :ivar home: the tracker home, ``base/bugs``; as root, owned by the
+        Apache user.
+    :ivar python: the Python to run mod_wsgi-express with: this one, or as
+        root a copy the Apache user can read (:func:`readable_python`).
+    :ivar as_root: the test runs as root (Apache's children then run as the
+        Apache user).
+    """
+
+    base: Path
+    port: int
+    web: str
+    home: Path
+    python: str
+    as_root: bool
+
+
+@pytest.fixture
+def apache_site(tracker_template: Path, apache_user: str) -> Iterator[ApacheSite]:
     # Outside pytest's 0700 tmp root, so the Apache user can reach it.
     base = Path(tempfile.mkdtemp(prefix="roundup-wsgi-apache-"))
     base.chmod(0o755)
@@ -421,44 +437,60 @@ def test_mod_wsgi_express_with_the_script(
         home = tracker(tracker_template, base / "bugs", web)
         python = sys.executable
         as_root = os.geteuid() == 0
-        options: list[str] = []
         if as_root:
             python = str(readable_python(base, apache_user))
             subprocess.run(["chown", "-R", f"{apache_user}:", str(home)], check=True)
-            options = ["--user", apache_user, "--group", _group_of(apache_user)]
-        script = base / "roundup.wsgi"
-        shutil.copy(DEPLOY_DIR / "roundup.wsgi", script)
-        os.chmod(script, 0o644)
-        command = [
-            python,
-            str(express),
-            "start-server",
-            str(script),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--server-root",
-            str(base / "httpd"),
-            "--log-to-terminal",
-            *options,
-        ]
-        env = {
-            "ROUNDUP_TRACKER_HOME": str(home),
-            "LANG": "C.UTF-8",
-            "LC_ALL": "C.UTF-8",
-        }
-        with ServerProcess(
-            command, port, base / "logs", env=env, name="mod_wsgi", start_timeout=START
-        ) as server:
-            use_tracker(web, title="Made under Apache mod_wsgi")
-            assert server.proc is not None
-            if as_root:  # Apache's children and the daemon run as that user
-                assert child_users(server.proc.pid) == {apache_user}
-            log = server.log_tail(400)
-        assert "mod_wsgi" in log
+        yield ApacheSite(base, port, web, home, python, as_root)
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_mod_wsgi_express_with_the_script(
+    apache_site: ApacheSite,
+    apache_user: str,
+) -> None:
+    """``mod_wsgi-express start-server deploy/roundup.wsgi``; as root with
+    --user/--group, the tracker (and, if need be, a Python) made readable
+    for that user."""
+    require_program(
+        "apache2", "apt-get install apache2 apache2-dev", "/usr/sbin/apache2"
+    )
+    express = mod_wsgi_express()
+    base, port, web = apache_site.base, apache_site.port, apache_site.web
+    options: list[str] = []
+    if apache_site.as_root:
+        options = ["--user", apache_user, "--group", _group_of(apache_user)]
+    script = base / "roundup.wsgi"
+    shutil.copy(DEPLOY_DIR / "roundup.wsgi", script)
+    os.chmod(script, 0o644)
+    command = [
+        apache_site.python,
+        str(express),
+        "start-server",
+        str(script),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--server-root",
+        str(base / "httpd"),
+        "--log-to-terminal",
+        *options,
+    ]
+    env = {
+        "ROUNDUP_TRACKER_HOME": str(apache_site.home),
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+    }
+    with ServerProcess(
+        command, port, base / "logs", env=env, name="mod_wsgi", start_timeout=START
+    ) as server:
+        use_tracker(web, title="Made under Apache mod_wsgi")
+        assert server.proc is not None
+        if apache_site.as_root:  # Apache's children and the daemon run as that user
+            assert child_users(server.proc.pid) == {apache_user}
+        log = server.log_tail(400)
+    assert "mod_wsgi" in log
 
 
 def _group_of(user: str) -> str:
@@ -469,7 +501,7 @@ def _group_of(user: str) -> str:
 
 
 def test_apache_conf_with_apache_httpd(
-    tracker_template: Path, apache_user: str
+    apache_site: ApacheSite, apache_user: str
 ) -> None:
     """deploy/apache-roundup.conf in a real Apache httpd (``apache2``) with
     mod_wsgi's module: the daemon process group serves the tracker, Apache
@@ -481,90 +513,79 @@ def test_apache_conf_with_apache_httpd(
     express = mod_wsgi_express()
     if not modules.is_dir():
         pytest.fail(f"apache2 is installed but {modules} is missing")
-    base = Path(tempfile.mkdtemp(prefix="roundup-wsgi-httpd-"))
-    base.chmod(0o755)
-    try:
-        port = free_port()
-        web = f"http://127.0.0.1:{port}/"
-        home = tracker(tracker_template, base / "bugs", web)
-        as_root = os.geteuid() == 0
-        user = apache_user if as_root else pwd.getpwuid(os.geteuid()).pw_name
-        group = _group_of(user)
-        python = sys.executable
+    base, port, web = apache_site.base, apache_site.port, apache_site.web
+    home, python, as_root = apache_site.home, apache_site.python, apache_site.as_root
+    user = apache_user if as_root else pwd.getpwuid(os.geteuid()).pw_name
+    group = _group_of(user)
+    script = base / "roundup.wsgi"
+    script.write_text(wsgi_script(str(home)))
+    script.chmod(0o644)
+    site = rewrite(
+        recipe("apache-roundup.conf"),
+        {
+            "<VirtualHost *:80>": f"<VirtualHost *:{port}>",
+            "ServerName bugs.example.org": "ServerName 127.0.0.1",
+            "user=roundup group=roundup": f"user={user} group={group}",
+            "/srv/roundup/bugs": str(home),
+            "/srv/roundup/roundup.wsgi": str(script),
+            "/srv/roundup": str(base),
+        },
+    )
+    (base / "site.conf").write_text(site)
+    module_config = subprocess.run(
+        [python, str(express), "module-config"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    root = base / "httpd"
+    (root / "logs").mkdir(parents=True)
+    (root / "run").mkdir()
+    load = "".join(
+        f"LoadModule {name}_module {modules / f'mod_{name}.so'}\n"
+        for name in ("mpm_event", "authz_core", "authz_host", "alias", "mime")
+    )
+    user_lines = f"User {user}\nGroup {group}\n" if as_root else ""
+    config = root / "httpd.conf"
+    config.write_text(
+        f'ServerRoot "{root}"\nListen 127.0.0.1:{port}\n'
+        f"PidFile {root / 'run' / 'httpd.pid'}\n"
+        f"DefaultRuntimeDir {root / 'run'}\n"
+        "ErrorLog /dev/stderr\nLogLevel info\n"
+        f"{load}TypesConfig /etc/mime.types\n{user_lines}"
+        f"WSGISocketPrefix {root / 'run' / 'wsgi'}\n"
+        f"{module_config}\nInclude {base / 'site.conf'}\n"
+    )
+    checked = subprocess.run(
+        [apache, "-t", "-f", str(config)], capture_output=True, text=True
+    )
+    assert checked.returncode == 0, checked.stderr
+    command = [apache, "-DFOREGROUND", "-f", str(config)]
+    env = {"LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+    with (
+        ServerProcess(
+            command, port, base / "logs", env=env, name="httpd", start_timeout=START
+        ) as server,
+        Session() as anon,
+    ):
+        use_tracker(web, title="Made under Apache httpd")
+        style = anon.get(web + "@@file/style.css")
+        assert style.status_code == 200
+        assert style.content == (home / "html" / "style.css").read_bytes()
+        # Apache's AliasMatch answered, not Roundup (which would add its
+        # Cache-Control: public, max-age=...).
+        assert "Cache-Control" not in style.headers
+        admin = ("admin", seeded.ADMIN_PASSWORD)
+        rest = anon.get(web + "rest/data/issue/1", auth=admin)
+        assert rest.status_code == 200  # WSGIPassAuthorization On
+        # /-/ only from the allowed network.
+        ready = anon.get(web + "-/ready")
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["status"] == "ok"
+        assert get_from("127.0.0.2", port, "/-/ready")[0] == 403
+        assert server.proc is not None
         if as_root:
-            python = str(readable_python(base, apache_user))
-            subprocess.run(["chown", "-R", f"{apache_user}:", str(home)], check=True)
-        script = base / "roundup.wsgi"
-        script.write_text(wsgi_script(str(home)))
-        script.chmod(0o644)
-        site = rewrite(
-            recipe("apache-roundup.conf"),
-            {
-                "<VirtualHost *:80>": f"<VirtualHost *:{port}>",
-                "ServerName bugs.example.org": "ServerName 127.0.0.1",
-                "user=roundup group=roundup": f"user={user} group={group}",
-                "/srv/roundup/bugs": str(home),
-                "/srv/roundup/roundup.wsgi": str(script),
-                "/srv/roundup": str(base),
-            },
-        )
-        (base / "site.conf").write_text(site)
-        module_config = subprocess.run(
-            [python, str(express), "module-config"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        root = base / "httpd"
-        (root / "logs").mkdir(parents=True)
-        (root / "run").mkdir()
-        load = "".join(
-            f"LoadModule {name}_module {modules / f'mod_{name}.so'}\n"
-            for name in ("mpm_event", "authz_core", "authz_host", "alias", "mime")
-        )
-        user_lines = f"User {user}\nGroup {group}\n" if as_root else ""
-        config = root / "httpd.conf"
-        config.write_text(
-            f'ServerRoot "{root}"\nListen 127.0.0.1:{port}\n'
-            f"PidFile {root / 'run' / 'httpd.pid'}\n"
-            f"DefaultRuntimeDir {root / 'run'}\n"
-            "ErrorLog /dev/stderr\nLogLevel info\n"
-            f"{load}TypesConfig /etc/mime.types\n{user_lines}"
-            f"WSGISocketPrefix {root / 'run' / 'wsgi'}\n"
-            f"{module_config}\nInclude {base / 'site.conf'}\n"
-        )
-        checked = subprocess.run(
-            [apache, "-t", "-f", str(config)], capture_output=True, text=True
-        )
-        assert checked.returncode == 0, checked.stderr
-        command = [apache, "-DFOREGROUND", "-f", str(config)]
-        env = {"LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
-        with (
-            ServerProcess(
-                command, port, base / "logs", env=env, name="httpd", start_timeout=START
-            ) as server,
-            Session() as anon,
-        ):
-            use_tracker(web, title="Made under Apache httpd")
-            style = anon.get(web + "@@file/style.css")
-            assert style.status_code == 200
-            assert style.content == (home / "html" / "style.css").read_bytes()
-            # Apache's AliasMatch answered, not Roundup (which would add its
-            # Cache-Control: public, max-age=...).
-            assert "Cache-Control" not in style.headers
-            admin = ("admin", seeded.ADMIN_PASSWORD)
-            rest = anon.get(web + "rest/data/issue/1", auth=admin)
-            assert rest.status_code == 200  # WSGIPassAuthorization On
-            # /-/ only from the allowed network.
-            ready = anon.get(web + "-/ready")
-            assert ready.status_code == 200, ready.text
-            assert ready.json()["status"] == "ok"
-            assert get_from("127.0.0.2", port, "/-/ready")[0] == 403
-            assert server.proc is not None
-            if as_root:
-                assert child_users(server.proc.pid) == {apache_user}
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
+            assert child_users(server.proc.pid) == {apache_user}
 
 
 def test_roundup_wsgi_serve_two_trackers(

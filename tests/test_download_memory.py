@@ -14,27 +14,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from helpers import servers
-from roundup import instance
+from helpers import seeded, servers
 
 SIZE = 50 * 1024 * 1024  # bytes (50 MiB)
 LIMIT_KIB = 10 * 1024  # the most peak RSS may grow, KiB (10 MiB)
 OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-def add_attachment(home: Path, size: int) -> str:
-    """Store a ``size``-byte file in the tracker; return its URL path."""
-    db = instance.open(str(home)).open("admin")
-    try:
-        file_id = db.file.create(
-            name="payload.bin",
-            type="application/octet-stream",
-            content=bytes(range(256)) * (size // 256),
-        )
-        db.commit()
-    finally:
-        db.close()
-    return f"file{file_id}/payload.bin"
 
 
 def peak_rss_kib(pid: int) -> int:
@@ -60,7 +44,7 @@ def test_50_mib_download_under_waitress_in_bounded_memory(
 ) -> None:
     port = servers.free_port()
     home = make_tracker(f"http://127.0.0.1:{port}/")
-    path = add_attachment(home, SIZE)
+    path = seeded.add_file(home, "payload.bin", seeded.pattern_bytes(SIZE))
     command = servers.waitress_command(port)
     env = {"ROUNDUP_TRACKER_HOME": str(home)}
     with servers.ServerProcess(command, port, tmp_path / "logs", env=env) as server:

@@ -103,22 +103,6 @@ def server_pids(server: ServerProcess) -> list[int]:
 # -- trackers and servers --------------------------------------------------------
 
 
-def add_attachment(home: Path, name: str, content: bytes) -> str:
-    """Attach ``content`` to a new issue with Roundup's API; return the file id."""
-    from roundup import instance
-
-    db = instance.open(str(home)).open("admin")
-    try:
-        file_id = db.file.create(
-            name=name, type="application/octet-stream", content=content
-        )
-        db.issue.create(title="Issue with a 5 MiB attachment", files=[file_id])
-        db.commit()
-        return str(file_id)
-    finally:
-        db.close()
-
-
 @contextmanager
 def serve(
     command: Callable[[int, str], list[str]],
@@ -141,11 +125,6 @@ def serve(
     )
     with server:
         yield server, home
-
-
-def file_bytes() -> bytes:
-    block = bytes(range(256))
-    return block * (FILE_SIZE // len(block))
 
 
 # -- 1. aborted downloads ------------------------------------------------------------
@@ -188,16 +167,17 @@ def test_aborted_downloads_leak_nothing(
     tmp_path: Path,
     make_tracker: Callable[[str], Path],
 ) -> None:
-    content = file_bytes()
-    file_id: list[str] = []
+    content = seeded.pattern_bytes(FILE_SIZE)
+    file_path: list[str] = []
 
     def home_for(web: str) -> Path:
         home = make_tracker(web)
-        file_id.append(add_attachment(home, "five.bin", content))
+        title = "Issue with a 5 MiB attachment"
+        file_path.append(seeded.add_file(home, "five.bin", content, issue_title=title))
         return home
 
     with serve(command, home_for, tmp_path / "logs", server_name) as (server, _):
-        path = f"/file{file_id[0]}/five.bin"
+        path = "/" + file_path[0]
         session = loadclient.Session()
         errors: list[str] = []
 

@@ -17,13 +17,13 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import pytest
 import requests
 from helpers import seeded
+from helpers.deploy import form_with
 from helpers.servers import (
     OUR_APP,
     SERVERS,
@@ -193,33 +193,6 @@ def anon() -> Iterator[Session]:
 # -- helpers -----------------------------------------------------------------
 
 
-class _FormParser(HTMLParser):
-    """Collects every ``<form>`` with its attributes and ``<input>`` tags."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.forms: list[dict[str, Any]] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        values = {key: value or "" for key, value in attrs}
-        if tag == "form":
-            self.forms.append({"attrs": values, "inputs": []})
-        elif tag == "input" and self.forms:
-            self.forms[-1]["inputs"].append(values)
-
-
-def find_form_inputs(html: str, field_name: str) -> dict[str, str]:
-    """The named inputs (name -> value) of the first form that has an input
-    called ``field_name``."""
-    parser = _FormParser()
-    parser.feed(html)
-    for form in parser.forms:
-        names = {i.get("name"): i.get("value", "") for i in form["inputs"]}
-        if field_name in names:
-            return {k: v for k, v in names.items() if k}
-    raise AssertionError(f"no form with an input {field_name!r} in the page")
-
-
 def logged_in_as(html: str) -> str | None:
     """The user name the classic page greets (``Hello, NAME``), if any."""
     match = re.search(r"<b>Hello, ([^<]+)</b>", html)
@@ -230,7 +203,7 @@ def login(server: Served, session: Session, user: str, password: str) -> str:
     """Log in through the classic page's login form; return the reply page."""
     front = session.get(server.web)
     assert front.status_code == 200
-    fields = find_form_inputs(front.text, "__login_name")
+    fields = form_with(front.text, "__login_name")
     assert fields["@action"].lower() == "login"
     reply = session.post(
         server.web,
@@ -421,7 +394,7 @@ class TestOursUnderServers:
             login(served, session, seeded.DEMO_USER, seeded.DEMO_PASSWORD)
             form_page = session.get(served.url("issue?@template=item"))
             assert form_page.status_code == 200
-            fields = find_form_inputs(form_page.text, "title")
+            fields = form_with(form_page.text, "title")
             assert fields["@action"] == "new"
             created = session.post(
                 served.url("issue"),

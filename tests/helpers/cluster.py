@@ -35,7 +35,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from .deploy import DEPLOY_DIR, rewrite
-from .servers import free_port, stop_process
+from .servers import free_port, log_section, stop_process
 
 __all__ = [
     "HOST_ADDRESSES",
@@ -282,11 +282,7 @@ class AppHost:
         self.undrain()
 
     def log_tail(self, lines: int = 40) -> str:
-        try:
-            text = self.log_file.read_text(errors="replace")
-        except OSError:
-            return ""
-        return f"--- {self.log_file} ---\n" + "\n".join(text.splitlines()[-lines:])
+        return log_section(self.log_file, lines)
 
 
 class Balancer:
@@ -431,11 +427,7 @@ class Balancer:
         return time.monotonic() - start
 
     def log_tail(self, lines: int = 30) -> str:
-        try:
-            text = self.log_file.read_text(errors="replace")
-        except OSError:
-            return ""
-        return f"--- {self.log_file} ---\n" + "\n".join(text.splitlines()[-lines:])
+        return log_section(self.log_file, lines)
 
     def failures(self) -> list[str]:
         """The log lines (``option httplog``) of requests that got a 5xx or

@@ -5,9 +5,10 @@ example paths and ports for the test's (failing when the recipe no longer
 holds the text, so a test cannot silently stop covering it).
 :func:`use_tracker` is the round trip every recipe must pass: an issue page,
 a login through the form, an issue created through the form, an attachment
-downloaded.  :func:`self_signed_certificate`, :func:`nginx_config`,
-:func:`parse_unit` and :func:`readable_python` prepare nginx, systemd and
-Apache runs.
+downloaded; :func:`form_with` (a form's inputs, from a page) serves every
+test that fills in a form on a real server.  :func:`self_signed_certificate`,
+:func:`nginx_config`, :func:`parse_unit` and :func:`readable_python` prepare
+nginx, systemd and Apache runs.
 """
 
 from __future__ import annotations
@@ -20,19 +21,19 @@ import socket
 import subprocess
 import sys
 import sysconfig
-import time
 from collections.abc import Mapping
 from html.parser import HTMLParser
 from pathlib import Path
 
 from . import seeded
-from .servers import LocalSession, ServerError, ServerProcess
+from .servers import LocalSession, ServerProcess
 
 __all__ = [
     "DEPLOY_DIR",
     "ListeningProcess",
     "Session",
     "child_users",
+    "form_with",
     "nginx_config",
     "parse_unit",
     "readable_python",
@@ -54,26 +55,15 @@ class ListeningProcess(ServerProcess):
     """A :class:`ServerProcess` that is ready once its port accepts TCP
     connections (for nginx, whose plain-HTTP port only redirects to HTTPS)."""
 
-    def _wait_ready(self) -> None:
-        assert self.proc is not None
-        deadline = time.monotonic() + self.start_timeout
-        while True:
-            code = self.proc.poll()
-            if code is not None:
-                raise ServerError(
-                    f"{self.name} exited with status {code}\n{self.log_tail()}"
-                )
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=5):
-                    return
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise ServerError(
-                    f"{self.name} did not listen on port {self.port} within "
-                    f"{self.start_timeout:.0f}s\n{self.log_tail()}"
-                )
-            time.sleep(0.1)
+    def _ready_target(self) -> str:
+        return f"listen on port {self.port}"
+
+    def _ready(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=5):
+                return True
+        except OSError:
+            return False
 
 
 def recipe(name: str) -> str:

@@ -30,7 +30,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from .servers import free_port, stop_process
+from .servers import file_tail, free_port, stop_process
 from .system import require_program
 
 __all__ = ["PostgresServer", "create_pg_tracker", "running_postgres"]
@@ -177,11 +177,7 @@ class PostgresServer:
 
     def log_tail(self, lines: int = 30) -> str:
         """The end of the server log."""
-        try:
-            text = self.log_file.read_text(errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
+        return file_tail(self.log_file, lines)
 
     def rdbms_settings(self, database: str) -> dict[str, str | int]:
         """Roundup ``[rdbms]`` options (config.ini names) for ``database``."""

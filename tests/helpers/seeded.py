@@ -39,10 +39,16 @@ class Client(client.Client):
 """
 
 
+def pattern_bytes(size: int) -> bytes:
+    """``size`` bytes (rounded down to a multiple of 256) of every byte
+    value in turn, so offsets show: the content of the test attachments."""
+    return bytes(range(256)) * (size // 256)
+
+
 @functools.cache
 def big_file_bytes() -> bytes:
-    """The 20 MiB attachment: every byte value in turn, so offsets show."""
-    return bytes(range(256)) * (BIG_FILE_SIZE // 256)
+    """The 20 MiB attachment (:func:`pattern_bytes`)."""
+    return pattern_bytes(BIG_FILE_SIZE)
 
 
 def build_seeded_tracker(home: Path) -> Path:
@@ -129,6 +135,31 @@ def add_demo_user(home: Path) -> str:
         return str(user_id)
     finally:
         db.close()
+
+
+def add_file(
+    home: Path,
+    name: str,
+    content: bytes,
+    *,
+    type: str = "application/octet-stream",
+    issue_title: str | None = None,
+) -> str:
+    """Store ``content`` as a file called ``name`` in the tracker at
+    ``home`` with Roundup's API (as ``admin``, one commit); with
+    ``issue_title``, attached to a new issue of that title.
+
+    :returns: the file's path below the tracker, ``fileN/<name>``.
+    """
+    db = instance.open(str(home)).open("admin")
+    try:
+        file_id = db.file.create(name=name, type=type, content=content)
+        if issue_title is not None:
+            db.issue.create(title=issue_title, files=[file_id])
+        db.commit()
+    finally:
+        db.close()
+    return f"file{file_id}/{name}"
 
 
 def post_issue_via_rest(app: Any, title: str, **kwargs: Any) -> Any:

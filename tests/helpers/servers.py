@@ -38,10 +38,12 @@ __all__ = [
     "LocalSession",
     "ServerError",
     "ServerProcess",
+    "file_tail",
     "free_port",
     "granian_command",
     "gunicorn_command",
     "hypercorn_command",
+    "log_section",
     "raw_fetch",
     "stop_process",
     "waitress_command",
@@ -184,13 +186,19 @@ SERVERS: dict[str, Callable[[int, str], list[str]]] = {
 }
 
 
-def _tail(path: Path, lines: int = 40) -> str:
+def file_tail(path: Path, lines: int = 40) -> str:
     """The last ``lines`` lines of a log file ('' if it is missing)."""
     try:
         text = path.read_text(errors="replace")
     except OSError:
         return ""
     return "\n".join(text.splitlines()[-lines:])
+
+
+def log_section(path: Path, lines: int = 40) -> str:
+    """``--- PATH ---`` and the :func:`file_tail` of the log at ``path``,
+    for error messages."""
+    return f"--- {path} ---\n{file_tail(path, lines)}"
 
 
 class ServerProcess:
@@ -250,8 +258,9 @@ class ServerProcess:
     def log_tail(self, lines: int = 40) -> str:
         """The end of the server's stderr and stdout logs, for error messages."""
         return (
-            f"--- {self.stderr_log} ---\n{_tail(self.stderr_log, lines)}\n"
-            f"--- {self.stdout_log} ---\n{_tail(self.stdout_log, lines)}"
+            log_section(self.stderr_log, lines)
+            + "\n"
+            + log_section(self.stdout_log, lines)
         )
 
     def start(self) -> None:
@@ -280,31 +289,44 @@ class ServerProcess:
             raise
 
     def _wait_ready(self) -> None:
-        """Poll ``ready_path`` until any HTTP response arrives."""
+        """Try :meth:`_ready` every 0.1 s until it is true, for at most
+        ``start_timeout`` seconds.
+
+        :raises ServerError: the process exited, or the time ran out.
+        """
         assert self.proc is not None
-        url = self.url.rstrip("/") + self.ready_path
         deadline = time.monotonic() + self.start_timeout
         while True:
             code = self.proc.poll()
             if code is not None:
                 raise ServerError(
-                    f"{self.name} exited with status {code} before answering "
-                    f"{url}\ncommand: {self.command}\n{self.log_tail()}"
+                    f"{self.name} exited with status {code} before it could "
+                    f"{self._ready_target()}\ncommand: {self.command}\n"
+                    f"{self.log_tail()}"
                 )
-            try:
-                with _OPENER.open(url, timeout=5):
-                    return
-            except urllib.error.HTTPError:
-                return  # any HTTP status means the server is up
-            except (OSError, urllib.error.URLError):
-                pass
+            if self._ready():
+                return
             if time.monotonic() > deadline:
                 raise ServerError(
-                    f"{self.name} did not answer {url} within "
+                    f"{self.name} did not {self._ready_target()} within "
                     f"{self.start_timeout:.0f}s\ncommand: {self.command}\n"
                     f"{self.log_tail()}"
                 )
             time.sleep(0.1)
+
+    def _ready_target(self) -> str:
+        """What :meth:`_ready` waits for, for error messages."""
+        return f"answer {self.url.rstrip('/')}{self.ready_path}"
+
+    def _ready(self) -> bool:
+        """True once ``ready_path`` gets any HTTP response."""
+        try:
+            with _OPENER.open(self.url.rstrip("/") + self.ready_path, timeout=5):
+                return True
+        except urllib.error.HTTPError:
+            return True  # any HTTP status means the server is up
+        except (OSError, urllib.error.URLError):
+            return False
 
     def stop(self) -> None:
         """Stop the subprocess by its PID: terminate, wait, then kill."""
