@@ -15,7 +15,10 @@ divided by 4000 is the instructions per request.  The applications
 (``APP``): ``off`` (an application answering at once, 1000 bytes), ``on``
 (the ``make_app`` stack with access log and metrics around it),
 ``static-off`` / ``static-on`` (a bare ``RequestDispatcher`` / ``make_app``
-with access log and metrics, for the requested path).  The access log goes
+with access log and metrics, for the requested path), ``stock`` (Roundup's
+own ``roundup.cgi.wsgi_handler.RequestDispatcher``, for the requested
+path: ``--path /issue --warm-up 5`` against ``static-off`` gives the
+instructions of an index page, stock against ours).  The access log goes
 to ``/dev/null`` through the handler ``make_app`` installs.  The tracker
 home must exist, with ``web`` = ``http://127.0.0.1:8080/``, e.g. built as
 :mod:`benchmarks.operations` builds its own:
@@ -33,7 +36,7 @@ from typing import Any
 
 from .operations import _call, trivial_app
 
-APPS = ("off", "on", "static-off", "static-on")
+APPS = ("off", "on", "static-off", "static-on", "stock")
 
 
 def build(home: str, name: str) -> Callable[..., Any]:
@@ -45,6 +48,10 @@ def build(home: str, name: str) -> Callable[..., Any]:
     os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
     if name == "off":
         return trivial_app
+    if name == "stock":
+        from roundup.cgi.wsgi_handler import RequestDispatcher as StockDispatcher
+
+        return StockDispatcher(home)
     if name == "static-off":
         return RequestDispatcher(home)
     app = make_app(home, access_log=True, metrics=True)

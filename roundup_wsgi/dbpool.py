@@ -49,6 +49,36 @@ debug mode (not optimised) and a backend that is not SQL (``anydbm``):
 :func:`reuse_refused` names the reason.  A tracker ``Client`` whose
 ``opendb`` opens a database of its own (instead of using ``client.db``)
 works: the kept one is then closed.
+
+Node cache (sqlite only)
+------------------------
+
+Roundup's hyperdb keeps the rows it read in a node cache (``db.cache``,
+``db.cache_lru``: ``[rdbms] cache_size`` items, 100 by default), thrown
+away by every commit and rollback, so a fresh database reads every row of
+a page again (an index page of 50 rows: about 120 ``SELECT`` statements).
+For an sqlite tracker the cache a request filled is given to the next
+request on the same thread when nothing can have changed in between:
+
+* the request wrote nothing through this database: no row inserted,
+  updated or deleted on its connection (``sqlite3.Connection.total_changes``
+  unchanged: it counts statements that were rolled back too) and no
+  ``Class.create``, ``set``, ``retire`` or ``restore`` began (their
+  auditors did not fire: Roundup's ``set_inner`` edits a cached node's
+  Multilink list in place before its ``UPDATE``, and an error in between
+  leaves no SQL trace);
+* no other connection committed to the database file since the check made
+  before the request's first read (sqlite's ``PRAGMA data_version``
+  changes when another connection, in this process or another, commits;
+  the check costs one statement per request);
+* the request did not fail (a failed database is discarded anyway).
+
+Only the cache the request started with is kept: what it read after a
+commit or rollback of its own (Roundup replaces the cache then) is
+dropped.  Dates and intervals in the kept rows get back the translator
+they are read with (``DateHTMLProperty`` gives them the request's own),
+so a kept row is what a fresh read returns.  PostgreSQL and MySQL
+databases start every request with an empty cache, as before.
 """
 
 from __future__ import annotations
@@ -56,6 +86,7 @@ from __future__ import annotations
 import logging
 import os
 import select
+import sqlite3
 import threading
 import time
 import weakref
@@ -63,6 +94,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from roundup import date, i18n
 from roundup.cgi.client import NotFound
 
 from . import permissions
@@ -170,10 +202,65 @@ def _readable(conn: Any) -> bool:
     return bool(readable)
 
 
+def _node_cache_supported(db: Any) -> bool:
+    """True for a database whose node cache may be kept: an sqlite
+    connection (``PRAGMA data_version``) and Roundup's ``dict``/``list``
+    node cache."""
+    return (
+        isinstance(getattr(db, "conn", None), sqlite3.Connection)
+        and type(getattr(db, "cache", None)) is dict
+        and type(getattr(db, "cache_lru", None)) is list
+        and isinstance(getattr(db, "classes", None), dict)
+    )
+
+
+def _watch_writes(db: Any, writes: list[int]) -> None:
+    """Count in ``writes[0]`` every ``fireAuditors`` call of ``db``'s
+    classes: Roundup's ``create``, ``set``, ``retire`` and ``restore``
+    (rdbms_common and ``FileClass``) fire the auditors before anything
+    else."""
+    for cl in db.classes.values():
+        fire = cl.fireAuditors
+
+        def watched(
+            *args: Any, _fire: Any = fire, _writes: list[int] = writes, **kwargs: Any
+        ) -> Any:
+            _writes[0] += 1
+            return _fire(*args, **kwargs)
+
+        cl.fireAuditors = watched
+
+
+#: The value types of a row that carry a translator.
+_TRANSLATED = (date.Date, date.Interval)
+
+
+def _reset_translators(cache: dict[Any, Any]) -> None:
+    """Give every date and interval of the cached rows the translator a
+    fresh read gives it (``roundup.i18n``, as sqlite's backend constructs
+    them); templating's ``DateHTMLProperty`` sets the request's own."""
+    for node in cache.values():
+        for value in node.values():
+            if isinstance(value, _TRANSLATED) and value.translator is not i18n:
+                value.setTranslator(i18n)
+
+
 class _Kept:
     """A database kept by a thread, with what it was opened under."""
 
-    __slots__ = ("db", "pid", "signature", "snapshot", "used")
+    __slots__ = (
+        "changes",
+        "data_version",
+        "db",
+        "nodes",
+        "pid",
+        "signature",
+        "snapshot",
+        "started",
+        "used",
+        "watched",
+        "writes",
+    )
 
     def __init__(self, db: Any, signature: tuple[float, ...]) -> None:
         self.db = db
@@ -182,6 +269,19 @@ class _Kept:
         #: The database's attributes right after ``Tracker.open``.
         self.snapshot = dict(vars(db))
         self.used = time.monotonic()
+        #: The node cache (``db.cache``, ``db.cache_lru``) kept for the next
+        #: request, or ``None`` (see "Node cache" in the module docstring).
+        self.nodes: tuple[dict[Any, Any], list[Any]] | None = None
+        #: The node cache the current request started with.
+        self.started: tuple[dict[Any, Any], list[Any]] | None = None
+        #: sqlite's ``PRAGMA data_version`` and ``total_changes`` before the
+        #: current request's first read.
+        self.data_version: int | None = None
+        self.changes = 0
+        #: ``[n]``: the auditors fired n times (a write began) this request,
+        #: counted once ``watched`` (:func:`_watch_writes`).
+        self.writes = [0]
+        self.watched = False
 
 
 class Lease:
@@ -237,6 +337,10 @@ class DatabasePool:
         self._logged: set[str] = set()
         #: Counters for tests and logs: opened, reused, discarded.
         self.stats = {"opened": 0, "reused": 0, "discarded": 0}
+        #: Keep the node cache between requests (sqlite; see the module
+        #: docstring), and how many requests started with a kept one.
+        self.keep_nodes = True
+        self.nodes_kept = 0
 
     def refused(self, tracker: Any) -> str | None:
         """:func:`reuse_refused` for ``tracker``, each reason logged once."""
@@ -296,6 +400,7 @@ class DatabasePool:
             reason = self._stale(kept)
             if reason is None:
                 self.stats["reused"] += 1
+                self._start_nodes(kept)
                 return kept
             logger.debug("reuse_db: database opened anew: %s", reason)
             self._discard(kept)
@@ -303,7 +408,60 @@ class DatabasePool:
         db = tracker.open(None)
         permissions.install(db)
         self.stats["opened"] += 1
-        return _Kept(db, signature)
+        kept = _Kept(db, signature)
+        if _node_cache_supported(db):
+            _watch_writes(db, kept.writes)
+            kept.watched = True
+            self._start_nodes(kept)
+        return kept
+
+    def _start_nodes(self, kept: _Kept) -> None:
+        """Before a request's first read: give the database the node cache
+        the previous request left, if nothing can have changed since (see
+        "Node cache" in the module docstring), and note the database's
+        state to decide at the end whether this request's cache is kept."""
+        nodes, kept.nodes = kept.nodes, None
+        kept.started = None
+        db = kept.db
+        if not (self.keep_nodes and kept.watched and _node_cache_supported(db)):
+            return
+        conn = db.conn
+        try:
+            cursor = conn.execute("PRAGMA data_version")
+            try:
+                version = cursor.fetchone()[0]
+            finally:
+                cursor.close()
+        except sqlite3.Error:
+            logger.debug("reuse_db: PRAGMA data_version failed", exc_info=True)
+            return
+        if (
+            nodes is not None
+            and version == kept.data_version
+            and conn.total_changes == kept.changes
+        ):
+            cache, lru = nodes
+            _reset_translators(cache)
+            db.cache, db.cache_lru = cache, lru
+            self.nodes_kept += 1
+        kept.data_version = version
+        kept.changes = conn.total_changes
+        kept.writes[0] = 0
+        kept.started = (db.cache, db.cache_lru)
+
+    def _end_nodes(self, kept: _Kept) -> None:
+        """After a request that did not fail, before the rollback: keep the
+        node cache it started with if it wrote nothing."""
+        started, kept.started = kept.started, None
+        kept.nodes = None
+        if started is None or kept.writes[0]:
+            return
+        db = kept.db
+        if getattr(db, "transactions", None):
+            return
+        if db.conn.total_changes != kept.changes:
+            return
+        kept.nodes = started
 
     def _stale(self, kept: _Kept) -> str | None:
         if kept.pid != os.getpid():
@@ -331,6 +489,7 @@ class DatabasePool:
             lease.failed = True
         if not lease.failed:
             try:
+                self._end_nodes(kept)
                 self._recycle(kept)
             except Exception:
                 logger.debug("reuse_db: recycling failed", exc_info=True)

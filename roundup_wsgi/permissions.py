@@ -22,6 +22,14 @@ What stays exactly as Roundup does it:
 * argument errors (an ``itemid`` without ``classname``) raise the same
   ``ValueError``.
 
+``Security.hasSearchPermission`` (which properties an index page offers
+for searching and sorting: ``HTMLClass.properties``, about 60 calls per
+index page) is remembered the same way: its answer reads the user's roles
+(``get_roles``, as above, on every call), then only the schema (classes,
+properties, ``labelprop``, ``orderprop``) and the permission tables
+(``Role.searchable``, ``Permission.searchable``: permissions without a
+check function), so it is a function of ``(classname, property, roles)``.
+
 What is remembered is forgotten when the tracker adds a role or a
 permission through ``Security.addRole``, ``addPermission`` or
 ``addPermissionToRole`` after opening (the schema is read again anyway
@@ -57,6 +65,10 @@ _ROUNDUP_METHODS = tuple(
         (Security, "hasPermission"),
         (Role, "hasPermission"),
         (Permission, "test"),
+        (Security, "hasSearchPermission"),
+        (Security, "roleHasSearchPermission"),
+        (Role, "searchable"),
+        (Permission, "searchable"),
     )
 )
 
@@ -75,6 +87,9 @@ except ImportError:  # pragma: no cover - psycopg2 not installed
 else:
     _GETNODES.add(back_postgresql.Database.getnode)
 
+#: The first item of the keys of remembered ``hasSearchPermission`` answers.
+_SEARCH = "hasSearchPermission"
+
 #: ``Security`` methods that change the permission tables.
 _MUTATORS = ("addRole", "addPermission", "addPermissionToRole")
 
@@ -86,8 +101,9 @@ class _RememberingSecurity:
 
     def __init__(self, security: Any, multilinks: tuple[str, ...] | None) -> None:
         self.security = security
-        #: ``(permission, classname, property, roles)`` -> first-pass answer.
-        self.answers: dict[tuple[Any, ...], bool] = {}
+        #: ``(permission, classname, property, roles)`` -> first-pass answer;
+        #: ``(_SEARCH, classname, property, roles)`` -> search answer.
+        self.answers: dict[tuple[Any, ...], Any] = {}
         #: The user class's Multilink properties, or ``None`` when
         #: :meth:`roles` must call ``get_roles``.
         self.multilinks = multilinks
@@ -126,6 +142,24 @@ class _RememberingSecurity:
 
     def forget(self) -> None:
         self.answers.clear()
+
+    def has_search_permission(self, userid: str, classname: str, property: str) -> Any:
+        """Same arguments and answer (``0`` or ``1``) as Roundup's
+        ``Security.hasSearchPermission``."""
+        security = self.security
+        table = security.role
+        roles = tuple(r for r in self.roles(userid) if r and r in table)
+        key = (_SEARCH, classname, property, roles)
+        try:
+            return self.answers[key]
+        except KeyError:
+            found = security.roleHasSearchPermission(classname, property, *roles)
+            if len(self.answers) >= MAX_REMEMBERED:
+                self.answers.clear()
+            self.answers[key] = found
+            return found
+        except TypeError:  # an unhashable argument: no remembering
+            return security.roleHasSearchPermission(classname, property, *roles)
 
     def has_permission(
         self,
@@ -222,12 +256,13 @@ def install(db: Any) -> bool:
         if getattr(cls, name) is not original:
             return False
     state = vars(security)
-    if "hasPermission" in state:
+    if "hasPermission" in state or "hasSearchPermission" in state:
         return False
     cache = _RememberingSecurity(security, _user_multilinks(db))
     for name in _MUTATORS:
         state[name] = _forgetting(getattr(security, name), cache)
     state["hasPermission"] = cache.has_permission
+    state["hasSearchPermission"] = cache.has_search_permission
     return True
 
 
