@@ -605,6 +605,8 @@ def wsgi1_to_wsgi2(
 #: Modules of servers whose ``start_response`` sends nothing until the first
 #: chunk of the app_iter (hypercorn's WSGI wrapper, ``hypercorn.app_wrappers``).
 FIRST_CHUNK_SERVERS = ("hypercorn",)
+#: Their submodules' prefixes (``"hypercorn."``).
+_FIRST_CHUNK_PACKAGES = tuple(name + "." for name in FIRST_CHUNK_SERVERS)
 
 #: ``environ`` key where a middleware that passes its own ``start_response``
 #: on (:class:`roundup_wsgi.wsgi.finish.FinishHooks`, for one) records
@@ -638,13 +640,15 @@ def waits_for_first_chunk(
             return bool(known)
     current: object = start_response
     for _ in range(_MAX_WRAPPED):
-        module = getattr(current, "__module__", None) or ""
-        if module.split(".")[0] in FIRST_CHUNK_SERVERS:
+        module = getattr(current, "__module__", None)
+        if module and (
+            module in FIRST_CHUNK_SERVERS or module.startswith(_FIRST_CHUNK_PACKAGES)
+        ):
             return True
-        # Through __dict__: a getattr() that misses raises and catches an
-        # AttributeError, which costs more than the rest of the check.
-        namespace = getattr(current, "__dict__", None)
-        current = namespace.get("__wrapped__") if namespace else None
+        # A bound method's function first: getattr() of a name a bound
+        # method lacks raises and catches an AttributeError, which costs
+        # more than the rest of the check; on a function it does not.
+        current = getattr(getattr(current, "__func__", current), "__wrapped__", None)
         if current is None:
             break
     return False
