@@ -60,6 +60,7 @@ __all__ = [
     "FIRST_CHUNK_KEY",
     "FIRST_CHUNK_SERVERS",
     "MODES",
+    "SERVER_START_RESPONSE_KEY",
     "StartResponseError",
     "WSGI2App",
     "WSGI2Response",
@@ -614,6 +615,12 @@ _FIRST_CHUNK_PACKAGES = tuple(name + "." for name in FIRST_CHUNK_SERVERS)
 #: no longer see (:func:`note_first_chunk`).  A ``bool``.
 FIRST_CHUNK_KEY = "roundup_wsgi.waits_for_first_chunk"
 
+#: ``environ`` key where such a middleware leaves the server's own
+#: ``start_response`` (:func:`note_first_chunk`), for
+#: :func:`waits_for_first_chunk` to look at only when a layer below asks
+#: (an empty body): most responses never need the answer.
+SERVER_START_RESPONSE_KEY = "roundup_wsgi.server_start_response"
+
 #: How many ``__wrapped__`` links :func:`waits_for_first_chunk` follows.
 _MAX_WRAPPED = 8
 
@@ -638,6 +645,9 @@ def waits_for_first_chunk(
         known = environ.get(FIRST_CHUNK_KEY)
         if known is not None:
             return bool(known)
+        server = environ.get(SERVER_START_RESPONSE_KEY)
+        if server is not None:
+            start_response = server
     current: object = start_response
     for _ in range(_MAX_WRAPPED):
         module = getattr(current, "__module__", None)
@@ -655,11 +665,12 @@ def waits_for_first_chunk(
 
 
 def note_first_chunk(environ: dict[str, Any], start_response: object) -> None:
-    """Record in ``environ`` (:data:`FIRST_CHUNK_KEY`) whether the server's
-    ``start_response`` waits for the first chunk, before a middleware passes
-    a ``start_response`` of its own to the application below."""
-    if FIRST_CHUNK_KEY not in environ:
-        environ[FIRST_CHUNK_KEY] = waits_for_first_chunk(start_response)
+    """Leave the server's ``start_response`` in ``environ``
+    (:data:`SERVER_START_RESPONSE_KEY`; the outermost middleware's is kept),
+    before a middleware passes a ``start_response`` of its own to the
+    application below, so that :func:`waits_for_first_chunk` with that
+    ``environ`` still answers for the server."""
+    environ.setdefault(SERVER_START_RESPONSE_KEY, start_response)
 
 
 class _AtLeastOneChunk:
