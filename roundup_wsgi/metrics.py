@@ -219,13 +219,12 @@ class Metrics:
         tracked = record.notes.get(_NOTE)
         if tracked is None:
             return
-        tracker, kind = tracked
         counts = self._counts
         if counts is not None:
             counts.live.pop(record, None)  # one atomic removal
         elif self._files is not None:
-            self._files.end(tracker)
-        self.count(record, tracker, kind)
+            self._files.end(tracked[0])
+        self.count(record, *tracked)
 
     def count(self, record: Finished, tracker: str, kind: str) -> None:
         """Add one finished response to the counters."""
