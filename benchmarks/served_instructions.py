@@ -20,7 +20,8 @@ each once with ``requests`` requests and once with ``requests // 5``; the
 difference of the two totals divided by the difference of the request
 counts is the instructions per request, the server's start-up and stop
 cancelled out.  Requests come one at a time from this process (not counted),
-each on a new connection, with a browser's ``Accept-Encoding``.
+each on a new connection that the server closes (``Connection: close``),
+with a browser's ``Accept-Encoding``.
 
 gunicorn runs one sync worker (its master's idle loop is counted too: a few
 thousand instructions a second), waitress four threads (valgrind runs one
@@ -51,8 +52,9 @@ PATHS = (
     ("GET /@@file/style.css, browser Accept-Encoding", "/@@file/style.css", 0.10),
     ("GET /issue1", "/issue1", 0.03),
 )
-#: The request headers (a browser's compression choice).
-HEADERS = {"Accept-Encoding": "gzip, deflate, br"}
+#: The request headers: a browser's compression choice, and one request per
+#: connection (the server closes it, as for the HTTP/1.0 of ``ab``).
+HEADERS = {"Accept-Encoding": "gzip, deflate, br", "Connection": "close"}
 #: (off application, on application, environment of the on one).
 SIDES = (
     ("off", "benchmarks.bare:application", {}),
