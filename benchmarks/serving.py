@@ -39,6 +39,7 @@ def serve_copy(
     name: str,
     env: Mapping[str, str],
     ready_path: str = "/@@file/style.css",
+    start_timeout: float = START_TIMEOUT,
 ) -> servers.ServerProcess:
     """Copy ``template`` to ``work / name``, serve it with ``command`` and
     return the running server; ``stack`` stops it.
@@ -52,8 +53,10 @@ def serve_copy(
         to the copy).
     :param ready_path: the path that must answer before the server counts
         as started.
+    :param start_timeout: seconds the server may take to answer
+        ``ready_path`` (default :data:`START_TIMEOUT`).
     :raises helpers.servers.ServerError: the server did not answer within
-        :data:`START_TIMEOUT` seconds, or exited.
+        ``start_timeout`` seconds, or exited.
     """
     port = servers.free_port()
     home = work / name
@@ -66,7 +69,7 @@ def serve_copy(
         env={"ROUNDUP_TRACKER_HOME": str(home), "PYTHONPATH": str(ROOT), **env},
         name=name,
         ready_path=ready_path,
-        start_timeout=START_TIMEOUT,
+        start_timeout=start_timeout,
     )
     stack.enter_context(process)
     return process

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import functools
 import logging
-import secrets
+import random
 import sys
 import traceback
 import warnings
+from base64 import urlsafe_b64encode
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar, cast
@@ -86,11 +87,20 @@ def _new_trace_id() -> str:
     cache (no Roundup code runs, so none is made for it): Roundup's
     ``logcontext.idgen()``, except that its default without the nanoid
     package (``short_uuid``: a uuid4 in base 62, some 20 us) is replaced by
-    12 random URL-safe characters, the form of its nanoid ids."""
+    12 random URL-safe characters, the form of its nanoid ids.
+
+    The characters come from :mod:`random` (72 bits, reseeded in a forked
+    child), not from the system's random source: a trace id tells log
+    lines apart, it guards nothing, and ``os.urandom`` is a system call that
+    lets other threads take the interpreter on every request.
+    """
     generate = _logcontext.idgen
     if generate is _logcontext.short_uuid:
-        return secrets.token_urlsafe(9)
+        return urlsafe_b64encode(_random_bits(72).to_bytes(9, "big")).decode("ascii")
     return str(generate())
+
+
+_random_bits = random.getrandbits
 
 
 #: True where Roundup's own ``RequestDispatcher`` always caches the tracker

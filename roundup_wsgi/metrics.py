@@ -57,6 +57,28 @@ _STATIC = tuple(STATIC_PREFIXES)
 _NOTE = "roundup_wsgi.metrics"
 #: The status class label of each status code's first digit.
 _STATUS_CLASS = {n: f"{n}xx" for n in range(1, 6)}
+#: ``{status line: (code, status class)}`` of the status lines seen (a
+#: handful: their number is bounded by :data:`_STATUS_LINES_MAX`).
+_STATUS_LINES: dict[str | None, tuple[int, str]] = {}
+_STATUS_LINES_MAX = 256
+#: Root paths of static files (the tracker at the root).
+_STATIC_ROOT = tuple("/" + prefix for prefix in STATIC_PREFIXES)
+
+
+def _status_line(status: str | None) -> tuple[int, str]:
+    """``(code, status class)`` of a status line (``"200 OK"``: ``(200,
+    "2xx")``; none or a malformed one: 500), remembered in
+    :data:`_STATUS_LINES`."""
+    try:
+        code = int(status[:3]) if status is not None else 500
+    except ValueError:
+        code = 500
+    found = (code, _STATUS_CLASS.get(code // 100) or f"{code // 100}xx")
+    if len(_STATUS_LINES) < _STATUS_LINES_MAX:
+        _STATUS_LINES[status] = found
+    return found
+
+
 #: ``(name, help, label names)`` of a metric.
 _Metric = tuple[str, str, tuple[str, ...]]
 #: The metrics (``_total``: a counter).
@@ -144,6 +166,8 @@ class Metrics:
 
         self._client = prometheus_client
         self.labels = dict(labels)
+        #: The label of the tracker at the root (``""`` if none).
+        self._root = self.labels.get("", "")
         self.registry = CollectorRegistry(auto_describe=True)
         self._files: _FileMetrics | None = None
         self._counts: _Counts | None = None
@@ -165,8 +189,11 @@ class Metrics:
         record = environ.get(ENVIRON_KEY)
         if record is None:
             return
-        tracker = self.labels.get("", "")
-        record.notes[_NOTE] = (tracker, kind_of(path))
+        tracker = self._root
+        record.notes[_NOTE] = (
+            tracker,
+            "static" if path.startswith(_STATIC_ROOT) else kind_of(path),
+        )
         if self._counts is not None:
             self._counts.live[record] = tracker
         elif self._files is not None:
@@ -192,27 +219,29 @@ class Metrics:
         tracked = record.notes.get(_NOTE)
         if tracked is None:
             return
-        tracker, kind = tracked
         counts = self._counts
         if counts is not None:
             counts.live.pop(record, None)  # one atomic removal
         elif self._files is not None:
-            self._files.end(tracker)
-        self.count(record, tracker, kind)
+            self._files.end(tracked[0])
+        self.count(record, *tracked)
 
     def count(self, record: Finished, tracker: str, kind: str) -> None:
         """Add one finished response to the counters."""
         method = record.environ.get("REQUEST_METHOD", "GET")
         if method not in METHODS:
             method = "other"
-        code = record.status_code
+        status = record.status
+        try:
+            code, status_class = _STATUS_LINES[status]
+        except KeyError:
+            code, status_class = _status_line(status)
         event = None
         if code == 413:
             event = _TOO_LARGE
         elif code == 503 and record.notes.get("database_unavailable"):
             event = _UNAVAILABLE
-        status = _STATUS_CLASS.get(code // 100) or f"{code // 100}xx"
-        labels = (tracker, method, status, kind)
+        labels = (tracker, method, status_class, kind)
         if self._counts is not None:
             self._counts.add(record, labels, event)
         elif self._files is not None:

@@ -251,3 +251,26 @@ def test_served_operations_load_both_servers(tmp_path: Path) -> None:
     for _, path, _, _ in operations.SERVED_PATHS:
         assert f'"GET {path} HTTP/1.1" 200 ' in on_log
         assert f'"GET {path} HTTP/1.1"' not in off_log
+
+
+@pytest.mark.slow
+def test_served_instructions_counts_gunicorn_under_valgrind(tmp_path: Path) -> None:
+    """served_instructions under a real gunicorn run by valgrind: one count
+    per side, the layers adding instructions, and the "on" servers' access
+    logs holding exactly the requests made (the readiness poll's one, then
+    the counted ones)."""
+    from benchmarks import served_instructions
+
+    require_program("valgrind", "apt-get install valgrind")
+    template = tmp_path / "template"
+    seed.build_tracker(template, 3, 1024)
+    (count,) = served_instructions.measure(
+        "gunicorn", template, tmp_path, requests=20, paths=("style.css",)
+    )
+    assert count.label.startswith("gunicorn, 1 sync worker: GET /@@file/style.css")
+    assert 0 < count.off < count.on
+    assert "+" in served_instructions.render([count])
+    for requests in (4, 20):
+        name = f"gunicorn-on-@@file-style.css-{requests}"
+        log = (tmp_path / f"log-{name}" / f"{name}.stderr.log").read_text()
+        assert log.count('"GET /@@file/style.css HTTP/1.1" 200 ') == requests + 1

@@ -71,17 +71,17 @@ _MONTHS = (
 )
 
 
+def _escape_one(match: re.Match[str]) -> str:
+    char = match.group(0)
+    if char in '"\\':
+        return "\\" + char
+    return "".join(f"\\x{byte:02x}" for byte in char.encode("utf-8", "replace"))
+
+
 def _escape(text: str) -> str:
     """Apache's escaping of a logged string: ``\\"``, ``\\\\`` and ``\\xhh``
     for each byte of other unsafe characters (UTF-8)."""
-
-    def one(match: re.Match[str]) -> str:
-        char = match.group(0)
-        if char in '"\\':
-            return "\\" + char
-        return "".join(f"\\x{byte:02x}" for byte in char.encode("utf-8", "replace"))
-
-    return _UNSAFE.sub(one, text)
+    return _UNSAFE.sub(_escape_one, text)
 
 
 def redact_query(query: str) -> str:
@@ -98,19 +98,23 @@ def redact_query(query: str) -> str:
     return "&".join(parts)
 
 
-#: The last ``%t`` made, by whole second: ``[second, text]``.
-_last_timestamp: list[Any] = [None, ""]
+#: The last ``%t`` made: its whole second and its text.
+_last_second = -1
+_last_text = ""
 
 
 def _timestamp(seconds: float) -> str:
     """``[10/Oct/2000:13:55:36 +0000]``: Apache's ``%t``, in local time
     (made once per second)."""
+    global _last_second, _last_text
     whole = int(seconds)
-    cached = _last_timestamp
-    if cached[0] == whole:
-        return str(cached[1])
+    if whole == _last_second:
+        return _last_text
     text = _format_timestamp(whole)
-    cached[0], cached[1] = whole, text
+    # The text first: a thread that sees the new second with the old text
+    # logs a time one second off, never a wrong one.
+    _last_text = text
+    _last_second = whole
     return text
 
 
@@ -126,49 +130,79 @@ def _format_timestamp(seconds: int) -> str:
     )
 
 
-def _target(environ: dict[str, Any]) -> str:
-    """The request target: ``SCRIPT_NAME + PATH_INFO`` (URL-quoted from the
-    server's latin-1 text, PEP 3333 "Unicode Issues") and the redacted
-    query."""
-    path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
-    if _PLAIN_PATH.match(path):
-        target = path  # nothing to quote (the common case, and faster)
-    else:
-        target = quote(path.encode("latin-1", "replace"), safe=_SAFE)
-    query = environ.get("QUERY_STRING", "")
+#: The parts of recent lines that come from the request alone, by the
+#: request fields they are made of (see :func:`_request_parts`): a client
+#: asking for the same thing again costs a dictionary lookup, not the
+#: quoting, redacting and escaping.  Emptied when it reaches
+#: :data:`_PARTS_MAX` entries.
+_parts: dict[tuple[Any, ...], tuple[str, str, str]] = {}
+_PARTS_MAX = 1024
+#: ``%>s`` by status line (``"200 OK"``: ``"200"``), for those seen.
+_codes: dict[str | None, str] = {}
+
+
+def _request_parts(key: tuple[Any, ...]) -> tuple[str, str, str]:
+    """``(head, request, tail)`` of the line of a request whose environ
+    fields are ``key`` (:func:`format_line`'s order): ``'%h %l %u '``,
+    ``' "%r" '`` and ``' "%{Referer}i" "%{User-Agent}i" '``, escaped
+    (Apache's rule, :func:`_escape`), the path URL-quoted from the server's
+    latin-1 text (PEP 3333, "Unicode Issues"), the query redacted
+    (:func:`redact_query`); remembered in :data:`_parts`."""
+    address, user, method, script, path, query, protocol, referer, agent = key
+    path = (script or "") + (path or "")
+    if not _PLAIN_PATH.match(path):
+        path = quote(path.encode("latin-1", "replace"), safe=_SAFE)
+    target = path or "/"
     if query:
         target += "?" + redact_query(query)
-    return target or "/"
+    request = f"{method or '-'} {target} {protocol or 'HTTP/1.0'}"
+    parts = (
+        f"{address or '-'} - {_escape(user or '-')} ",
+        f' "{_escape(request)}" ',
+        f' "{_escape(referer or "-")}" "{_escape(agent or "-")}" ',
+    )
+    if len(_parts) >= _PARTS_MAX:
+        _parts.clear()
+    _parts[key] = parts
+    return parts
+
+
+def _code(status: str | None) -> str:
+    """``%>s`` of a status line: its code, ``500`` if it has none."""
+    code = status[:3] if status and status[:3].isdigit() else "500"
+    if len(_codes) < 256:
+        _codes[status] = code
+    return code
 
 
 def format_line(finished: Finished) -> str:
     """The access-log line of one finished response (see :data:`LOG_FORMAT`)."""
     get = finished.environ.get
-    request = (
-        f"{get('REQUEST_METHOD', '-')} {_target(finished.environ)} "
-        f"{get('SERVER_PROTOCOL', 'HTTP/1.0')}"
+    key = (
+        get("REMOTE_ADDR"),
+        get("REMOTE_USER"),
+        get("REQUEST_METHOD"),
+        get("SCRIPT_NAME"),
+        get("PATH_INFO"),
+        get("QUERY_STRING"),
+        get("SERVER_PROTOCOL"),
+        get("HTTP_REFERER"),
+        get("HTTP_USER_AGENT"),
     )
-    user = get("REMOTE_USER") or "-"
-    referer = get("HTTP_REFERER") or "-"
-    agent = get("HTTP_USER_AGENT") or "-"
-    trace = str(finished.notes.get("trace_id") or "-")
-    fields = f"{user}{request}{referer}{agent}{trace}"
-    # Printable ASCII but '"' and '\\' is written as it is (str methods, in
-    # C: faster than a regular expression search).
-    if not (fields.isascii() and fields.isprintable()) or (
-        '"' in fields or "\\" in fields
-    ):
-        user, request, referer, agent, trace = map(
-            _escape, (user, request, referer, agent, trace)
-        )
+    parts = _parts.get(key)
+    if parts is None:
+        parts = _request_parts(key)
+    trace = finished.notes.get("trace_id") or "-"
+    if trace.__class__ is not str:
+        trace = _escape(str(trace))
+    elif not trace.isalnum():
+        trace = _escape(trace)
     status = finished.status
-    code = status[:3] if status and status[:3].isdigit() else "500"
-    sent = finished.bytes_sent
+    code = _codes.get(status) or _code(status)
     return (
-        f"{get('REMOTE_ADDR') or '-'} - {user} "
-        f'{_timestamp(finished.started)} "{request}" '
-        f'{code} {sent if sent else "-"} "{referer}" '
-        f'"{agent}" {int(finished.duration * 1_000_000)} {trace}'
+        f"{parts[0]}{_timestamp(finished.started)}{parts[1]}{code} "
+        f"{finished.bytes_sent or '-'}{parts[2]}"
+        f"{int(finished.duration * 1_000_000)} {trace}"
     )
 
 

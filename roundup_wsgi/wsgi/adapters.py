@@ -60,6 +60,7 @@ __all__ = [
     "FIRST_CHUNK_KEY",
     "FIRST_CHUNK_SERVERS",
     "MODES",
+    "SERVER_START_RESPONSE_KEY",
     "StartResponseError",
     "WSGI2App",
     "WSGI2Response",
@@ -605,12 +606,20 @@ def wsgi1_to_wsgi2(
 #: Modules of servers whose ``start_response`` sends nothing until the first
 #: chunk of the app_iter (hypercorn's WSGI wrapper, ``hypercorn.app_wrappers``).
 FIRST_CHUNK_SERVERS = ("hypercorn",)
+#: Their submodules' prefixes (``"hypercorn."``).
+_FIRST_CHUNK_PACKAGES = tuple(name + "." for name in FIRST_CHUNK_SERVERS)
 
 #: ``environ`` key where a middleware that passes its own ``start_response``
 #: on (:class:`roundup_wsgi.wsgi.finish.FinishHooks`, for one) records
 #: :func:`waits_for_first_chunk` of the server's, which the layers below can
 #: no longer see (:func:`note_first_chunk`).  A ``bool``.
 FIRST_CHUNK_KEY = "roundup_wsgi.waits_for_first_chunk"
+
+#: ``environ`` key where such a middleware leaves the server's own
+#: ``start_response`` (:func:`note_first_chunk`), for
+#: :func:`waits_for_first_chunk` to look at only when a layer below asks
+#: (an empty body): most responses never need the answer.
+SERVER_START_RESPONSE_KEY = "roundup_wsgi.server_start_response"
 
 #: How many ``__wrapped__`` links :func:`waits_for_first_chunk` follows.
 _MAX_WRAPPED = 8
@@ -636,26 +645,32 @@ def waits_for_first_chunk(
         known = environ.get(FIRST_CHUNK_KEY)
         if known is not None:
             return bool(known)
+        server = environ.get(SERVER_START_RESPONSE_KEY)
+        if server is not None:
+            start_response = server
     current: object = start_response
     for _ in range(_MAX_WRAPPED):
-        module = getattr(current, "__module__", None) or ""
-        if module.split(".")[0] in FIRST_CHUNK_SERVERS:
+        module = getattr(current, "__module__", None)
+        if module and (
+            module in FIRST_CHUNK_SERVERS or module.startswith(_FIRST_CHUNK_PACKAGES)
+        ):
             return True
-        # Through __dict__: a getattr() that misses raises and catches an
-        # AttributeError, which costs more than the rest of the check.
-        namespace = getattr(current, "__dict__", None)
-        current = namespace.get("__wrapped__") if namespace else None
+        # A bound method's function first: getattr() of a name a bound
+        # method lacks raises and catches an AttributeError, which costs
+        # more than the rest of the check; on a function it does not.
+        current = getattr(getattr(current, "__func__", current), "__wrapped__", None)
         if current is None:
             break
     return False
 
 
 def note_first_chunk(environ: dict[str, Any], start_response: object) -> None:
-    """Record in ``environ`` (:data:`FIRST_CHUNK_KEY`) whether the server's
-    ``start_response`` waits for the first chunk, before a middleware passes
-    a ``start_response`` of its own to the application below."""
-    if FIRST_CHUNK_KEY not in environ:
-        environ[FIRST_CHUNK_KEY] = waits_for_first_chunk(start_response)
+    """Leave the server's ``start_response`` in ``environ``
+    (:data:`SERVER_START_RESPONSE_KEY`; the outermost middleware's is kept),
+    before a middleware passes a ``start_response`` of its own to the
+    application below, so that :func:`waits_for_first_chunk` with that
+    ``environ`` still answers for the server."""
+    environ.setdefault(SERVER_START_RESPONSE_KEY, start_response)
 
 
 class _AtLeastOneChunk:

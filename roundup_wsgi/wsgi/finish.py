@@ -231,7 +231,6 @@ class _Response(Finished):
     __slots__ = (
         "_closed",
         "_exhausted",
-        "_iterator",
         "_result",
         "_server_start",
         "_server_write",
@@ -258,7 +257,6 @@ class _Response(Finished):
         self._start = time.perf_counter()
         self._server_start = start_response
         self._result: Iterable[bytes] = ()
-        self._iterator: Iterator[bytes] | None = None
         self._exhausted = False
         self._closed = False
 
@@ -281,23 +279,23 @@ class _Response(Finished):
         self.bytes_sent += len(data)
         return result
 
-    def __iter__(self) -> _Response:
-        return self
-
-    def __next__(self) -> bytes:
-        iterator = self._iterator
-        if iterator is None:
-            iterator = self._iterator = iter(self._result)
+    def __iter__(self) -> Iterator[bytes]:
+        """The application's chunks, counted as they are handed over (a
+        generator: its end costs no ``StopIteration`` object, unlike a
+        ``__next__`` method).  Closing the iterator itself (what a server
+        that calls ``close()`` on ``iter(app_iter)`` does) closes the
+        response too."""
         try:
-            chunk = next(iterator)
-        except StopIteration:
-            self._exhausted = True
+            for chunk in self._result:
+                self.bytes_sent += len(chunk)
+                yield chunk
+        except GeneratorExit:
+            self.close()
             raise
         except BaseException as exc:
             self.error = exc
             raise
-        self.bytes_sent += len(chunk)
-        return chunk
+        self._exhausted = True
 
     def close(self) -> None:
         """Close the application's app_iter, then run the hooks (once)."""

@@ -612,8 +612,12 @@ def test_waits_for_first_chunk_through_wrappers_and_environ() -> None:
     assert waits_for_first_chunk(wrapping)
     env: dict[str, Any] = {}
     note_first_chunk(env, server)
-    assert env[FIRST_CHUNK_KEY] is True
     assert waits_for_first_chunk(plain, env)
     note_first_chunk(env, StartResponseRecorder())  # the outermost one wins
-    assert env[FIRST_CHUNK_KEY] is True
+    assert waits_for_first_chunk(plain, env)
+    other: dict[str, Any] = {}
+    note_first_chunk(other, StartResponseRecorder())
+    assert not waits_for_first_chunk(server, other)  # the noted server's
+    # A recorded answer wins over any start_response.
     assert not waits_for_first_chunk(server, {FIRST_CHUNK_KEY: False})
+    assert waits_for_first_chunk(plain, {**other, FIRST_CHUNK_KEY: True})

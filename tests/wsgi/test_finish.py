@@ -13,6 +13,7 @@ from wsgiref.validate import validator
 import apachelogs
 import pytest
 
+from roundup_wsgi.wsgi import accesslog
 from roundup_wsgi.wsgi.accesslog import (
     LOG_FORMAT,
     AccessLog,
@@ -262,3 +263,45 @@ def test_line_handler_write_error_goes_to_handle_error(
     monkeypatch.setattr(handler, "handleError", errors.append)
     handler.write_line("a line", "test.access")
     assert [(r.name, r.getMessage()) for r in errors] == [("test.access", "a line")]
+
+
+def test_line_from_remembered_request_parts_is_the_same_line() -> None:
+    """The second line of a request comes from the remembered parts: it is
+    the line a first request gives, and requests that differ in any field
+    never share parts."""
+    fields = {
+        "PATH_INFO": "/issue1",
+        "QUERY_STRING": "@template=item",
+        "HTTP_REFERER": "http://x/",
+        "HTTP_USER_AGENT": "agent/1",
+        "REMOTE_ADDR": "192.0.2.1",
+    }
+    accesslog._parts.clear()
+    first = format_line(finished_record(**fields))
+    assert format_line(finished_record(**fields)) == first
+    accesslog._parts.clear()
+    assert format_line(finished_record(**fields)) == first
+    for name in [*fields, "REMOTE_USER", "SCRIPT_NAME", "SERVER_PROTOCOL"]:
+        other = format_line(finished_record(**{**fields, name: "/o"}))
+        assert other != first, name
+
+
+def test_remembered_parts_stay_bounded() -> None:
+    accesslog._parts.clear()
+    for number in range(accesslog._PARTS_MAX + 10):
+        format_line(finished_record(PATH_INFO=f"/issue{number}"))
+    assert len(accesslog._parts) <= accesslog._PARTS_MAX
+
+
+def test_unsafe_characters_escaped_in_every_field() -> None:
+    record = finished_record(
+        PATH_INFO="/caf\xc3\xa9",  # UTF-8 bytes as the server's latin-1 text
+        HTTP_USER_AGENT="a\tb\x7f",
+        REMOTE_USER='u"1',
+    )
+    record.notes["trace_id"] = 'id"\n'
+    line = format_line(record)
+    assert '"GET /caf%C3%A9 HTTP/1.0"' in line
+    assert '"a\\x09b\\x7f"' in line
+    assert ' - u\\"1 [' in line
+    assert line.endswith(' id\\"\\x0a')
