@@ -24,13 +24,16 @@ each on a new connection that the server closes (``Connection: close``),
 with a browser's ``Accept-Encoding``.
 
 gunicorn runs one sync worker (its master's idle loop is counted too: a few
-thousand instructions a second), waitress four threads (valgrind runs one
-thread at a time, so what is counted is the work, not the contention for
-the interpreter lock).  ``GET /-/ready`` is not sent: it costs one database
+thousand instructions a second): one thread answers, so the counts repeat
+from run to run.  waitress runs four threads, which valgrind runs one at a
+time, switching at points of its own: how often the main thread polls and
+waits for the interpreter lock then varies with the interleaving, so its
+counts move between runs and with the client (from +15% to +36% for the
+same code); read them as an upper bound, not a measure.  ``GET /-/ready`` is not sent: it costs one database
 open at most once per second per process, whatever the load.
 
 Run: ``python -m benchmarks.served_instructions [--servers
-gunicorn,waitress] [--requests 1000]``; needs valgrind (Debian's
+gunicorn[,waitress]] [--requests 1000]``; needs valgrind (Debian's
 ``valgrind``); each server start under valgrind takes about a minute.
 """
 
@@ -246,7 +249,9 @@ def main(argv: list[str] | None = None) -> None:
         description=__doc__.split("\n\n")[0],
     )
     parser.add_argument(
-        "--servers", default="gunicorn,waitress", help="gunicorn,waitress"
+        "--servers",
+        default="gunicorn",
+        help="gunicorn (default), waitress (its counts vary with thread interleaving)",
     )
     parser.add_argument(
         "--requests", type=int, default=1000, help="requests of the longer run"
