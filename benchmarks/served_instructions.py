@@ -29,8 +29,9 @@ from run to run.  waitress runs four threads, which valgrind runs one at a
 time, switching at points of its own: how often the main thread polls and
 waits for the interpreter lock then varies with the interleaving, so its
 counts move between runs and with the client (from +15% to +36% for the
-same code); read them as an upper bound, not a measure.  ``GET /-/ready`` is not sent: it costs one database
-open at most once per second per process, whatever the load.
+same code); read them as an upper bound, not a measure.  ``GET /-/ready``
+is not sent: it costs one database open at most once per second per
+process, whatever the load.
 
 Run: ``python -m benchmarks.served_instructions [--servers
 gunicorn[,waitress]] [--requests 1000]``; needs valgrind (Debian's
@@ -170,6 +171,9 @@ def _count_one(
             {**env, "PYTHONHASHSEED": "0"},
             ready_path=path,
             start_timeout=VALGRIND_TIMEOUT,
+            # One readiness request, however long it takes: polls given up
+            # on would still be answered, and counted.
+            poll_timeout=VALGRIND_TIMEOUT,
         )
         _requests(process.port, path, requests)
         # Stopped here, gently and with time to spare: valgrind writes its

@@ -40,6 +40,7 @@ def serve_copy(
     env: Mapping[str, str],
     ready_path: str = "/@@file/style.css",
     start_timeout: float = START_TIMEOUT,
+    poll_timeout: float = 5.0,
 ) -> servers.ServerProcess:
     """Copy ``template`` to ``work / name``, serve it with ``command`` and
     return the running server; ``stack`` stops it.
@@ -54,7 +55,8 @@ def serve_copy(
     :param ready_path: the path that must answer before the server counts
         as started.
     :param start_timeout: seconds the server may take to answer
-        ``ready_path`` (default :data:`START_TIMEOUT`).
+        ``ready_path`` (default :data:`START_TIMEOUT`), and one poll of it
+        (``ServerProcess``'s ``poll_timeout``).
     :raises helpers.servers.ServerError: the server did not answer within
         ``start_timeout`` seconds, or exited.
     """
@@ -70,6 +72,7 @@ def serve_copy(
         name=name,
         ready_path=ready_path,
         start_timeout=start_timeout,
+        poll_timeout=poll_timeout,
     )
     stack.enter_context(process)
     return process

@@ -221,11 +221,15 @@ class ServerProcess:
         name: str = "server",
         ready_path: str = "/@@file/style.css",
         start_timeout: float = START_TIMEOUT,
+        poll_timeout: float = 5.0,
     ) -> None:
         """Prepare (not start) ``command``, which must listen on 127.0.0.1:``port``.
 
         :param env: extra environment variables for the subprocess.
         :param ready_path: the path polled until the server answers.
+        :param poll_timeout: seconds one poll of ``ready_path`` waits for
+            its answer before the next is sent (a server under valgrind
+            needs long enough that it answers exactly one).
         """
         self.command = list(command)
         self.port = port
@@ -233,6 +237,7 @@ class ServerProcess:
         self.name = name
         self.ready_path = ready_path
         self.start_timeout = start_timeout
+        self.poll_timeout = poll_timeout
         self.extra_env = dict(env or {})
         self.proc: subprocess.Popen[bytes] | None = None
         self.stdout_log = self.log_dir / f"{name}.stdout.log"
@@ -321,7 +326,9 @@ class ServerProcess:
     def _ready(self) -> bool:
         """True once ``ready_path`` gets any HTTP response."""
         try:
-            with _OPENER.open(self.url.rstrip("/") + self.ready_path, timeout=5):
+            with _OPENER.open(
+                self.url.rstrip("/") + self.ready_path, timeout=self.poll_timeout
+            ):
                 return True
         except urllib.error.HTTPError:
             return True  # any HTTP status means the server is up
