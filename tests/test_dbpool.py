@@ -9,7 +9,6 @@ request after the first gets the database the previous one left.
 
 from __future__ import annotations
 
-import base64
 import os
 import re
 import sqlite3
@@ -52,11 +51,6 @@ class Client(Client):
         return client.Client.inner_main(self)
 """
 )
-
-
-def basic(user: str, secret: str) -> dict[str, str]:
-    token = base64.b64encode(f"{user}:{secret}".encode()).decode()
-    return {"Authorization": f"Basic {token}"}
 
 
 @pytest.fixture
@@ -127,7 +121,7 @@ def test_a_user_change_takes_effect_on_the_next_request(
 ) -> None:
     """A role change, or the user retired: each ``edit`` of the demo user
     is seen by the very next request (``status``) on the same database."""
-    demo = basic(seeded.DEMO_USER, seeded.DEMO_PASSWORD)
+    demo = seeded.basic_auth(seeded.DEMO_USER, seeded.DEMO_PASSWORD)
     app.get(REST_ISSUE, headers=demo, status=200)
     for change, status in steps:
         edit(home, **change)
@@ -138,7 +132,7 @@ def test_a_user_change_takes_effect_on_the_next_request(
 def test_a_password_change_takes_effect_on_the_next_request(
     app: TestApp, dispatcher: RequestDispatcher, home: Path
 ) -> None:
-    old = basic(seeded.DEMO_USER, seeded.DEMO_PASSWORD)
+    old = seeded.basic_auth(seeded.DEMO_USER, seeded.DEMO_PASSWORD)
     app.get(REST_ISSUE, headers=old, status=200)
     db = roundup.instance.open(str(home)).open("admin")
     try:
@@ -147,7 +141,11 @@ def test_a_password_change_takes_effect_on_the_next_request(
         db.close()
     edit(home, password=new_password)
     app.get(REST_ISSUE, headers=old, status=401)
-    app.get(REST_ISSUE, headers=basic(seeded.DEMO_USER, "a-new-secret"), status=200)
+    app.get(
+        REST_ISSUE,
+        headers=seeded.basic_auth(seeded.DEMO_USER, "a-new-secret"),
+        status=200,
+    )
     assert stats(dispatcher)["opened"] == 1
 
 
@@ -218,7 +216,7 @@ def test_a_locked_database_answers_503_is_discarded_then_works(
     app = TestApp(validator(dispatcher), extra_environ={"HTTP_HOST": "localhost"})
     app.get("/issue1")
     headers = {
-        **basic("admin", seeded.ADMIN_PASSWORD),
+        **seeded.basic_auth("admin", seeded.ADMIN_PASSWORD),
         **SAME_ORIGIN,
         "X-Requested-With": "rest",
     }
@@ -285,7 +283,7 @@ def test_pages_are_the_same_with_and_without_reuse(home: Path) -> None:
         RequestDispatcher(str(home), reuse_db=False),
         extra_environ={"HTTP_HOST": "localhost"},
     )
-    demo = basic(seeded.DEMO_USER, seeded.DEMO_PASSWORD)
+    demo = seeded.basic_auth(seeded.DEMO_USER, seeded.DEMO_PASSWORD)
     for path, headers in [
         ("/issue1", {}),
         ("/issue", {}),
@@ -332,7 +330,7 @@ def test_postgresql_restart_the_next_request_reconnects(tmp_path: Path) -> None:
         )
         dispatcher = RequestDispatcher(str(home))
         app = TestApp(validator(dispatcher), extra_environ={"HTTP_HOST": "localhost"})
-        admin = basic("admin", seeded.ADMIN_PASSWORD)
+        admin = seeded.basic_auth("admin", seeded.ADMIN_PASSWORD)
         headers = {**admin, **SAME_ORIGIN, "X-Requested-With": "rest"}
         app.post_json("/rest/data/issue", {"title": "one"}, headers=headers, status=201)
         app.get("/issue1", status=200)

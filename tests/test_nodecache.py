@@ -11,7 +11,6 @@ seen by the next one.
 
 from __future__ import annotations
 
-import base64
 import sqlite3
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -80,13 +79,8 @@ class Client(Client):
 )
 
 
-def basic(user: str, secret: str) -> dict[str, str]:
-    token = base64.b64encode(f"{user}:{secret}".encode()).decode()
-    return {"Authorization": f"Basic {token}"}
-
-
-ADMIN = basic("admin", seeded.ADMIN_PASSWORD)
-DEMO = basic(seeded.DEMO_USER, seeded.DEMO_PASSWORD)
+ADMIN = seeded.ADMIN_AUTH
+DEMO = seeded.DEMO_AUTH
 
 
 @pytest.fixture

@@ -1,12 +1,13 @@
 """Remembered permission checks (roundup_wsgi/permissions.py): the same
-answers as Roundup's ``Security.hasPermission`` for every question, the
-same pages as Roundup's own dispatcher, and a permission change (in the
-database, in ``schema.py`` or at run time) seen by the next request.
+answers as Roundup's ``Security.hasPermission`` and
+``Security.hasSearchPermission`` for every question, the same node-cache
+effects, the same pages as Roundup's own dispatcher, and a permission
+change (in the database, in ``schema.py`` or at run time) seen by the next
+request.
 """
 
 from __future__ import annotations
 
-import base64
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -33,13 +34,8 @@ needs_support = pytest.mark.skipif(
 WEB = "http://localhost/"
 
 
-def basic(user: str, secret: str) -> dict[str, str]:
-    token = base64.b64encode(f"{user}:{secret}".encode()).decode()
-    return {"Authorization": f"Basic {token}"}
-
-
-ADMIN = basic("admin", seeded.ADMIN_PASSWORD)
-DEMO = basic(seeded.DEMO_USER, seeded.DEMO_PASSWORD)
+ADMIN = seeded.ADMIN_AUTH
+DEMO = seeded.DEMO_AUTH
 
 
 @pytest.fixture
@@ -301,3 +297,73 @@ def test_install_leaves_roundup_alone_where_unsupported(
     assert permissions.install(db) is False
     assert not permissions.installed(db)
     assert "hasPermission" not in vars(db.security)
+
+
+# -- hasSearchPermission ---------------------------------------------------------
+
+
+def search_questions(db: Any) -> Iterator[tuple[str, str, str]]:
+    """(userid, classname, property): every property of every class, a
+    transitive one per Link, one that does not exist, for every user and a
+    user id that does not exist."""
+    for userid in [*db.user.list(), "999"]:
+        for classname in sorted(db.classes):
+            cl = db.getclass(classname)
+            for name, prop in sorted(cl.getprops().items()):
+                yield (userid, classname, name)
+                target = getattr(prop, "classname", None)
+                if target is not None:
+                    label = db.getclass(target).labelprop()
+                    yield (userid, classname, f"{name}.{label}")
+                    yield (userid, classname, f"{name}.nonexistent")
+            yield (userid, classname, "nonexistent")
+
+
+def answer(db: Any, question: tuple[str, str, str]) -> tuple[str, Any]:
+    try:
+        return ("answered", db.security.hasSearchPermission(*question))
+    except Exception as error:
+        return ("raised", type(error))
+
+
+@needs_support
+def test_every_search_answer_is_roundups(databases: Callable[[str], Any]) -> None:
+    ours, stock = databases("admin"), databases("admin")
+    assert permissions.install(ours)
+    asked = 0
+    for _ in range(2):
+        for question in search_questions(stock):
+            assert answer(ours, question) == answer(stock, question), question
+            asked += 1
+    assert asked > 300
+    assert ours.cache_lru == stock.cache_lru
+    assert ours.stats["cache_hits"] == stock.stats["cache_hits"]
+
+
+@needs_support
+def test_a_role_or_permission_change_is_seen_at_once(
+    databases: Callable[[str], Any],
+) -> None:
+    db = databases("admin")
+    assert permissions.install(db)
+    anonymous = db.user.lookup("anonymous")
+    assert not db.security.hasSearchPermission(anonymous, "query", "name")
+    db.security.addPermissionToRole("Anonymous", "View", "query")
+    assert db.security.hasSearchPermission(anonymous, "query", "name")
+    demo = db.user.lookup("demo")
+    assert db.security.hasSearchPermission(demo, "issue", "title")
+    db.user.set(demo, roles="Anonymous")
+    assert db.security.hasSearchPermission(demo, "query", "name")
+    db.user.set(demo, roles="")
+    assert not db.security.hasSearchPermission(demo, "issue", "title")
+
+
+@needs_support
+def test_not_installed_over_a_replaced_search_method(
+    databases: Callable[[str], Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mine = databases("admin")
+    mine.security.hasSearchPermission = lambda *args: 1
+    assert not permissions.install(mine)
+    monkeypatch.setattr(Security, "roleHasSearchPermission", lambda *a: 1)
+    assert not permissions.install(databases("admin"))

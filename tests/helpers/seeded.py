@@ -6,6 +6,7 @@ The seeded tracker used everywhere is built once per session by
 
 from __future__ import annotations
 
+import base64
 import functools
 import json
 import shutil
@@ -19,6 +20,17 @@ from roundup_wsgi.tracker import create_tracker, set_tracker_web
 ADMIN_PASSWORD = "admin-secret"
 DEMO_USER = "demo"
 DEMO_PASSWORD = "demo-secret"
+
+
+def basic_auth(user: str, secret: str) -> dict[str, str]:
+    """The ``Authorization`` header of HTTP Basic authentication (RFC 7617)."""
+    token = base64.b64encode(f"{user}:{secret}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+#: Request headers logging in as the seeded tracker's admin, and its demo user.
+ADMIN_AUTH = basic_auth("admin", ADMIN_PASSWORD)
+DEMO_AUTH = basic_auth(DEMO_USER, DEMO_PASSWORD)
 
 SMALL_FILE_NAME = "hello.txt"
 SMALL_FILE_BYTES = b"hello from roundup-wsgi\n"
