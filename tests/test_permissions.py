@@ -43,6 +43,13 @@ def home(make_tracker: Callable[[str], Path]) -> Path:
     return make_tracker(WEB)
 
 
+def assert_same_cache_effects(ours: Any, stock: Any) -> None:
+    """The two databases' node caches were used alike: the same rows in the
+    same least-recently-used order, and as many cache hits."""
+    assert ours.cache_lru == stock.cache_lru
+    assert ours.stats["cache_hits"] == stock.stats["cache_hits"]
+
+
 @pytest.fixture
 def databases(home: Path) -> Iterator[Callable[[str], Any]]:
     """``open(user)``: a database of the tracker, closed at the end."""
@@ -100,8 +107,7 @@ def test_every_answer_is_roundups(databases: Callable[[str], Any]) -> None:
                 assert outcome(ours, question, skip) == expected, (question, skip)
                 asked += 1
     assert asked > 5000
-    assert ours.cache_lru == stock.cache_lru
-    assert ours.stats["cache_hits"] == stock.stats["cache_hits"]
+    assert_same_cache_effects(ours, stock)
 
 
 @needs_support
@@ -336,8 +342,7 @@ def test_every_search_answer_is_roundups(databases: Callable[[str], Any]) -> Non
             assert answer(ours, question) == answer(stock, question), question
             asked += 1
     assert asked > 300
-    assert ours.cache_lru == stock.cache_lru
-    assert ours.stats["cache_hits"] == stock.stats["cache_hits"]
+    assert_same_cache_effects(ours, stock)
 
 
 @needs_support
