@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import importlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from wsgiref.util import setup_testing_defaults
 from wsgiref.validate import validator
 
 import pytest
@@ -192,3 +194,48 @@ def test_forged_forwarded_host_does_not_pass_roundups_csrf_check(
     proxied = post("127.0.0.1")
     assert "Hello, demo" in proxied.text
     assert "Invalid" not in proxied.text
+
+
+def test_static_and_health_answers_leave_no_reference_cycle(
+    tracker_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the access log, metrics and health on, a static file,
+    ``/-/health`` and ``/-/metrics`` are freed by reference counting alone when they end: no
+    cyclic garbage per request (whose collections cost a real server more
+    than the operations layers themselves; see README "Cost")."""
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    # The seeded tracker's Client overrides main(), which keeps its static
+    # files off the fast path: without it they are kept and answered from
+    # the response cache, as a demo tracker's are.
+    (tracker_home / "interfaces.py").unlink()
+    app = make_app(tracker_home, access_log=True, metrics=True)
+    # Not /-/ready: at most once a second it opens the tracker's database,
+    # whose Roundup objects refer to each other.
+    paths = ["/@@file/style.css", "/-/health", "/-/metrics"]
+
+    def get(path: str) -> str:
+        environ: dict[str, Any] = {}
+        setup_testing_defaults(environ)
+        environ.update(
+            PATH_INFO=path, REMOTE_ADDR="127.0.0.1", HTTP_ACCEPT_ENCODING="gzip"
+        )
+        statuses: list[str] = []
+        result = app(
+            environ, lambda status, headers, exc_info=None: statuses.append(status)
+        )
+        b"".join(result)
+        result.close()  # type: ignore[attr-defined]
+        return statuses[0]
+
+    for path in paths:  # the tracker is opened, the caches filled
+        get(path)
+    assert len(find_layer(app, RequestDispatcher).response_cache or ()) == 1
+    gc.collect()
+    gc.disable()
+    try:
+        answers = [get(path) for path in paths for _ in range(3)]
+        unreachable = gc.collect()
+    finally:
+        gc.enable()
+    assert answers == ["200 OK"] * len(answers)
+    assert unreachable == 0
