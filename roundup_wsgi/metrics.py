@@ -168,6 +168,7 @@ class Metrics:
         self.labels = dict(labels)
         #: The label of the tracker at the root (``""`` if none).
         self._root = self.labels.get("", "")
+        self._root_static = (self._root, "static")
         self.registry = CollectorRegistry(auto_describe=True)
         self._files: _FileMetrics | None = None
         self._counts: _Counts | None = None
@@ -191,8 +192,9 @@ class Metrics:
             return
         tracker = self._root
         record.notes[_NOTE] = (
-            tracker,
-            "static" if path.startswith(_STATIC_ROOT) else kind_of(path),
+            self._root_static
+            if path.startswith(_STATIC_ROOT)
+            else (tracker, kind_of(path))
         )
         if self._counts is not None:
             self._counts.live[record] = tracker
@@ -220,14 +222,38 @@ class Metrics:
         if tracked is None:
             return
         counts = self._counts
-        if counts is not None:
-            counts.live.pop(record, None)  # one atomic removal
-        elif self._files is not None:
-            self._files.end(tracked[0])
-        self.count(record, *tracked)
+        if counts is None:
+            if self._files is not None:
+                self._files.end(tracked[0])
+            self.count(record, *tracked)
+            return
+        # The in-process counts, for every response: one lookup finds the
+        # series of this tracker, kind, method and status line.
+        counts.live.pop(record, None)  # one atomic removal
+        method = record.environ.get("REQUEST_METHOD", "GET")
+        if method not in METHODS:
+            method = "other"
+        key = (tracked, method, record.status)
+        series = counts.series.get(key)
+        if series is None:
+            series = counts.new_series(key)
+        requests, histogram, event = series
+        duration = record.duration
+        index = bisect_left(counts.bounds, duration)
+        with counts.lock:
+            requests[0] += 1
+            histogram[index] += 1
+            histogram[-2] += duration
+            histogram[-1] += record.bytes_sent
+        if event is not None or record.client_gone:
+            counts.add_events(record, tracked[0], event)
 
     def count(self, record: Finished, tracker: str, kind: str) -> None:
-        """Add one finished response to the counters."""
+        """Add one finished response to ``prometheus_client``'s metrics
+        (under ``PROMETHEUS_MULTIPROC_DIR``; in one process
+        :meth:`finished` counts)."""
+        if self._files is None:
+            return
         method = record.environ.get("REQUEST_METHOD", "GET")
         if method not in METHODS:
             method = "other"
@@ -241,11 +267,7 @@ class Metrics:
             event = _TOO_LARGE
         elif code == 503 and record.notes.get("database_unavailable"):
             event = _UNAVAILABLE
-        labels = (tracker, method, status_class, kind)
-        if self._counts is not None:
-            self._counts.add(record, labels, event)
-        elif self._files is not None:
-            self._files.add(record, labels, event)
+        self._files.add(record, (tracker, method, status_class, kind), event)
 
     def exposition(self) -> tuple[bytes, str]:
         """``(body, content type)`` of a scrape: this process's registry, or
@@ -262,14 +284,23 @@ class Metrics:
 
 class _Counts:
     """This process's numbers, without ``PROMETHEUS_MULTIPROC_DIR``: plain
-    counts in dictionaries, updated under one lock per response, and a
+    counts in lists, updated under one lock per response, and a
     ``prometheus_client`` custom collector (``collect()``) that makes them
     into metric families at each scrape.
+
+    Each response is counted through its *series*: the lists its numbers
+    go to, found with one lookup by ``((tracker, kind), method, status
+    line)`` (:attr:`series`; made by :meth:`new_series` the first time).
 
     Requests in flight are the records between :meth:`Metrics.track` and
     the end of the response, kept in :attr:`live` (one item stored and one
     removed per request, each a single operation under the GIL).
     """
+
+    #: Series kept at most; past that a series is made for each response
+    #: (a method or status line never seen before: bounded by the
+    #: application, but not trusted to be).
+    SERIES_MAX = 4096
 
     def __init__(self, buckets: tuple[float, ...]) -> None:
         self.lock = threading.Lock()
@@ -278,12 +309,11 @@ class _Counts:
         self.bounds = buckets
         #: ``{record: tracker}`` of the requests in flight.
         self.live: dict[Finished, str] = {}
-        #: ``(tracker, method, status class, kind)``: responses.
-        self.requests: dict[tuple[str, ...], int] = {}
-        #: ``(tracker, kind)``: ``[responses per bucket ..., sum of seconds]``.
+        #: ``(tracker, method, status class, kind)``: ``[responses]``.
+        self.requests: dict[tuple[str, ...], list[int]] = {}
+        #: ``(tracker, kind)``: ``[responses per bucket ..., sum of seconds,
+        #: body bytes sent]``.
         self.durations: dict[tuple[str, ...], list[float]] = {}
-        #: ``(tracker, kind)``: body bytes sent.
-        self.sent: dict[tuple[str, ...], int] = {}
         #: ``(metric name, tracker)``: 413s, 503s of the database, clients
         #: gone.
         self.events: dict[tuple[str, ...], int] = {}
@@ -293,34 +323,51 @@ class _Counts:
         #: When each labelled series began, seconds since the epoch
         #: (``_created`` samples, as ``prometheus_client``'s own metrics).
         self.created: dict[tuple[str, tuple[str, ...]], float] = {}
+        #: ``{((tracker, kind), method, status line): (responses,
+        #: durations, event)}``: the lists of :attr:`requests` and
+        #: :attr:`durations` a response is counted in, and the event it
+        #: is (:data:`_TOO_LARGE`, :data:`_UNAVAILABLE` for a 503 if the
+        #: response was noted ``database_unavailable``, else None).
+        self.series: dict[
+            tuple[Any, ...], tuple[list[int], list[float], _Metric | None]
+        ] = {}
 
-    def add(self, record: Finished, labels: _Labels, event: _Metric | None) -> None:
-        """Count one finished response (``labels``: :data:`_Labels`)."""
-        duration = record.duration
-        index = bisect_left(self.bounds, duration)
-        sent = record.bytes_sent
-        gone = record.client_gone
-        tracker, _, _, kind = labels
-        key = (tracker, kind)
+    def new_series(
+        self, key: tuple[Any, ...]
+    ) -> tuple[list[int], list[float], _Metric | None]:
+        """The series of ``key`` (see :attr:`series`), its lists started at
+        zero if new."""
+        (tracker, kind), method, status = key
+        code, status_class = _STATUS_LINES.get(status) or _status_line(status)
+        event = _TOO_LARGE if code == 413 else _UNAVAILABLE if code == 503 else None
+        labels = (tracker, method, status_class, kind)
+        pair = (tracker, kind)
         with self.lock:
-            try:
-                self.requests[labels] += 1
-            except KeyError:
-                self._new(self.requests, _REQUESTS, labels)
-            try:
-                histogram = self.durations[key]
-            except KeyError:
-                self._new(self.sent, _BYTES, key)
-                self._new(self.durations, _DURATION, key)
-                histogram = self.durations[key]
+            requests = self.requests.get(labels)
+            if requests is None:
+                requests = self.requests[labels] = [0]
+                self.created[(_REQUESTS[0], labels)] = time.time()
+            durations = self.durations.get(pair)
+            if durations is None:
+                durations = self.durations[pair] = [0] * len(self.bounds) + [0.0, 0]
+                now = time.time()
+                self.created[(_DURATION[0], pair)] = now
+                self.created[(_BYTES[0], pair)] = now
                 self.trackers[tracker] = None
-            histogram[index] += 1
-            histogram[-1] += duration
-            if sent:
-                self.sent[key] += sent
+            series = (requests, durations, event)
+            if len(self.series) < self.SERIES_MAX:
+                self.series[key] = series
+        return series
+
+    def add_events(self, record: Finished, tracker: str, event: _Metric | None) -> None:
+        """Count the events of a response: ``event`` (a 503 only if noted
+        ``database_unavailable``) and a client gone."""
+        if event is _UNAVAILABLE and not record.notes.get("database_unavailable"):
+            event = None
+        with self.lock:
             if event is not None:
                 self._event(event, tracker)
-            if gone:
+            if record.client_gone:
                 self._event(_CLIENT_GONE, tracker)
 
     def _event(self, metric: _Metric, tracker: str) -> None:
@@ -328,22 +375,8 @@ class _Counts:
         if key in self.events:
             self.events[key] += 1
         else:
-            self._new(self.events, metric, key, (tracker,))
             self.events[key] = 1
-
-    def _new(
-        self,
-        table: dict[tuple[str, ...], Any],
-        metric: _Metric,
-        key: tuple[str, ...],
-        labels: tuple[str, ...] | None = None,
-    ) -> None:
-        """Start the series ``key`` of ``table`` (first response counted)."""
-        if metric is _DURATION:
-            table[key] = [0] * len(self.bounds) + [0.0]
-        else:
-            table[key] = 1 if metric is _REQUESTS else 0
-        self.created[(metric[0], labels or key)] = time.time()
+            self.created[(metric[0], (tracker,))] = time.time()
 
     def collect(self) -> Iterator[Any]:
         """The metric families, from a copy of the numbers taken under the
@@ -358,9 +391,9 @@ class _Counts:
         from prometheus_client.utils import floatToGoString
 
         with self.lock:
-            requests = dict(self.requests)
+            requests = {key: value[0] for key, value in self.requests.items()}
             durations = {key: list(value) for key, value in self.durations.items()}
-            sent = dict(self.sent)
+            sent = {key: value[-1] for key, value in durations.items()}
             events = dict(self.events)
             created = dict(self.created)
             live = list(self.live.values())
@@ -387,10 +420,10 @@ class _Counts:
         for key, counted in durations.items():
             buckets = []
             total = 0
-            for bound, count in zip(self.bounds, counted[:-1], strict=True):
+            for bound, count in zip(self.bounds, counted[:-2], strict=True):
                 total += int(count)
                 buckets.append((floatToGoString(bound), total))  # type: ignore[no-untyped-call]
-            histogram.add_metric(key, buckets, counted[-1])
+            histogram.add_metric(key, buckets, counted[-2])
             if with_created and (name, key) in created:
                 histogram.samples.append(
                     Sample(
