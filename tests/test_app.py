@@ -200,9 +200,9 @@ def test_static_and_health_answers_leave_no_reference_cycle(
     tracker_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With the access log, metrics and health on, a static file,
-    ``/-/health`` and ``/-/metrics`` are freed by reference counting alone when they end: no
-    cyclic garbage per request (whose collections cost a real server more
-    than the operations layers themselves; see README "Cost")."""
+    ``/-/health`` and ``/-/metrics`` are freed by reference counting alone
+    when they end: no cyclic garbage per request (whose collections cost a
+    real server more than the operations layers themselves)."""
     monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
     # The seeded tracker's Client overrides main(), which keeps its static
     # files off the fast path: without it they are kept and answered from

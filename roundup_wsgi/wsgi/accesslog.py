@@ -175,32 +175,36 @@ def _code(status: str | None) -> str:
     return code
 
 
+#: The environ fields a line is made of, in :func:`_request_parts`' order.
+_FIELDS = (
+    "REMOTE_ADDR",
+    "REMOTE_USER",
+    "REQUEST_METHOD",
+    "SCRIPT_NAME",
+    "PATH_INFO",
+    "QUERY_STRING",
+    "SERVER_PROTOCOL",
+    "HTTP_REFERER",
+    "HTTP_USER_AGENT",
+)
+
+
 def format_line(finished: Finished) -> str:
     """The access-log line of one finished response (see :data:`LOG_FORMAT`)."""
-    get = finished.environ.get
-    key = (
-        get("REMOTE_ADDR"),
-        get("REMOTE_USER"),
-        get("REQUEST_METHOD"),
-        get("SCRIPT_NAME"),
-        get("PATH_INFO"),
-        get("QUERY_STRING"),
-        get("SERVER_PROTOCOL"),
-        get("HTTP_REFERER"),
-        get("HTTP_USER_AGENT"),
-    )
-    parts = _parts.get(key)
-    if parts is None:
-        parts = _request_parts(key)
-    trace = finished.notes.get("trace_id") or "-"
-    if trace.__class__ is not str:
+    key = tuple(map(finished.environ.get, _FIELDS))
+    parts = _parts.get(key) or _request_parts(key)
+    trace = finished.notes.get("trace_id")
+    if not trace:
+        trace = "-"
+    elif trace.__class__ is not str or not trace.isalnum():
         trace = _escape(str(trace))
-    elif not trace.isalnum():
-        trace = _escape(trace)
     status = finished.status
     code = _codes.get(status) or _code(status)
+    started = finished.started
+    # _timestamp's test, inlined: the text of this second is made once.
+    stamp = _last_text if int(started) == _last_second else _timestamp(started)
     return (
-        f"{parts[0]}{_timestamp(finished.started)}{parts[1]}{code} "
+        f"{parts[0]}{stamp}{parts[1]}{code} "
         f"{finished.bytes_sent or '-'}{parts[2]}"
         f"{int(finished.duration * 1_000_000)} {trace}"
     )

@@ -33,7 +33,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
-from .adapters import note_first_chunk
+from .adapters import SERVER_START_RESPONSE_KEY
 from .types import ExcInfo, HeaderList, StartResponse, WriteCallable
 
 __all__ = [
@@ -214,14 +214,19 @@ class FinishHooks:
         response = _Response(environ, self.hooks, start_response)
         environ[ENVIRON_KEY] = response
         # The application below sees response.start_response, not the
-        # server's: tell it whether the server waits for the first chunk.
-        note_first_chunk(environ, start_response)
+        # server's: tell it whether the server waits for the first chunk
+        # (note_first_chunk, inlined).
+        if SERVER_START_RESPONSE_KEY not in environ:
+            environ[SERVER_START_RESPONSE_KEY] = start_response
         try:
             result = self.app(environ, response.start_response)
         except BaseException as exc:
             response.error = exc
             response.finish()
             raise
+        if result.__class__ is list:  # most answers: no file wrapper
+            response._result = result
+            return response
         wrapper = environ.get("wsgi.file_wrapper")
         if (
             wrapper is not None
@@ -314,9 +319,11 @@ class _Response(Finished):
             return
         self._closed = True
         try:
-            close = getattr(self._result, "close", None)
-            if close is not None:
-                close()
+            result = self._result
+            if result.__class__ is not list:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
         finally:
             if not self._exhausted and self.error is None:
                 self.client_gone = True
