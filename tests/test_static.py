@@ -29,7 +29,7 @@ from webob import Request
 
 import roundup_wsgi.dispatcher
 import roundup_wsgi.isolation
-from roundup_wsgi import RequestDispatcher, static
+from roundup_wsgi import RequestDispatcher, dispatcher, static
 from roundup_wsgi.static import is_static_request
 
 STATIC_ONLY = b"/* only in static_files */\n"
@@ -624,6 +624,30 @@ def test_response_cache_hit_gives_the_access_log_a_trace_id(
     trace_ids = [record.notes.get("trace_id") for record in seen]
     assert all(trace_ids), trace_ids
     assert len(set(trace_ids)) == 3, trace_ids
+
+
+def test_cache_trace_ids_count_and_differ_in_a_forked_process() -> None:
+    """Trace ids of cached answers (without nanoid): this process's random
+    prefix and a count, letters and digits only (logged unescaped); a
+    forked worker (gunicorn's) makes a prefix of its own."""
+    logcontext = pytest.importorskip("roundup.logcontext")
+    if logcontext.idgen is not logcontext.short_uuid:
+        pytest.skip("nanoid is installed: Roundup's own ids are used")
+    first, second = dispatcher._new_trace_id(), dispatcher._new_trace_id()
+    assert first[:10] == second[:10]
+    assert int(second[10:], 16) == int(first[10:], 16) + 1
+    assert (first + second).isalnum()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: send one id, leave at once
+        os.write(write, dispatcher._new_trace_id().encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    with os.fdopen(read) as pipe:
+        child = pipe.read()
+    assert child[:10] != first[:10]
+    assert int(child[10:], 16) == 1
 
 
 # -- through real servers -------------------------------------------------------

@@ -47,6 +47,7 @@ LOGGER_NAME = "roundup_wsgi.access"
 #: The line's format in Apache's ``LogFormat`` notation.
 LOG_FORMAT = '%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i" %D %{trace_id}n'
 
+_INFO = logging.INFO
 #: Query parameter names whose values are never logged.
 _SECRET_NAME = re.compile(r"pass(word|wd)|secret|token", re.IGNORECASE)
 #: Characters written as ``\xhh`` in quoted fields (Apache escapes control
@@ -248,7 +249,7 @@ class AccessLog:
         otherwise expand ``%(...)s`` or ``%25s`` of a request target.
         """
         logger = self.logger
-        if not logger.isEnabledFor(logging.INFO):
+        if not logger.isEnabledFor(_INFO):
             return
         handlers = logger.handlers
         if len(handlers) == 1 and not logger.propagate and not logger.filters:
@@ -257,7 +258,7 @@ class AccessLog:
                 isinstance(handler, LineHandler)
                 and handler.formatter is None
                 and not handler.filters
-                and handler.level <= logging.INFO
+                and handler.level <= _INFO
             ):
                 # What Logger.handle would end in: LineHandler.emit of the
                 # bare line, without the record (half the cost of a line).
