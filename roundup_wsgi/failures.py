@@ -232,6 +232,18 @@ class ClientGuard:
 
         client.opendb = guarded_opendb
         client.send_error_to_admin = guarded_send_error_to_admin
+        self._client: Any = client
+
+    def release(self) -> None:
+        """Give the client its own ``opendb`` and ``send_error_to_admin``
+        back (the wrappers refer to the client: a reference cycle); what
+        was noted stays."""
+        client = self._client
+        if client is None:
+            return
+        self._client = None
+        for name in ("opendb", "send_error_to_admin"):
+            vars(client).pop(name, None)
 
     def _call(
         self, method: Callable[..., Any], args: Any, kwargs: dict[str, Any]

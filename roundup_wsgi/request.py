@@ -368,8 +368,18 @@ class Request:
         body alone is returned as the server's own ``wsgi.file_wrapper``
         object so the server can recognise it and use its fast path.
 
+        Roundup's ``Client`` is done with :attr:`wfile` then: it lets go of
+        this request (its sink is a method of this request, a reference
+        cycle that only the cyclic garbage collector would free).
+
         :raises RuntimeError: no status was ever set.
         """
+        try:
+            return self._app_iter()
+        finally:
+            self.wfile.sink = None
+
+    def _app_iter(self) -> ResponseBody | Iterable[bytes]:
         if self.status is None:
             raise RuntimeError("Roundup's Client finished without sending a response")
         self._flush_pending()
