@@ -39,7 +39,11 @@ server processes' CPU time per request, as above, with
 ``benchmarks.bare:application`` as "off"), and in one process (the
 application's own CPU time, without the server's).
 
-It prints three tables.  ``--quick`` (1 round of 2 s per measurement) takes
+It prints three tables, and with ``--instructions`` a fourth: the access
+log and metrics under gunicorn counted in instructions by valgrind
+(``benchmarks/served_instructions.py``), the measure their targets are
+judged by, since instruction counts do not move with the machine's other
+load.  ``--quick`` (1 round of 2 s per measurement) takes
 under 2 minutes; the default (3 rounds of 10 s) about 15.  ``--only TEXT``
 measures only the requests whose label contains TEXT (``--only style.css``:
 the static-file rows and the ceiling), without the downloads and the
@@ -55,6 +59,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import shutil
 import statistics
 import sys
 import tempfile
@@ -72,7 +77,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from helpers import servers  # noqa: E402 - the test suite's server harness (tests/helpers/servers.py)
 
-from . import load, operations, seed, serving  # noqa: E402
+from . import load, operations, seed, served_instructions, serving  # noqa: E402
 
 HELLO_APP = "benchmarks.hello:application"
 OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -80,6 +85,9 @@ ADMIN_BASIC = (
     "Basic " + base64.b64encode(f"admin:{seed.ADMIN_PASSWORD}".encode()).decode()
 )
 MIB = 1024 * 1024
+#: Requests of the longer valgrind run of ``--instructions`` (the shorter
+#: makes a fifth of them).
+INSTRUCTION_REQUESTS = 1000
 
 #: Server name -> (label, command builder).
 SERVER_KINDS: dict[str, tuple[str, Callable[[int, str], list[str]]]] = {
@@ -521,6 +529,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "without the downloads and the operations table",
     )
     parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="also count with valgrind what the access log and metrics cost "
+        "gunicorn per request (benchmarks.served_instructions; about 15 "
+        "minutes more)",
+    )
+    parser.add_argument(
         "--cluster",
         action="store_true",
         help="instead: GET /issue1 through HAProxy with 1, 2 and 3 app hosts "
@@ -543,6 +558,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"unknown server {unknown[0]!r}: use {', '.join(SERVER_KINDS)}")
     if args.issues < 1:
         parser.error("--issues must be at least 1")
+    if args.instructions and shutil.which("valgrind") is None:
+        parser.error("--instructions needs valgrind: apt-get install valgrind")
     if args.only and not any(args.only in request.label for request in REQUESTS):
         parser.error(
             f"--only {args.only!r} matches no request: use part of one of "
@@ -594,12 +611,26 @@ def main(argv: list[str] | None = None) -> None:
                 )
             log("operations on vs off, in process")
             overheads = operations.measure(template, work, ops_rounds, ops_seconds)
+        counts: list[served_instructions.Count] = []
+        if args.instructions:
+            log("operations on vs off under gunicorn, counted by valgrind")
+            counts = served_instructions.measure(
+                "gunicorn", template, work, INSTRUCTION_REQUESTS, (args.only,)
+            )
     print(
         f"roundup-wsgi benchmark: {args.issues} issues, {args.rounds} round(s) of "
         f"{args.seconds} s per measurement, wrk -t1 -c{args.connections}; "
         f"{time.monotonic() - started_at:.0f} s"
     )
     print(render(rows))
+    if counts:
+        print()
+        print(
+            "Operations on (access log, metrics) vs off under gunicorn, "
+            "instructions per request counted by valgrind "
+            f"({INSTRUCTION_REQUESTS} and {INSTRUCTION_REQUESTS // 5} requests):"
+        )
+        print(served_instructions.render(counts))
     if not overheads:
         return
     print()

@@ -122,6 +122,18 @@ def test_quick_settings() -> None:
         parse_args(["--servers", "nginx"])
 
 
+def test_instructions_needs_valgrind(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert not parse_args([]).instructions
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    with pytest.raises(SystemExit):
+        parse_args(["--instructions"])
+    assert "--instructions needs valgrind: apt-get install valgrind" in (
+        capsys.readouterr().err
+    )
+
+
 @pytest.mark.slow
 def test_wrk_driver_sends_method_headers_and_body(tmp_path: Path) -> None:
     """wrk through load.run_wrk against a real waitress: the Lua script sets
