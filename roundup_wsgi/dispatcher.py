@@ -88,17 +88,18 @@ def _new_trace_id() -> str:
     cache (no Roundup code runs, so none is made for it): Roundup's
     ``logcontext.idgen()``, except that its default without the nanoid
     package (``short_uuid``: a uuid4 in base 62, some 20 us) is replaced by
-    this process's random prefix (40 bits, 10 hex digits, made anew in a
-    forked child) and a count of its answers from the cache (6 or more hex
-    digits): ``3f09a1c2d4000001``.
+    this process's random prefix (40 bits, always 10 hex digits, made anew
+    in a forked child) and a count of its answers from the cache, in
+    decimal: ``3f09a1c2d41``, ``3f09a1c2d42``...
 
     A trace id tells log lines apart; it guards nothing, so it need not be
-    unpredictable: the count costs a fifth of 72 random bits made into
-    base 64, and letters and digits alone go into the access log unescaped.
+    unpredictable: the count costs a tenth of 72 random bits made into
+    base 64 (a decimal one half of a zero-padded hex one), and letters and
+    digits alone go into the access log unescaped.
     """
     generate = _logcontext.idgen
     if generate is _logcontext.short_uuid:
-        return f"{_trace_prefix}{next(_trace_count):06x}"
+        return f"{_trace_prefix}{next(_trace_count)}"
     return str(generate())
 
 
