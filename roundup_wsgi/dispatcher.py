@@ -110,8 +110,8 @@ def _new_trace_prefix() -> None:
     _trace_count = itertools.count(1)
 
 
-_trace_prefix = ""
-_trace_count = itertools.count(1)
+_trace_prefix: str
+_trace_count: itertools.count[int]
 _new_trace_prefix()
 if hasattr(os, "register_at_fork"):  # not on Windows
     os.register_at_fork(after_in_child=_new_trace_prefix)
@@ -523,25 +523,24 @@ class RequestDispatcher:
             watch = failures.ClientGuard(client)
         request.file_encoder = functools.partial(self.compressor.body, client)
         try:
-            try:
-                if watch is None:
-                    static.serve_static_file(client)
-                elif self.db_pool is None:
+            if watch is None:
+                static.serve_static_file(client)
+            elif self.db_pool is None:
+                client.main()
+                watch.check(request.status)
+            else:
+                with self.db_pool.lease(tracker, client, watch):
                     client.main()
-                    watch.check(request.status)
-                else:
-                    with self.db_pool.lease(tracker, client, watch):
-                        client.main()
-                    watch.check(request.status)
-            except NotFound:
-                # Roundup's own body, byte for byte, plus a Content-Length.
-                body = f"Not found: {html_escape(client.path)}".encode()
-                request.start_response(
-                    [("Content-Type", "text/html"), ("Content-Length", str(len(body)))],
-                    404,
-                )
-                if env.get("REQUEST_METHOD") != "HEAD":
-                    request.wfile.write(body)
+                watch.check(request.status)
+        except NotFound:
+            # Roundup's own body, byte for byte, plus a Content-Length.
+            body = f"Not found: {html_escape(client.path)}".encode()
+            request.start_response(
+                [("Content-Type", "text/html"), ("Content-Length", str(len(body)))],
+                404,
+            )
+            if env.get("REQUEST_METHOD") != "HEAD":
+                request.wfile.write(body)
         finally:
             # The request and the client refer to each other through the
             # encoder, and the client to itself through the guard: let go,

@@ -47,6 +47,7 @@ LOGGER_NAME = "roundup_wsgi.access"
 #: The line's format in Apache's ``LogFormat`` notation.
 LOG_FORMAT = '%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i" %D %{trace_id}n'
 
+#: ``logging.INFO``, read once.
 _INFO = logging.INFO
 #: Query parameter names whose values are never logged.
 _SECRET_NAME = re.compile(r"pass(word|wd)|secret|token", re.IGNORECASE)

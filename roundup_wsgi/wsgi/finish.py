@@ -33,7 +33,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
-from .adapters import SERVER_START_RESPONSE_KEY
+from .adapters import note_first_chunk
 from .types import ExcInfo, HeaderList, StartResponse, WriteCallable
 
 __all__ = [
@@ -214,10 +214,8 @@ class FinishHooks:
         response = _Response(environ, self.hooks, start_response)
         environ[ENVIRON_KEY] = response
         # The application below sees response.start_response, not the
-        # server's: tell it whether the server waits for the first chunk
-        # (note_first_chunk, inlined).
-        if SERVER_START_RESPONSE_KEY not in environ:
-            environ[SERVER_START_RESPONSE_KEY] = start_response
+        # server's: tell it whether the server waits for the first chunk.
+        note_first_chunk(environ, start_response)
         try:
             result = self.app(environ, response.start_response)
         except BaseException as exc:
