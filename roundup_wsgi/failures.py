@@ -56,11 +56,19 @@ It also makes ``db.close()`` roll back first: after an exception, Roundup
 2.4-2.6 leave a sqlite transaction's write lock held until the garbage
 collector runs (see :meth:`ClientGuard._rollback_then`), so under gunicorn
 the next write waited ``sqlite_timeout`` (30 s) and failed.
+
+And it makes ``db.storefile`` create the file's directory first, without
+failing if it exists: Roundup 2.4-2.7 check for the directory and then
+create it, so two workers storing the first file of a directory at once
+(``files/msg/0`` holds ``msg1`` to ``msg999``) both find it missing and the
+second gets ``FileExistsError``, a 500 that loses the user's issue (see
+:func:`storefile_making_its_directory`).
 """
 
 from __future__ import annotations
 
 import errno
+import os
 import sqlite3
 import sys
 from collections.abc import Callable, Mapping
@@ -194,6 +202,43 @@ class RoundupCaughtError(Exception):
     ``__cause__``); the dispatcher answers 500 for it."""
 
 
+def storefile_making_its_directory(
+    storefile: Callable[[str, str, str | None, bytes], Any],
+    filename: Callable[..., str],
+) -> Callable[[str, str, str | None, bytes], Any]:
+    """A database's ``storefile`` that first makes the file's directory.
+
+    Roundup's ``FileStorage.storefile`` (``roundup/backends/blobfiles.py``,
+    2.4 to the 2.7 snapshot) runs ``if not os.path.exists(directory):
+    os.makedirs(directory)``.  Each directory holds a thousand files
+    (``files/msg/0``, ``files/msg/1``, ...), so every thousandth file class
+    node starts a new one; when two workers store such files at the same
+    moment, both can find it missing, and the slower ``makedirs`` raises
+    ``FileExistsError``: Roundup answers 500 and the issue being created
+    is rolled back.  PostgreSQL and MySQL let the two transactions run at
+    once (sqlite's write lock makes them wait for each other).  Making the
+    directory with ``exist_ok=True`` first (the same name, from Roundup's
+    own ``filename(..., create=1)``) leaves Roundup's check true.
+
+    :param storefile: the database's ``storefile(classname, nodeid,
+        property, content)``; content is bytes.
+    :param filename: the database's ``filename(classname, nodeid,
+        property, create)``, which gives the path the file is stored under.
+    :returns: a callable with ``storefile``'s signature and result.
+    :raises OSError: the directory cannot be made (e.g. a read-only
+        ``db``), as Roundup's own ``makedirs`` would raise.
+    """
+
+    def storefile_in_its_directory(
+        classname: str, nodeid: str, property_: str | None, content: bytes
+    ) -> Any:
+        name = filename(classname, nodeid, property_, create=1)
+        os.makedirs(os.path.dirname(name), exist_ok=True)
+        return storefile(classname, nodeid, property_, content)
+
+    return storefile_in_its_directory
+
+
 class ClientGuard:
     """Watch one Roundup ``Client`` for the errors it would answer itself.
 
@@ -263,6 +308,12 @@ class ClientGuard:
         close, rollback = getattr(db, "close", None), getattr(db, "rollback", None)
         if callable(close) and callable(rollback):
             db.close = self._rollback_then(rollback, close)
+        storefile, filename = (
+            getattr(db, "storefile", None),
+            getattr(db, "filename", None),
+        )
+        if callable(storefile) and callable(filename):
+            db.storefile = storefile_making_its_directory(storefile, filename)
 
     def _rollback_then(
         self, rollback: Callable[[], Any], close: Callable[[], Any]

@@ -2,6 +2,9 @@
 auditor that raises gives the dispatcher's 500 page, without a traceback
 unless debug, logged through ``logging``; the next request succeeds.
 
+Two workers storing the first file of a new files directory at once both
+succeed (the guard's ``storefile``; Roundup's own makes the second fail).
+
 A locked sqlite database answers 503 with Retry-After (roundup_wsgi.failures),
 in the web UI and in REST, and nothing is lost or duplicated once it is free.
 """
@@ -11,6 +14,7 @@ from __future__ import annotations
 import gc
 import json
 import logging
+import os
 import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,6 +23,7 @@ from wsgiref.validate import validator
 import pytest
 from helpers import seeded
 from helpers.wsgi import REST_HEADERS, SAME_ORIGIN
+from roundup.cgi.wsgi_handler import RequestDispatcher as StockDispatcher
 from roundup.configuration import CoreConfig
 from webtest import TestApp
 
@@ -112,6 +117,92 @@ def test_rest_auditor_exception_has_no_traceback_in_body(auditor_home: Path) -> 
     assert failed.status_int >= 400
     assert b"Traceback" not in failed.body
     assert b"<script>" not in failed.body
+
+
+class OtherWorker:
+    """Stands for a second worker storing a file at the same moment: when
+    Roundup finds ``directory`` missing, that worker makes it just after
+    the check (the interleaving of ``blobfiles.storefile``'s
+    ``os.path.exists`` then ``os.makedirs``)."""
+
+    def __init__(self, directory: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.directory = str(directory)
+        self.raced = 0
+        self._exists = os.path.exists
+        monkeypatch.setattr(os.path, "exists", self.exists)
+
+    def exists(self, path: str | os.PathLike[str]) -> bool:
+        found = self._exists(path)
+        if not found and os.fspath(path) == self.directory:
+            os.makedirs(self.directory)  # the other worker, just after the check
+            self.raced += 1
+        return found
+
+
+def next_message_in_a_new_directory(home: Path) -> Path:
+    """Make the tracker's next ``msg`` id 5000; return its new directory."""
+    conn = sqlite3.connect(str(home / "db" / "db"))
+    try:
+        with conn:
+            conn.execute("update ids set num=5000 where name='msg'")
+    finally:
+        conn.close()
+    directory = home / "db" / "files" / "msg" / "5"
+    assert not directory.exists()
+    return directory
+
+
+def submit_issue_with_message(app: TestApp, status: int) -> object:
+    login = next(f for f in app.get("/").forms.values() if "__login_name" in f.fields)
+    login["__login_name"] = seeded.DEMO_USER
+    login["__login_password"] = seeded.DEMO_PASSWORD
+    login.submit(headers=SAME_ORIGIN)
+    form = next(
+        f
+        for f in app.get("/issue?@template=item").forms.values()
+        if "title" in f.fields
+    )
+    form["title"] = "first message of a directory"
+    form["priority"] = "3"
+    form["@note"] = "stored in db/files/msg/5"
+    return form.submit(headers=SAME_ORIGIN, status=status)
+
+
+def test_first_file_of_a_directory_stored_while_another_worker_makes_it(
+    tracker_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    directory = next_message_in_a_new_directory(tracker_home)
+    other = OtherWorker(directory, monkeypatch)
+    app = app_for(tracker_home)
+    submit_issue_with_message(app, 302)
+    assert other.raced == 0  # the guard made the directory before the check
+    assert (directory / "msg5000").read_bytes() == b"stored in db/files/msg/5"
+    assert "first message of a directory" in issue_titles(tracker_home)
+
+
+def test_roundup_alone_fails_when_another_worker_makes_the_directory(
+    tracker_home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Roundup's own dispatcher in the same interleaving: the second
+    ``makedirs`` raises ``FileExistsError``, a 500 page, no issue.  If this
+    fails, Roundup has mended ``storefile`` and the guard's wrapper can go."""
+    directory = next_message_in_a_new_directory(tracker_home)
+    other = OtherWorker(directory, monkeypatch)
+    app = TestApp(
+        StockDispatcher(str(tracker_home)), extra_environ={"HTTP_HOST": "localhost"}
+    )
+    with caplog.at_level(logging.ERROR):
+        failed = submit_issue_with_message(app, 500)
+    assert other.raced == 1
+    assert b"An error has occurred" in failed.body  # type: ignore[attr-defined]
+    assert any(
+        isinstance(r.exc_info and r.exc_info[1], FileExistsError)
+        or "FileExistsError" in (r.exc_text or "")
+        for r in caplog.records
+    ), [r.getMessage() for r in caplog.records]
+    assert "first message of a directory" not in issue_titles(tracker_home)
 
 
 @pytest.fixture

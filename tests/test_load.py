@@ -105,8 +105,8 @@ def test_concurrent_creation_loses_nothing(
     }
     loadclient.write_figures(ARTIFACTS / f"load-{backend}-{server_name}.json", figures)
 
-    assert not result.unexpected_5xx, result.unexpected_5xx[:5]
-    assert not result.errors, result.errors[:5]
+    assert not result.unexpected_5xx, (result.unexpected_5xx[:5], server.log_tail())
+    assert not result.errors, (result.errors[:5], server.log_tail())
     assert not check.problems, check.problems[:10]
     assert result.acknowledged, "no issue was acknowledged"
     assert check.verified == len(result.acknowledged)
