@@ -48,11 +48,15 @@ def logged_in(home: Path, debug: bool = False) -> TestApp:
     return app
 
 
-def submit_issue(app: TestApp, title: str, status: int | str) -> object:
+def submit_issue(
+    app: TestApp, title: str, status: int | str, note: str | None = None
+) -> object:
     page = app.get("/issue?@template=item")
     form = next(f for f in page.forms.values() if "title" in f.fields)
     form["title"] = title
     form["priority"] = "3"
+    if note is not None:
+        form["@note"] = note
     return form.submit(headers=SAME_ORIGIN, status=status)
 
 
@@ -152,29 +156,13 @@ def next_message_in_a_new_directory(home: Path) -> Path:
     return directory
 
 
-def submit_issue_with_message(app: TestApp, status: int) -> object:
-    login = next(f for f in app.get("/").forms.values() if "__login_name" in f.fields)
-    login["__login_name"] = seeded.DEMO_USER
-    login["__login_password"] = seeded.DEMO_PASSWORD
-    login.submit(headers=SAME_ORIGIN)
-    form = next(
-        f
-        for f in app.get("/issue?@template=item").forms.values()
-        if "title" in f.fields
-    )
-    form["title"] = "first message of a directory"
-    form["priority"] = "3"
-    form["@note"] = "stored in db/files/msg/5"
-    return form.submit(headers=SAME_ORIGIN, status=status)
-
-
 def test_first_file_of_a_directory_stored_while_another_worker_makes_it(
     tracker_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     directory = next_message_in_a_new_directory(tracker_home)
     other = OtherWorker(directory, monkeypatch)
-    app = app_for(tracker_home)
-    submit_issue_with_message(app, 302)
+    app = logged_in(tracker_home)
+    submit_issue(app, "first message of a directory", 302, "stored in db/files/msg/5")
     assert other.raced == 0  # the guard made the directory before the check
     assert (directory / "msg5000").read_bytes() == b"stored in db/files/msg/5"
     assert "first message of a directory" in issue_titles(tracker_home)
