@@ -23,7 +23,10 @@ hidden by these paths.
 
 Only clients in the allowed networks get these answers (default: loopback
 and the trusted proxies); for others the request goes on to the tracker,
-which answers as it would for any unknown path.  The bodies hold no paths,
+which answers as it would for any unknown path.  A request from a trusted
+proxy that names no client in ``X-Forwarded-For`` is one of those others
+(fail closed: the server may have dropped the header, see
+:data:`roundup_wsgi.wsgi.proxy.CLIENT_UNKNOWN`).  The bodies hold no paths,
 versions or tracebacks.
 """
 
@@ -41,7 +44,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from .tracker import open_tracker
-from .wsgi.proxy import parse_networks
+from .wsgi.proxy import CLIENT_UNKNOWN, parse_networks
 from .wsgi.types import StartResponse
 
 __all__ = [
@@ -227,6 +230,25 @@ class Operations:
         )
         self.drain_file = drain_file
         self.metrics = metrics
+        self._warned_unknown = False
+
+    def client_allowed(self, environ: Mapping[str, Any]) -> bool:
+        """True if the request's client may read the answers: its
+        ``REMOTE_ADDR`` is allowed (:meth:`allowed`) and it is not a trusted
+        proxy's request naming no client (logged once per process)."""
+        if environ.get(CLIENT_UNKNOWN):
+            if not self._warned_unknown:
+                self._warned_unknown = True
+                logger.warning(
+                    "a trusted proxy (%r) asked for %r without X-Forwarded-For: "
+                    "refused (404), the client is unknown; let the proxy send "
+                    "X-Forwarded-For (its own checks too), and under "
+                    "waitress-serve pass --no-clear-untrusted-proxy-headers",
+                    environ.get("REMOTE_ADDR", ""),
+                    environ.get("PATH_INFO", ""),
+                )
+            return False
+        return self.allowed(environ.get("REMOTE_ADDR", ""))
 
     def allowed(self, remote_addr: str) -> bool:
         """True if ``remote_addr`` is in an allowed network (IPv4-mapped IPv6
@@ -259,7 +281,7 @@ class Operations:
         path = environ.get("PATH_INFO", "")
         if "/-/" in path:
             found = self.route(path)
-            if found is not None and self.allowed(environ.get("REMOTE_ADDR", "")):
+            if found is not None and self.client_allowed(environ):
                 if self.metrics is not None:
                     self.metrics.track(
                         environ, found[1][0] if len(found[1]) == 1 else "", "health"

@@ -70,6 +70,7 @@ def run_serve(args: argparse.Namespace) -> int:
         args.port,
         args.threads,
         args.unix_socket,
+        keep_proxy_headers=bool(args.trusted_proxies),
     )
     if args.unix_socket:
         served = None
@@ -302,9 +303,23 @@ def _check_user_tracker(tracker_home: str, served: str | None) -> tuple[str, str
 
 
 def _create_server(
-    app: Any, host: str, port: int, threads: int, unix_socket: str | None = None
+    app: Any,
+    host: str,
+    port: int,
+    threads: int,
+    unix_socket: str | None = None,
+    *,
+    keep_proxy_headers: bool = False,
 ) -> Any:
     """Bind a waitress server (TCP ``host:port``, or ``unix_socket``).
+
+    With ``keep_proxy_headers`` (``--trusted-proxy`` given) waitress passes
+    ``X-Forwarded-*``/``Forwarded`` on untouched
+    (``clear_untrusted_proxy_headers=False``): our
+    :class:`~roundup_wsgi.wsgi.proxy.TrustedProxyFix` decides whom to believe
+    (several addresses and networks; waitress's own ``trusted_proxy`` is one
+    exact address) and removes them from everyone else.  Without it,
+    waitress's default removes them from every client.
 
     :raises CliError: the host does not resolve, the port is in use or not
         allowed, the socket path cannot be bound (each named, with the fix).
@@ -312,6 +327,8 @@ def _create_server(
     import waitress
 
     options: dict[str, Any] = {"threads": threads, "ident": PROG}
+    if keep_proxy_headers:
+        options["clear_untrusted_proxy_headers"] = False
     if unix_socket:
         directory = os.path.dirname(os.path.abspath(unix_socket))
         if not os.path.isdir(directory):
