@@ -123,6 +123,8 @@ def run_serve(args: argparse.Namespace) -> int:
         print(f"Listening on port {server.effective_port}", flush=True)
     for name, web in webs.items():
         print(f"[tracker] web{f' of {name}' if name else ''}: {web}", flush=True)
+    if served is None:
+        url = where  # a Unix socket: the [tracker] web line has the URL
     print(
         f"Serving {description} at {url} (waitress, "
         f"{plural(args.threads, 'thread')}, write mode {args.write_mode}); "
@@ -130,10 +132,9 @@ def run_serve(args: argparse.Namespace) -> int:
         flush=True,
     )
     logger.info(
-        "serving %s at %s (listening on %s, waitress, %s)",
+        "serving %s at %s (waitress, %s)",
         description,
         url,
-        where,
         plural(args.threads, "thread"),
     )
     _serve_until_stopped(server, args.graceful_timeout)
