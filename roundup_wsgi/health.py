@@ -229,6 +229,9 @@ class Operations:
             "health network",
         )
         self.drain_file = drain_file
+        #: Whether the drain file existed at the last ``/-/ready`` (a
+        #: change is logged at INFO).
+        self.draining = False
         self.metrics = metrics
         self._warned_unknown = False
 
@@ -282,10 +285,10 @@ class Operations:
         if "/-/" in path:
             found = self.route(path)
             if found is not None and self.client_allowed(environ):
-                if self.metrics is not None:
-                    self.metrics.track(
-                        environ, found[1][0] if len(found[1]) == 1 else "", "health"
-                    )
+                if self.metrics is not None:  # scrapes are not health traffic
+                    kind = "metrics" if found[0] == "metrics" else "health"
+                    name = found[1][0] if len(found[1]) == 1 else ""
+                    self.metrics.track(environ, name, kind)
                 return self._answer(environ, start_response, *found)
         if self.metrics is not None:
             self.metrics.track_request(environ, path, self.mounted)
@@ -335,6 +338,15 @@ class Operations:
         if self.drain_file:
             draining = os.path.exists(self.drain_file)
             checks["drain"] = "draining: the drain file exists" if draining else "ok"
+            if draining != self.draining:
+                self.draining = draining
+                logger.info(
+                    "drain file %s %s",
+                    self.drain_file,
+                    "exists: /-/ready fails its drain check"
+                    if draining
+                    else "removed: the drain check of /-/ready passes again",
+                )
         for name in names:
             prefix = f"{name}:" if self.mounted else ""
             for check, state in self.readiness[name].checks().items():

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -192,3 +193,22 @@ def test_gunicorn_conf_marks_a_worker_stopping_on_sigterm(
         signal.signal(signal.SIGTERM, previous)
     assert health.stopping()
     assert called == [signal.SIGTERM]  # gunicorn's handler still ran
+
+
+def test_drain_file_changes_are_logged_at_info(
+    tracker_home: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="roundup_wsgi.health")
+    drain = tmp_path / "drain"
+    web = client(make_app(tracker_home, drain_file=drain))
+    web.get("/-/ready")
+    drain.touch()
+    web.get("/-/ready", status=503)
+    web.get("/-/ready", status=503)  # logged once per change
+    drain.unlink()
+    web.get("/-/ready")
+    messages = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    assert messages == [
+        f"drain file {drain} exists: /-/ready fails its drain check",
+        f"drain file {drain} removed: the drain check of /-/ready passes again",
+    ]

@@ -90,3 +90,24 @@ def test_readme_one_liner_serves_the_demo_and_logs_in(
             ]
             rest = session.get(web + "rest/data/issue", headers={"Referer": web})
             assert rest.status_code == 200, rest.text[:500]
+
+
+def test_the_servers_extra_is_named_above_the_one_liners() -> None:
+    """``pip install 'roundup-wsgi[servers]'`` installs what the lines run."""
+    import configparser
+
+    setup = configparser.ConfigParser()
+    setup.read(README.parent / "setup.cfg")
+    extra = setup["options.extras_require"]["servers"].split()
+    assert {"gunicorn", "granian", "hypercorn"} <= set(extra)
+    text = README.read_text()
+    named = re.search(r"pip\s+install\s+'roundup-wsgi\[servers\]'", text)
+    assert named
+    assert named.start() < text.index("    " + PREFIX)
+
+
+def test_the_stream_mode_example_listens_where_web_says() -> None:
+    """granian's default port is 8000: the example names host and port."""
+    lines = README.read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if "WRITE_MODE=stream \\" in line)
+    assert "--host 127.0.0.1 --port 8080" in lines[start + 1]
