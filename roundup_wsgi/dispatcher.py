@@ -367,6 +367,8 @@ class RequestDispatcher:
         except Exception:
             self._fail(env, request, sys.exc_info())  # type: ignore[arg-type]
             return request.finish()
+        finally:
+            request_body.release_body(env)  # a spooled chunked body
 
     def _handle(self, env: dict[str, Any], request: Request) -> None:
         method = env.get("REQUEST_METHOD", "GET")
