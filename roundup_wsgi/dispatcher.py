@@ -156,7 +156,9 @@ class RequestDispatcher:
 
     :param home: the tracker home directory.
     :param debug: open the tracker without optimisation (templates reloaded)
-        and show tracebacks in 500 pages.
+        and show internal detail (tracebacks, causes) in error pages, as
+        the tracker's ``[web] debug`` does; without either, error pages
+        show no paths, exception text or SQL (that goes to the log).
     :param timing: passed to Roundup as ``CGI_SHOW_TIMING`` (timing
         information in pages).
     :param lang: default UI language, e.g. ``"de"``.
@@ -365,6 +367,8 @@ class RequestDispatcher:
         except Exception:
             self._fail(env, request, sys.exc_info())  # type: ignore[arg-type]
             return request.finish()
+        finally:
+            request_body.release_body(env)  # a spooled chunked body
 
     def _handle(self, env: dict[str, Any], request: Request) -> None:
         method = env.get("REQUEST_METHOD", "GET")
@@ -398,14 +402,11 @@ class RequestDispatcher:
             try:
                 form = BinaryFieldStorage(fp=env.get("wsgi.input"), environ=env)
             except ValueError as error:
-                request.send_page(
-                    errorpages.bad_request(env, f"Malformed request: {error}")
-                )
-                return
-            except request_body.RequestBodyTooLargeError:
-                request.send_page(
-                    request_body.too_large(env, self.max_request_body or 0)
-                )
+                # cgi's text (e.g. the boundary sent) only in debug mode.
+                reason = "Malformed request: the body cannot be parsed as a form."
+                if self._show_detail():
+                    reason += f" ({error})"
+                request.send_page(errorpages.bad_request(env, reason))
                 return
         try:
             if self.use_cached_tracker():
@@ -553,6 +554,17 @@ class RequestDispatcher:
             # Roundup's Client and its Session refer to each other.
             vars(client).pop("session_api", None)
 
+    def _show_detail(self) -> bool:
+        """True if error pages may show internal detail (tracebacks, causes,
+        paths): ``debug`` or the tracker's ``[web] debug`` (Roundup's own
+        rule for its traceback pages, ``Client.inner_main``)."""
+        if self.debug:
+            return True
+        try:
+            return bool(self._tracker_for_static_files().config.WEB_DEBUG)
+        except Exception:  # the tracker cannot be opened: no detail
+            return False
+
     def _fail(self, env: dict[str, Any], request: Request, exc_info: ExcInfo) -> None:
         cause = failures.database_unavailable_cause(exc_info[1])
         if cause is not None:
@@ -565,7 +577,11 @@ class RequestDispatcher:
             self.home,
             exc_info=exc_info,
         )
-        detail = "".join(traceback.format_exception(*exc_info)) if self.debug else None
+        detail = (
+            "".join(traceback.format_exception(*exc_info))
+            if self._show_detail()
+            else None
+        )
         request.send_page(errorpages.internal_server_error(env, detail), exc_info)
 
     def _unavailable(
@@ -580,7 +596,11 @@ class RequestDispatcher:
             cause,
             exc_info=exc_info,
         )
-        detail = "".join(traceback.format_exception(*exc_info)) if self.debug else None
+        detail = (
+            "".join(traceback.format_exception(*exc_info))
+            if self._show_detail()
+            else None
+        )
         finish.note(env, "database_unavailable", cause)
         page = failures.service_unavailable(env, cause, detail)
         request.send_page(page, exc_info)
