@@ -309,6 +309,12 @@ class LazyApplication:
         self._error: BaseException | None = None
         self._logged = False
 
+    @property
+    def app(self) -> WSGIApp | None:
+        """The built application, None before (:func:`find_layer` follows
+        it)."""
+        return self._app
+
     def build(self) -> WSGIApp:
         """Build the application now (if not yet built) and return it.
 
@@ -350,7 +356,7 @@ class LazyApplication:
             first = not self._logged
             self._logged = True
         if first:
-            if isinstance(exc, ValueError):  # ConfigError: the message says it all
+            if isinstance(exc, (ConfigError, ValueError)):  # says it all
                 logger.error(
                     "roundup_wsgi.app:application cannot be built: %s; every "
                     "request answers 500 until it is fixed and the server "
