@@ -31,6 +31,7 @@ from .options import (
     split_list,
 )
 from .tracker import TrackerHomeError
+from .webcheck import WebAddressCheck
 from .wsgi.accesslog import LOGGER_NAME as ACCESS_LOGGER
 from .wsgi.accesslog import AccessLog, LineHandler
 from .wsgi.finish import FinishHook, FinishHooks
@@ -138,6 +139,7 @@ def make_app(
         else [*DEFAULT_NETWORKS, *(trusted_proxies or [])]
     )
     counters = Metrics(labels) if metrics else None
+    app = WebAddressCheck(app, dispatchers)
     app = Operations(
         app,
         dispatchers,
