@@ -38,7 +38,12 @@ from .compression import DEFAULT_STATIC_CACHE_SIZE, MAX_CACHED_FILE, FileCompres
 from .options import WRITE_MODES
 from .request import Request
 from .stream import streaming
-from .tracker import check_tracker_home, create_session_tables, open_tracker
+from .tracker import (
+    check_tracker_home,
+    check_tracker_ready,
+    create_session_tables,
+    open_tracker,
+)
 from .wsgi import errorpages, finish
 from .wsgi.responsecache import DEFAULT_MAX_BYTES, ResponseCache
 from .wsgi.types import ExcInfo, StartResponse
@@ -206,7 +211,10 @@ class RequestDispatcher:
     :raises ValueError: ``max_request_body`` or ``static_cache_size`` is
         not a size,
         ``write_mode`` is unknown or ``home`` is not a tracker home
-        (:class:`~roundup_wsgi.tracker.TrackerHomeError`); the message
+        (:class:`~roundup_wsgi.tracker.TrackerHomeError`) or cannot serve
+        a page: a required option unset, the database not initialised
+        (:class:`~roundup_wsgi.tracker.TrackerNotReadyError`, from
+        :func:`~roundup_wsgi.tracker.check_tracker_ready`); the message
         names it and the fix.
     :raises roundup.configuration.ConfigurationError: the tracker's
         config.ini is invalid (the message names the option).
@@ -233,6 +241,8 @@ class RequestDispatcher:
                 + ", ".join(repr(mode) for mode in WRITE_MODES)
             )
         self.home = check_tracker_home(home)
+        # Before anything opens the database (which Roundup would create).
+        check_tracker_ready(self.home)
         self.debug = debug
         self.timing = timing
         self.feature_flags = feature_flags or {}

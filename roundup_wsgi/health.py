@@ -3,9 +3,11 @@ monitoring.
 
 * ``GET /-/health``: liveness; 200 ``{"status": "ok"}`` while the process
   answers.  Opens no database.
-* ``GET /-/ready``: readiness; for each tracker, opens its database and
-  reads one row, checks that the db directory can be written (sqlite,
-  anydbm; the server answering is part of opening for PostgreSQL and MySQL)
+* ``GET /-/ready``: readiness; for each tracker, checks that its database
+  is initialised without opening it (``database: not initialised``; the
+  probe never creates a database), opens it and reads one row, checks
+  that the db directory can be written (sqlite, anydbm; the server
+  answering is part of opening for PostgreSQL and MySQL)
   and that a Redis session database answers where ``[sessiondb] backend =
   redis``.  200 with a JSON body naming each check, or 503 with
   ``Retry-After`` naming the failing ones.  The checks run at most once per
@@ -43,7 +45,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from .tracker import open_tracker
+from .tracker import NOT_INITIALISED, database_state, open_tracker
 from .wsgi.proxy import CLIENT_UNKNOWN, parse_networks
 from .wsgi.types import StartResponse
 
@@ -132,8 +134,15 @@ class Readiness:
             )
             return {"tracker": _reason("cannot be opened", exc)}
         config = tracker.config
+        db = None
         try:
-            db = tracker.open("admin")
+            # Checked first: Roundup's backends create a missing database
+            # on open, and a readiness probe must not.
+            initialised = database_state(config)[0] != NOT_INITIALISED
+            if initialised:
+                db = tracker.open("admin")
+            else:
+                result["database"] = "not initialised"
         except Exception as exc:
             logger.warning(
                 "readiness: database of %s cannot be opened",
@@ -141,7 +150,6 @@ class Readiness:
                 exc_info=True,
             )
             result["database"] = _reason("cannot be opened", exc)
-            db = None
         if db is not None:
             try:
                 # No user 1 (IndexError): the database answered all the same.

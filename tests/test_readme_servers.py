@@ -36,9 +36,9 @@ def one_liners() -> list[str]:
     return lines
 
 
-def test_the_readme_has_the_three_one_liners() -> None:
+def test_the_readme_has_the_five_one_liners() -> None:
     servers = [line.split()[1] for line in one_liners()]
-    assert servers == ["gunicorn", "granian", "waitress-serve"]
+    assert servers == ["gunicorn", "granian", "waitress-serve", "hypercorn", "uwsgi"]
     for line in one_liners():
         assert line.count(DEMO_PORT) == 1, line
 
@@ -56,7 +56,8 @@ def test_readme_one_liner_serves_the_demo_and_logs_in(
         tmp_path / "trackers" / "demo", web=web, admin_password="readme-secret"
     )
     command = line.replace(DEMO_PORT, str(port))
-    # The servers' scripts (gunicorn, granian, waitress-serve) are beside
+    # The servers' scripts (gunicorn, granian, waitress-serve, hypercorn,
+    # uwsgi: pip's pyuwsgi) are beside
     # this Python, as after ``pip install '.[test]'`` in a venv.
     bin_dir = str(Path(sys.executable).parent)
     env = {"PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}
