@@ -12,7 +12,8 @@ import ipaddress
 import os
 import re
 
-# The WSGI application (PEP 562 attribute, built from the environment above).
+# The WSGI application, built from the environment above in each worker as
+# it starts (post_worker_init below).
 wsgi_app = "roundup_wsgi.app:application"
 
 # Listen on loopback only; nginx (deploy/nginx-roundup.conf) faces the clients.
@@ -62,10 +63,17 @@ loglevel = "info"
 # told to stop, so a load balancer's health check takes it out while it
 # finishes its requests (graceful_timeout above).
 def post_worker_init(worker):
-    """Chain roundup_wsgi.health.begin_stop before gunicorn's SIGTERM handler."""
+    """Build the application now, so a tracker that cannot serve pages stops
+    gunicorn at start ("Worker failed to boot") with one line naming the fix,
+    and chain roundup_wsgi.health.begin_stop before gunicorn's SIGTERM
+    handler."""
     import signal
 
     from roundup_wsgi.health import begin_stop
+
+    build = getattr(worker.wsgi, "build", None)
+    if build is not None:  # roundup_wsgi.app:application
+        build()
 
     previous = signal.getsignal(signal.SIGTERM)
 

@@ -12,4 +12,8 @@ import os
 if not (os.environ.get("ROUNDUP_TRACKER_HOME") or os.environ.get("ROUNDUP_TRACKERS")):
     os.environ["ROUNDUP_TRACKER_HOME"] = "/srv/roundup/bugs"
 
-from roundup_wsgi.app import application  # noqa: E402,F401
+from roundup_wsgi.app import application  # noqa: E402
+
+# Built as the script loads, so a tracker that cannot serve pages (not
+# initialised, an option unset) fails here with one line naming the fix.
+application.build()

@@ -130,7 +130,7 @@ def test_wsgi_script_refuses_a_non_tracker(
 def test_check_passes(tracker_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["check", str(tracker_home), "--url", "http://localhost"]) == 0
     out = capsys.readouterr().out
-    assert out.count("\nok  ") + out.startswith("ok  ") == 8
+    assert out.count("\nok  ") + out.startswith("ok  ") == 9
     assert "ok    template utils: 0 registered by extensions, no name twice" in out
     assert out.rstrip().endswith("All checks passed.")
 

@@ -234,3 +234,35 @@ def test_postgresql_database_missing_is_refused_and_not_created(
         assert (state, "has no schema" in detail) == (NOT_INITIALISED, True)
         with pytest.raises(TrackerNotReadyError, match="has no schema"):
             make_app(home)
+
+
+@pytest.mark.slow
+def test_gunicorn_recipe_refuses_a_tracker_not_initialised(tmp_path: Path) -> None:
+    """gunicorn with ``deploy/gunicorn.conf.py`` builds the application as
+    each worker starts, so it stops at start ("Worker failed to boot") with
+    the line naming the fix, instead of serving every page as 500."""
+    home = installed(tmp_path / "bugs", SET)
+    config = Path(__file__).resolve().parent.parent / "deploy" / "gunicorn.conf.py"
+    environment = dict(os.environ, ROUNDUP_TRACKER_HOME=str(home))
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-c",
+            str(config),
+            "-b",
+            f"127.0.0.1:{free_port()}",
+            "-w",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=environment,
+    )
+    assert done.returncode != 0, done.stderr
+    assert f"run 'roundup-admin -i {home} initialise'" in done.stderr
+    assert "Worker failed to boot" in done.stderr
+    assert nothing_created(home)

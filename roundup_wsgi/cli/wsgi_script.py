@@ -27,7 +27,11 @@ import os
 if not (os.environ.get("ROUNDUP_TRACKER_HOME") or os.environ.get("ROUNDUP_TRACKERS")):
     os.environ[{variable}] = {value}
 
-from roundup_wsgi.app import application  # noqa: E402,F401
+from roundup_wsgi.app import application  # noqa: E402
+
+# Built as the script loads, so a tracker that cannot serve pages (not
+# initialised, an option unset) fails here with one line naming the fix.
+application.build()
 """
 
 
