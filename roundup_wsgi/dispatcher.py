@@ -612,7 +612,7 @@ class RequestDispatcher:
             "%s %s: database of tracker %s unavailable, answered 503: %s",
             *_logged_request(env),
             self.home,
-            escape(cause),
+            cause,  # one line, escaped (failures.database_unavailable_cause)
             exc_info=exc_info,
         )
         detail = (

@@ -312,8 +312,9 @@ def test_a_symlink_inside_a_static_directory_is_followed(home: Path) -> None:
 #: An interfaces.py whose Client fails on chosen paths, so the dispatcher
 #: logs them: ``boom...`` (500) and ``down...`` (503, the path in the cause).
 FAILING_INTERFACES = """
+import sqlite3
+
 from roundup.cgi import client
-from roundup_wsgi.failures import DatabaseUnavailableError
 
 
 class Client(client.Client):
@@ -321,7 +322,7 @@ class Client(client.Client):
         if self.path.startswith("boom"):
             raise RuntimeError("boom")
         if self.path.startswith("down"):
-            raise DatabaseUnavailableError("sqlite: locked " + self.path)
+            raise sqlite3.OperationalError("database is locked " + self.path)
         return client.Client.main(self)
 """
 
