@@ -14,12 +14,15 @@ tracker's own ``Client`` class (:func:`make_client`; a tracker's
 Roundup's own code for everything that decides the response:
 ``determine_charset`` (a ``@charset`` query parameter still sets its
 cookie), ``serve_static_file`` (``[tracker] static_files`` then
-``templates`` lookup, path-traversal check, mime type,
+``templates`` lookup, mime type,
 ``Cache-Control``, ``ETag``, ``Last-Modified``, ``If-None-Match`` and
 ``If-Modified-Since`` giving 304, ``Range``, precompressed files chosen by
 ``Accept-Encoding``) and ``header``.  The database is replaced by an object
 that holds only the tracker's config, which is all those methods read
-from it.
+from it.  Roundup's path-traversal check lets a sibling directory through
+(``html_private`` beside ``html``); :func:`leaves_static_directories`
+answers 404 for those first, here and (:func:`serving_only_inside`) on
+Roundup's own path.
 
 Requests whose answer could depend on the user are left to the slow path
 (:func:`is_static_request`): those with an ``Authorization`` header (an
@@ -199,7 +202,9 @@ def serve_static_file(client: Any) -> None:
     file = os.path.join(*client.path.split("/")[1:])
     client.determine_charset()
     try:
-        serving_only_inside(client.serve_static_file, config)(file)
+        if leaves_static_directories(config, file):
+            raise NotFound(file)
+        client.serve_static_file(file)
     except NotModified:
         client.response_code = 304
         client.header()
