@@ -579,3 +579,30 @@ def test_sentinels_are_planted(home: Path) -> None:
     assert (home / "static1_private" / "secret.txt").exists()
     assert (outside / "static_abs_private" / "secret.txt").exists()
     assert os.path.isfile(outside / "secret.txt")
+
+
+@pytest.mark.parametrize(
+    ("filename", "directory", "inside"),
+    [
+        ("/t/html/style.css", "/t/html", True),
+        ("/t/html/a/b.css", "/t/html/", True),
+        ("/t/html_private/secret.txt", "/t/html", False),
+        ("/t/html", "/t/html", False),
+        ("/etc/passwd", "/", True),
+    ],
+)
+def test_inside_directory(filename: str, directory: str, inside: bool) -> None:
+    """Below ``directory`` + ``os.sep``, not merely starting with its name."""
+    assert static.inside_directory(filename, directory) is inside
+
+
+def test_leaves_static_directories(home: Path) -> None:
+    """Roundup's choice checked: a sibling's file leaves, a file inside
+    (even by way of ``..``) and a path that cannot climb do not."""
+    config = RequestDispatcher(str(home)).tracker.config
+    assert static.leaves_static_directories(config, "../html_private/secret.txt")
+    assert static.leaves_static_directories(config, "../static1_private/secret.txt")
+    assert not static.leaves_static_directories(config, "x/../style.css")
+    assert not static.leaves_static_directories(config, "../html/style.css")
+    assert not static.leaves_static_directories(config, "../nothing/here.txt")
+    assert not static.leaves_static_directories(config, "style.css\x00.html")
