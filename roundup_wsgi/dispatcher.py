@@ -45,6 +45,7 @@ from .tracker import (
     open_tracker,
 )
 from .wsgi import errorpages, finish
+from .wsgi.accesslog import escape
 from .wsgi.responsecache import DEFAULT_MAX_BYTES, ResponseCache
 from .wsgi.types import ExcInfo, StartResponse
 
@@ -456,7 +457,7 @@ class RequestDispatcher:
                 raise
             logger.debug(
                 "static-file fast path failed for %s; Roundup's path answers",
-                env.get("PATH_INFO"),
+                escape(str(env.get("PATH_INFO", ""))),
                 exc_info=True,
             )
             return False
@@ -532,6 +533,11 @@ class RequestDispatcher:
         else:
             client = tracker.Client(tracker, request, env, form, self.translator)
             watch = failures.ClientGuard(client)
+            # Roundup's check lets a sibling directory through (html_private
+            # beside html): 404 for a file outside the static directories.
+            client.serve_static_file = static.serving_only_inside(
+                client.serve_static_file, tracker.config
+            )
         request.file_encoder = functools.partial(self.compressor.body, client)
         try:
             if watch is None:
@@ -545,7 +551,11 @@ class RequestDispatcher:
                 watch.check(request.status)
         except NotFound:
             # Roundup's own body, byte for byte, plus a Content-Length.
-            body = f"Not found: {html_escape(client.path)}".encode()
+            # (A lone surrogate, which no PEP 3333 server puts in PATH_INFO,
+            # made Roundup's .encode() raise: written as \udcxx instead.)
+            body = f"Not found: {html_escape(client.path)}".encode(
+                "utf-8", "backslashreplace"
+            )
             request.start_response(
                 [("Content-Type", "text/html"), ("Content-Length", str(len(body)))],
                 404,
@@ -563,6 +573,7 @@ class RequestDispatcher:
                 watch.release()
             # Roundup's Client and its Session refer to each other.
             vars(client).pop("session_api", None)
+            vars(client).pop("serve_static_file", None)
 
     def _show_detail(self) -> bool:
         """True if error pages may show internal detail (tracebacks, causes,
@@ -582,8 +593,7 @@ class RequestDispatcher:
             return
         logger.error(
             "%s %s failed in tracker %s",
-            env.get("REQUEST_METHOD"),
-            env.get("SCRIPT_NAME", "") + "/" + env.get("PATH_INFO", "").lstrip("/"),
+            *_logged_request(env),
             self.home,
             exc_info=exc_info,
         )
@@ -600,10 +610,9 @@ class RequestDispatcher:
         """503 + Retry-After for a database outage (:mod:`.unavailable`)."""
         logger.error(
             "%s %s: database of tracker %s unavailable, answered 503: %s",
-            env.get("REQUEST_METHOD"),
-            env.get("SCRIPT_NAME", "") + "/" + env.get("PATH_INFO", "").lstrip("/"),
+            *_logged_request(env),
             self.home,
-            cause,
+            cause,  # one line, escaped (failures.database_unavailable_cause)
             exc_info=exc_info,
         )
         detail = (
@@ -614,6 +623,15 @@ class RequestDispatcher:
         finish.note(env, "database_unavailable", cause)
         page = failures.service_unavailable(env, cause, detail)
         request.send_page(page, exc_info)
+
+
+def _logged_request(env: dict[str, Any]) -> tuple[str, str]:
+    """The method and path of a request as a log line shows them: escaped
+    (:func:`~roundup_wsgi.wsgi.accesslog.escape`), so a ``%0a`` or other
+    control character in the path cannot start a line of its own."""
+    path = str(env.get("PATH_INFO", "")).lstrip("/")
+    method = str(env.get("REQUEST_METHOD", "-"))
+    return escape(method), escape(f"{env.get('SCRIPT_NAME', '')}/{path}")
 
 
 def _release_form(form: Any) -> None:

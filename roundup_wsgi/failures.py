@@ -82,7 +82,7 @@ from typing import Any
 from webob import exc
 
 from .wsgi import errorpages
-from .wsgi.accesslog import _escape
+from .wsgi.accesslog import escape
 
 __all__ = [
     "RETRY_AFTER",
@@ -130,7 +130,7 @@ def _first_line(error: BaseException) -> str:
     """The first line of ``error``'s text, escaped for a log line (control
     characters and non-ASCII as ``\\xhh``, as the access log does)."""
     text = str(error).strip()
-    return _escape(text.splitlines()[0]) if text else type(error).__name__
+    return escape(text.splitlines()[0]) if text else type(error).__name__
 
 
 def _classify(error: BaseException, os_errors: bool) -> str | None:
@@ -147,8 +147,8 @@ def _classify(error: BaseException, os_errors: bool) -> str | None:
     ):
         return f"PostgreSQL: {_first_line(error)}"
     if os_errors and isinstance(error, OSError) and error.errno in _OS_UNAVAILABLE:
-        where = f" ({_escape(str(error.filename))})" if error.filename else ""
-        what = _escape(error.strerror) if error.strerror else _first_line(error)
+        where = f" ({escape(str(error.filename))})" if error.filename else ""
+        what = escape(error.strerror) if error.strerror else _first_line(error)
         return f"database storage: {what}{where}"
     return None
 

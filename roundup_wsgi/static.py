@@ -14,12 +14,15 @@ tracker's own ``Client`` class (:func:`make_client`; a tracker's
 Roundup's own code for everything that decides the response:
 ``determine_charset`` (a ``@charset`` query parameter still sets its
 cookie), ``serve_static_file`` (``[tracker] static_files`` then
-``templates`` lookup, path-traversal check, mime type,
+``templates`` lookup, mime type,
 ``Cache-Control``, ``ETag``, ``Last-Modified``, ``If-None-Match`` and
 ``If-Modified-Since`` giving 304, ``Range``, precompressed files chosen by
 ``Accept-Encoding``) and ``header``.  The database is replaced by an object
 that holds only the tracker's config, which is all those methods read
-from it.
+from it.  Roundup's path-traversal check lets a sibling directory through
+(``html_private`` beside ``html``); :func:`leaves_static_directories`
+answers 404 for those first, here and (:func:`serving_only_inside`) on
+Roundup's own path.
 
 Requests whose answer could depend on the user are left to the slow path
 (:func:`is_static_request`): those with an ``Authorization`` header (an
@@ -33,12 +36,12 @@ from __future__ import annotations
 import os
 import stat
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from roundup.cgi import TranslationService
 from roundup.cgi.client import BinaryFieldStorage, Client, LiberalCookie
-from roundup.cgi.exceptions import NotModified
+from roundup.cgi.exceptions import NotFound, NotModified
 
 from .wsgi.encoding import FileStamp
 from .wsgi.responsecache import Dependencies, stamp_of
@@ -51,10 +54,13 @@ __all__ = [
     "client_allows_fast_path",
     "client_allows_response_cache",
     "file_dependencies",
+    "inside_directory",
     "is_static_request",
+    "leaves_static_directories",
     "make_client",
     "response_cache_key",
     "serve_static_file",
+    "serving_only_inside",
 ]
 
 #: The first path segments Roundup's ``determine_context`` serves as static
@@ -190,15 +196,118 @@ def serve_static_file(client: Any) -> None:
     The ``NotModified`` that Roundup raises for a matching ``If-None-Match``
     or ``If-Modified-Since`` becomes a 304, as in ``Client.inner_main``.
     """
-    client.db = _ConfigOnlyDatabase(client.instance.config)
+    config = client.instance.config
+    client.db = _ConfigOnlyDatabase(config)
     # Roundup's determine_context: the file is the rest of the path.
     file = os.path.join(*client.path.split("/")[1:])
     client.determine_charset()
     try:
+        if leaves_static_directories(config, file):
+            raise NotFound(file)
         client.serve_static_file(file)
     except NotModified:
         client.response_code = 304
         client.header()
+
+
+# -- the static directories' bounds ------------------------------------------
+
+
+def inside_directory(filename: str, directory: str) -> bool:
+    """True if ``filename`` is below ``directory`` (both ``os.path.normpath``'d).
+
+    Roundup 2.4-2.7's ``Client.serve_static_file`` tests
+    ``filename.startswith(directory)``, which ``html_private/secret.txt``
+    passes for a directory ``html``; this tests against ``directory +
+    os.sep``.  Lexical: a symbolic link inside the directory is followed
+    wherever it points, as in Roundup (the admin put it there).
+    """
+    prefix = directory if directory.endswith(os.sep) else directory + os.sep
+    return filename.startswith(prefix)
+
+
+def _static_directories(config: Any) -> list[tuple[str, str]]:
+    """``(option, directory)`` in the order Roundup's ``serve_static_file``
+    searches them: each of ``[tracker] static_files``, then ``templates``."""
+    found = []
+    for option in ("STATIC_FILES", "TEMPLATES"):
+        prefix = config[option]
+        if prefix:
+            for directory in [prefix] if isinstance(prefix, str) else prefix:
+                found.append((option, directory))
+    return found
+
+
+def _ends_search(option: str, directory: str) -> bool:
+    """Roundup's rule: a ``static_files`` entry ending in ``/-`` (or ``\\-``)
+    stops the search (404) before ``templates``."""
+    return (
+        option == "STATIC_FILES"
+        and directory[-1:] == "-"
+        and directory[-2:-1] in ("/", "\\")
+    )
+
+
+def _may_leave(file: str) -> bool:
+    """False if ``file`` (relative to a directory) stays inside whatever
+    directory it is joined to: relative, no drive, no leading ``..``."""
+    norm = os.path.normpath(file)
+    return (
+        os.path.isabs(norm)
+        or bool(os.path.splitdrive(norm)[0])
+        or norm == os.pardir
+        or norm.startswith(os.pardir + os.sep)
+    )
+
+
+def leaves_static_directories(config: Any, file: str) -> bool:
+    """True if Roundup's ``Client.serve_static_file`` would serve ``file``
+    from outside the directory it searched.
+
+    Roundup's lookup, step for step (``[tracker] static_files`` then
+    ``templates``; the first directory whose ``normpath(join(directory,
+    file))`` is a file starting with the directory's name serves it), and
+    then :func:`inside_directory` on what it found: ``../html_private/x``
+    with ``templates = html`` is ``True``.  A ``file`` that cannot leave
+    any directory (relative, no ``..`` first after ``normpath``) is
+    ``False`` without looking at the disk.
+
+    :param config: the tracker's config.
+    :param file: the path after ``@@file/`` or ``_file/``.
+    """
+    if not _may_leave(file):
+        return False
+    for option, directory in _static_directories(config):
+        if _ends_search(option, directory):
+            return False
+        directory = os.path.normpath(directory)
+        filename = os.path.normpath(os.path.join(directory, file))
+        if os.path.isfile(filename) and filename.startswith(directory):
+            return not inside_directory(filename, directory)
+    return False
+
+
+def serving_only_inside(
+    serve: Callable[[str], Any], config: Any
+) -> Callable[[str], Any]:
+    """A ``Client.serve_static_file`` that answers 404 for a file outside
+    the static directories.
+
+    :param serve: the client's ``serve_static_file(file)`` (Roundup's or
+        the tracker's own).
+    :param config: the tracker's config.
+    :returns: a callable with ``serve``'s signature that calls it unless
+        :func:`leaves_static_directories`.
+    :raises roundup.cgi.exceptions.NotFound: the file is outside (Roundup's
+        own answer for a file that is not there: 404).
+    """
+
+    def serve_static_file_inside(file: str) -> Any:
+        if leaves_static_directories(config, file):
+            raise NotFound(file)
+        return serve(file)
+
+    return serve_static_file_inside
 
 
 # -- the static response cache ------------------------------------------------
@@ -316,30 +425,20 @@ def file_dependencies(config: Any, path: str) -> Dependencies | None:
     file = os.path.join(*path.split("/")[1:])
     found: list[tuple[str, FileStamp | None]] = []
     served = None
-    for option in ("STATIC_FILES", "TEMPLATES"):
-        prefix = config[option]
-        if not prefix:
-            continue
-        for directory in [prefix] if isinstance(prefix, str) else prefix:
-            if (
-                option == "STATIC_FILES"
-                and directory[-1:] == "-"
-                and directory[-2:-1] in ("/", "\\")
-            ):
-                return None
-            directory = os.path.normpath(directory)
-            filename = os.path.normpath(os.path.join(directory, file))
-            if not filename.startswith(directory):
-                return None
-            try:
-                st: os.stat_result | None = os.stat(filename)
-            except OSError:
-                st = None
-            found.append((filename, FileStamp.of(st) if st is not None else None))
-            if st is not None and stat.S_ISREG(st.st_mode):  # os.path.isfile
-                served = filename
-                break
-        if served is not None:
+    for option, directory in _static_directories(config):
+        if _ends_search(option, directory):
+            return None
+        directory = os.path.normpath(directory)
+        filename = os.path.normpath(os.path.join(directory, file))
+        if not inside_directory(filename, directory):
+            return None
+        try:
+            st: os.stat_result | None = os.stat(filename)
+        except (OSError, ValueError):  # ValueError: a NUL byte (as isfile)
+            st = None
+        found.append((filename, FileStamp.of(st) if st is not None else None))
+        if st is not None and stat.S_ISREG(st.st_mode):  # os.path.isfile
+            served = filename
             break
     if served is None:
         return None

@@ -1,69 +1,25 @@
 """Roundup's own protections stay effective through our dispatcher, on a
-real server (waitress, requests sent as raw bytes where a client library
-would normalise them) and in-process:
+real server (waitress):
 
 * CSRF and Origin: a cross-origin form post (with or without a valid
   ``@csrf`` token), a forged token and a cross-origin REST call are refused
   and change nothing.  (A same-origin post *without* a token is accepted:
   that is Roundup's default ``[web] csrf_enforce_token = yes``; set it to
   ``required`` to refuse those too.)
-* ``@@file`` / ``_file`` serve only the tracker's static directories: no
-  path (``..``, ``%2e%2e``, encoded slashes, absolute paths, NUL) reads
-  ``config.ini``, the database or ``/etc/passwd``.
 
-(Forwarded headers from untrusted clients are the proxy module's concern
-and are tested with it.)
+(``@@file`` / ``_file`` paths that try to leave the static directories are
+tested in ``tests/security/test_static_paths.py``; forwarded headers from
+untrusted clients with the proxy layer.)
 """
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from pathlib import Path
-from wsgiref.validate import validator
 
 import pytest
 from helpers import loadclient, seeded
 from helpers.servers import OUR_APP, ServerProcess, free_port, waitress_command
-from webtest import TestApp
-
-from roundup_wsgi import RequestDispatcher
-
-#: Paths trying to leave the static directories, as sent on the wire.
-TRAVERSALS = [
-    "/@@file/../config.ini",
-    "/@@file/..%2fconfig.ini",
-    "/@@file/%2e%2e/config.ini",
-    "/@@file/%2e%2e%2fconfig.ini",
-    "/@@file/%252e%252e/config.ini",
-    "/@@file/....//config.ini",
-    "/@@file/../../../../../../etc/passwd",
-    "/@@file//etc/passwd",
-    "/@@file/%2fetc%2fpasswd",
-    "/@@file/..%5cconfig.ini",
-    "/@@file/style.css%00../../config.ini",
-    "/_file/../config.ini",
-    "/_file/../db/db",
-    "/@@file/../db/db",
-    "/@@file/../schema.py",
-    "/@@file/html/../../config.ini",
-]
-#: Bytes that only the secret files contain.
-SECRETS = (b"[tracker]", b"root:x:0:0", b"SQLite format 3", b"def open(")
-
-
-def raw_get(port: int, target: str) -> tuple[str, bytes]:
-    """GET ``target`` exactly as given; return (status line, body)."""
-    with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
-        sock.sendall(
-            f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-            "Connection: close\r\n\r\n".encode("latin-1")
-        )
-        data = b""
-        while chunk := sock.recv(65536):
-            data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    return head.split(b"\r\n", 1)[0].decode("latin-1"), body
 
 
 @pytest.fixture(scope="module")
@@ -84,43 +40,6 @@ def server(
     )
     with process:
         yield process, home
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("target", TRAVERSALS)
-def test_static_files_cannot_leave_the_static_dirs(
-    server: tuple[ServerProcess, Path], target: str
-) -> None:
-    process, _ = server
-    status, body = raw_get(process.port, target)
-    assert not status.startswith("HTTP/1.1 2") or not any(
-        secret in body for secret in SECRETS
-    ), (target, status, body[:200])
-    for secret in SECRETS:
-        assert secret not in body, (target, status)
-
-
-@pytest.mark.parametrize("target", TRAVERSALS)
-def test_static_files_in_process(tracker_home: Path, target: str) -> None:
-    """The same paths as a server would decode them into PATH_INFO."""
-    from urllib.parse import unquote
-
-    app = TestApp(validator(RequestDispatcher(str(tracker_home))))
-    path, _, query = unquote(target).partition("?")
-    response = app.get(
-        path.replace("\x00", ""), extra_environ={"QUERY_STRING": query}, status="*"
-    )
-    for secret in SECRETS:
-        assert secret not in response.body, (target, response.status)
-
-
-@pytest.mark.slow
-def test_static_file_is_served(server: tuple[ServerProcess, Path]) -> None:
-    """The control: a real static file is served with its bytes."""
-    process, home = server
-    status, body = raw_get(process.port, "/@@file/style.css")
-    assert status.startswith("HTTP/1.1 200"), status
-    assert body == (home / "html" / "style.css").read_bytes()
 
 
 def issue_count(home: Path) -> int:

@@ -38,6 +38,7 @@ __all__ = [
     "LOG_FORMAT",
     "AccessLog",
     "LineHandler",
+    "escape",
     "format_line",
     "redact_query",
 ]
@@ -80,9 +81,15 @@ def _escape_one(match: re.Match[str]) -> str:
     return "".join(f"\\x{byte:02x}" for byte in char.encode("utf-8", "replace"))
 
 
-def _escape(text: str) -> str:
-    """Apache's escaping of a logged string: ``\\"``, ``\\\\`` and ``\\xhh``
-    for each byte of other unsafe characters (UTF-8)."""
+def escape(text: str) -> str:
+    """Apache's escaping of a logged string (mod_log_config: "non-printable
+    and other special characters in %r, %i and %o are escaped using \\xhh
+    sequences"): ``\\"``, ``\\\\`` and ``\\xhh`` for each byte (UTF-8) of
+    control characters (so no CR or LF) and characters above 0x7e.
+
+    :param text: a value from the request (path, header, user name).
+    :returns: printable ASCII, on one line.
+    """
     return _UNSAFE.sub(_escape_one, text)
 
 
@@ -147,7 +154,7 @@ def _request_parts(key: tuple[Any, ...]) -> tuple[str, str, str]:
     """``(head, request, tail)`` of the line of a request whose environ
     fields are ``key`` (:func:`format_line`'s order): ``'%h %l %u '``,
     ``' "%r" '`` and ``' "%{Referer}i" "%{User-Agent}i" '``, escaped
-    (Apache's rule, :func:`_escape`), the path URL-quoted from the server's
+    (Apache's rule, :func:`escape`), the path URL-quoted from the server's
     latin-1 text (PEP 3333, "Unicode Issues"), the query redacted
     (:func:`redact_query`); remembered in :data:`_parts`."""
     address, user, method, script, path, query, protocol, referer, agent = key
@@ -159,9 +166,9 @@ def _request_parts(key: tuple[Any, ...]) -> tuple[str, str, str]:
         target += "?" + redact_query(query)
     request = f"{method or '-'} {target} {protocol or 'HTTP/1.0'}"
     parts = (
-        f"{address or '-'} - {_escape(user or '-')} ",
-        f' "{_escape(request)}" ',
-        f' "{_escape(referer or "-")}" "{_escape(agent or "-")}" ',
+        f"{address or '-'} - {escape(user or '-')} ",
+        f' "{escape(request)}" ',
+        f' "{escape(referer or "-")}" "{escape(agent or "-")}" ',
     )
     if len(_parts) >= _PARTS_MAX:
         _parts.clear()
@@ -199,7 +206,7 @@ def format_line(finished: Finished) -> str:
     if not trace:
         trace = "-"
     elif trace.__class__ is not str or not trace.isalnum():
-        trace = _escape(str(trace))
+        trace = escape(str(trace))
     status = finished.status
     code = _codes.get(status) or _code(status)
     started = finished.started

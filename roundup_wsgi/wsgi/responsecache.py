@@ -55,7 +55,7 @@ def stamp_of(path: str) -> FileStamp | None:
     links), or ``None`` if nothing is there (or it cannot be examined)."""
     try:
         return FileStamp.of(os.stat(path))
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a NUL byte in the path
         return None
 
 
@@ -65,7 +65,7 @@ def still_valid(dependencies: Dependencies) -> bool:
     for path, stamp in dependencies:
         try:
             st = os.stat(path)
-        except OSError:
+        except (OSError, ValueError):  # ValueError: a NUL byte in the path
             if stamp is not None:
                 return False
             continue
