@@ -92,7 +92,14 @@ def ensure_tracker() -> str:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if is_tracker(home):  # another replica made it meanwhile
             return home
-        if os.listdir(home):
+        try:
+            entries = os.listdir(home)
+        except OSError as exc:
+            raise RefusedError(
+                f"{home}: cannot read it ({exc.strerror}); give the volume to "
+                "the container's user"
+            ) from None
+        if entries:
             raise RefusedError(
                 f"{home} holds files but no tracker (no config.ini and schema.py): "
                 "mount an empty volume (a new tracker is made) or a tracker home"
