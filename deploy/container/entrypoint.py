@@ -11,10 +11,10 @@ Everything comes from the environment:
 
 ==============================  ===========================================
 ROUNDUP_TRACKER_HOME            the tracker home (code and config.ini)
-ROUNDUP_DATA               database and attachments ([main] database
+ROUNDUP_DATA                    database and attachments ([main] database
                                 is ``$ROUNDUP_DATA/db`` for a new tracker)
-ROUNDUP_BIND               gunicorn's bind address (0.0.0.0:8080)
-ROUNDUP_WORKERS            gunicorn workers (default 2 x CPUs + 1);
+ROUNDUP_BIND                    gunicorn's bind address (0.0.0.0:8080)
+ROUNDUP_WORKERS                 gunicorn workers (default 2 x CPUs + 1);
                                 WEB_CONCURRENCY is read too
 ROUNDUP_WSGI_*                  roundup_wsgi.app's options (README)
 ROUNDUP_INIT_TEMPLATE, _BACKEND, _WEB, _DB_HOST, _DB_PORT, _DB_NAME,
