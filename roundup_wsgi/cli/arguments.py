@@ -173,10 +173,23 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_WEB,
         help="the [tracker] web URL browsers use (default: %(default)s)",
     )
-    init.add_argument(
+    password = init.add_mutually_exclusive_group()
+    password.add_argument(
         "--admin-password",
         metavar="PW",
         help="password of the admin user (default: generated)",
+    )
+    password.add_argument(
+        "--admin-password-file",
+        metavar="FILE",
+        help="read the admin password from the first line of FILE (a secret "
+        "file such as /run/secrets/admin_password; not printed)",
+    )
+    init.add_argument(
+        "--database",
+        metavar="DIR",
+        help="directory for the database and attachments ([main] database; "
+        "default: db in the tracker home), e.g. a separate volume",
     )
     database = init.add_argument_group("PostgreSQL (only with --backend postgresql)")
     database.add_argument(

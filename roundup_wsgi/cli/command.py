@@ -99,7 +99,11 @@ def run_init(args: argparse.Namespace) -> int:
         directory, or any failure creating the database.
     """
     settings = _database_settings(args)
+    if args.database is not None:
+        settings.update(_database_directory(args.database))
     password = args.admin_password or generate_password()
+    if args.admin_password_file is not None:
+        password = _read_secret(args.admin_password_file, "--admin-password-file")
     try:
         home = create_tracker(
             args.tracker_home,
@@ -118,11 +122,56 @@ def run_init(args: argparse.Namespace) -> int:
     print(f"Created a Roundup tracker at {home}")
     print(f"  template {args.template}, backend {args.backend}")
     print(f"  web URL: {tracker_web(home)}")
-    print(f"  log in as {ADMIN_USERNAME} / {password}")
-    if not args.admin_password:
+    if args.admin_password_file is not None:
+        print(f"  log in as {ADMIN_USERNAME} (password in {args.admin_password_file})")
+    else:
+        print(f"  log in as {ADMIN_USERNAME} / {password}")
+    if not args.admin_password and args.admin_password_file is None:
         print("  (a generated password: note it, it is not shown again)")
     print(f"Next, serve it with: {_serve_command(home, args.web)}", flush=True)
     return 0
+
+
+def _read_secret(path: str, flag: str) -> str:
+    """The first line of the secret file *path*, trailing whitespace removed
+    (as Roundup reads its ``file://`` options).
+
+    :raises CliError: the file cannot be read, or its first line is empty.
+    """
+    try:
+        with open(path, encoding="utf-8") as file:
+            secret = file.readline().rstrip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CliError(
+            f"{flag} {path}: cannot read it ({exc}); give a readable file"
+        ) from exc
+    if not secret:
+        raise CliError(
+            f"{flag} {path}: its first line is empty; write the password there"
+        )
+    return secret
+
+
+def _database_directory(path: str) -> dict[str, str | int]:
+    """Roundup's settings for ``init --database DIR``: ``[main] database``
+    and the ``[mail] debug`` file beside it (the tracker home may be mounted
+    read-only).
+
+    :raises CliError: *DIR* exists and is not an empty directory (it may
+        hold another tracker's database).
+    """
+    directory = os.path.abspath(path)
+    if os.path.exists(directory) and (
+        not os.path.isdir(directory) or os.listdir(directory)
+    ):
+        raise CliError(
+            f"--database {directory}: it exists and is not an empty directory "
+            "(another tracker's data?); choose an empty one"
+        )
+    return {
+        "database": directory,
+        "mail_debug": os.path.join(directory, "mail-debug.log"),
+    }
 
 
 def _database_settings(args: argparse.Namespace) -> dict[str, str | int]:
