@@ -18,7 +18,7 @@ import threading
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
-from .dispatcher import RequestDispatcher
+from .dispatcher import RequestDispatcher, new_request_id
 from .health import DEFAULT_NETWORKS, Operations
 from .metrics import Metrics
 from .options import (
@@ -37,6 +37,8 @@ from .wsgi.accesslog import AccessLog, LineHandler
 from .wsgi.finish import FinishHook, FinishHooks
 from .wsgi.mount import TrackerMount
 from .wsgi.proxy import parse_networks
+from .wsgi.requestid import DEFAULT_HEADER as DEFAULT_REQUEST_ID_HEADER
+from .wsgi.requestid import RequestIds
 from .wsgi.types import StartResponse, WSGIApp
 
 __all__ = [
@@ -76,6 +78,8 @@ def make_app(
     metrics: bool = False,
     health_networks: str | Iterable[str] | None = None,
     drain_file: str | os.PathLike[str] | None = None,
+    request_id_header: str = DEFAULT_REQUEST_ID_HEADER,
+    send_request_id: bool = True,
     **options: Any,
 ) -> WSGIApp:
     """Return the WSGI application serving one tracker, or several.
@@ -98,6 +102,11 @@ def make_app(
         ``/-/health``, ``/-/ready`` and ``/-/metrics``
         (:mod:`roundup_wsgi.health`); None: loopback and ``trusted_proxies``.
     :param drain_file: while this file exists ``/-/ready`` answers 503.
+    :param request_id_header: the header of each request's id
+        (:mod:`roundup_wsgi.wsgi.requestid`): read from ``trusted_proxies``
+        only (or their ``traceparent``), else a new id; it is Roundup's
+        trace id for the request and the access log's.
+    :param send_request_id: send the id back in ``request_id_header``.
     :param options: the ``"dispatcher"`` options of the table
         :data:`roundup_wsgi.options.OPTIONS` (``debug``, ``write_mode``,
         ...), applied to every tracker.
@@ -147,6 +156,10 @@ def make_app(
         drain_file=os.fspath(drain_file) if drain_file is not None else None,
         metrics=counters,
     )
+    if send_request_id or access_log or trusted_proxies is not None:
+        app = RequestIds(
+            app, new_request_id, header=request_id_header, respond=send_request_id
+        )
     if trusted_proxies is not None:
         from .wsgi.proxy import TrustedProxyFix
 
