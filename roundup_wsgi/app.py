@@ -32,6 +32,7 @@ from .options import (
 )
 from .tracker import TrackerHomeError
 from .webcheck import WebAddressCheck
+from .wsgi.accesslog import FORMATS as ACCESS_LOG_FORMATS
 from .wsgi.accesslog import LOGGER_NAME as ACCESS_LOGGER
 from .wsgi.accesslog import AccessLog, LineHandler
 from .wsgi.finish import FinishHook, FinishHooks
@@ -80,6 +81,7 @@ def make_app(
     drain_file: str | os.PathLike[str] | None = None,
     request_id_header: str = DEFAULT_REQUEST_ID_HEADER,
     send_request_id: bool = True,
+    access_log_format: str = "combined",
     **options: Any,
 ) -> WSGIApp:
     """Return the WSGI application serving one tracker, or several.
@@ -107,6 +109,8 @@ def make_app(
         only (or their ``traceparent``), else a new id; it is Roundup's
         trace id for the request and the access log's.
     :param send_request_id: send the id back in ``request_id_header``.
+    :param access_log_format: ``"combined"`` or ``"json"``
+        (:mod:`roundup_wsgi.wsgi.accesslog`).
     :param options: the ``"dispatcher"`` options of the table
         :data:`roundup_wsgi.options.OPTIONS` (``debug``, ``write_mode``,
         ...), applied to every tracker.
@@ -116,6 +120,10 @@ def make_app(
         option value (the message names it).
     """
     unknown = sorted(set(options) - set(DISPATCHER_OPTIONS))
+    if access_log_format not in ACCESS_LOG_FORMATS:
+        raise ValueError(
+            f"access_log_format={access_log_format!r} is unknown: use combined or json"
+        )
     if unknown:
         raise TypeError(
             f"make_app() got unknown option(s) {', '.join(unknown)}: the "
@@ -169,7 +177,7 @@ def make_app(
         hooks.append(counters.finished)
     if access_log:
         _log_to_stderr_unless_configured()
-        hooks.append(AccessLog())
+        hooks.append(AccessLog(format=access_log_format, trackers=labels))  # type: ignore[arg-type]
     if hooks:
         app = FinishHooks(app, hooks)
     return app

@@ -598,6 +598,8 @@ class RequestDispatcher:
             request.file_encoder = None
             if watch is not None:
                 watch.release()
+                # The Roundup user, for the access log (format_json).
+                finish.note(env, "user", getattr(client, "user", None))
             # Roundup's Client and its Session refer to each other.
             vars(client).pop("session_api", None)
             vars(client).pop("serve_static_file", None)

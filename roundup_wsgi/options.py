@@ -228,6 +228,14 @@ OPTIONS: tuple[Option, ...] = (
         "send the request's id back in the response's request_id_header",
         scope="app",
     ),
+    Option(
+        "access_log_format",
+        Literal["combined", "json"],
+        "combined",
+        "the access log's lines: combined (Apache's, duration and request id "
+        "added) or json (one object per line)",
+        scope="app",
+    ),
 )
 
 #: The options of ``RequestDispatcher``, by name.

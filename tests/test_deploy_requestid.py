@@ -6,12 +6,14 @@ application directly cannot choose it (issue 23)."""
 from __future__ import annotations
 
 import http.client
+import json
 import re
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
+from helpers import seeded
 from helpers.deploy import (
     ListeningProcess,
     Session,
@@ -200,3 +202,49 @@ def test_haproxy_request_id_reaches_our_log_and_roundups(
         assert_followed(request_id, "/issue1?via=haproxy", access, roundup_log)
         assert "mine" not in access.read_text()
         assert_direct_client_ignored(app1, access)
+
+
+def test_json_access_log_of_a_real_server(
+    tmp_path: Path, tracker_template: Path
+) -> None:
+    """``roundup-wsgi serve --access-log-format json``: one JSON object per
+    request, the Roundup user once logged in, secrets redacted, a hostile
+    request still one line."""
+    port = free_port()
+    web = f"http://127.0.0.1:{port}/"
+    home = tracker(tracker_template, tmp_path / "bugs", web)
+    access = tmp_path / "access.log"
+    command = [*serve(home, port, access), "--access-log-format", "json"]
+    with (
+        ServerProcess(command, port, tmp_path / "logs", name="app"),
+        Session() as browser,
+    ):
+        login = browser.post(
+            web,
+            data={
+                "__login_name": seeded.DEMO_USER,
+                "__login_password": seeded.DEMO_PASSWORD,
+                "@action": "login",
+            },
+            headers={"Origin": web.rstrip("/"), "Referer": web},
+        )
+        assert login.status_code == 200
+        response = browser.get(
+            web + "issue1?token=s3cr3t&x=1",
+            headers={"User-Agent": 'evil" \\ \xff agent'},
+        )
+        assert response.status_code == 200
+        wait_for(access, r"token=\*\*\*")
+        lines = access.read_text().splitlines()
+    entries = [json.loads(line) for line in lines]  # every line is one object
+    entry = next(e for e in entries if e["path"] == "/issue1")
+    assert entry["query"] == "token=***&x=1"
+    assert entry["user"] == seeded.DEMO_USER
+    assert entry["status"] == 200
+    assert entry["request_id"] == response.headers["X-Request-ID"]
+    # the byte 0xff is no UTF-8: shown as the text \xff
+    assert entry["user_agent"] == 'evil" \\ \\xff agent'
+    assert entry["tracker"] == "bugs"
+    assert entry["bytes"] > 0
+    assert "s3cr3t" not in access.read_text()
+    assert seeded.DEMO_PASSWORD not in access.read_text()
