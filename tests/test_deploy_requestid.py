@@ -1,7 +1,8 @@
 """Request ids under the deploy/ balancers, for real: the id nginx or
 HAProxy logged for a request is the one in our access log line, in
 Roundup's own log lines and in the response; a client that reaches the
-application directly cannot choose it (issue 23)."""
+application directly cannot choose it (issue 23).  Also: nginx's recipe
+serves the tracker over HTTP/2, and the JSON access log of a real server."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from helpers.deploy import (
 from helpers.servers import ServerProcess, free_port
 from helpers.system import require_program
 from test_deploy import tracker, venv_program
+from test_http2 import h2_visit
 
 pytestmark = pytest.mark.slow
 
@@ -144,6 +146,8 @@ def test_nginx_request_id_reaches_our_log_and_roundups(
         assert_followed(request_id, "/issue1?via=nginx", access, roundup_log)
         assert "mine" not in access.read_text()
         assert_direct_client_ignored(app_port, access)
+        # The recipe's http2: the tracker works over HTTP/2 through nginx.
+        h2_visit(web, cert, tmp_path)
 
 
 def test_haproxy_request_id_reaches_our_log_and_roundups(
