@@ -735,8 +735,11 @@ class DatabasePool:
         for kept in expired:
             logger.debug("reuse_db: closing a database idle over %g s", self.idle_limit)
             dropped = self._close(kept) or dropped
-        if dropped:
-            gc.collect()  # closes the sqlite connections just dropped
+        if dropped or (done and expired):
+            # Closes the sqlite connections just dropped, and those closed
+            # earlier whose statements still live in a reference cycle of
+            # Roundup's (sqlite3_close_v2 waits for them): none is kept now.
+            gc.collect()
         return None if done else interval
 
     def close_all(self) -> None:
