@@ -33,7 +33,7 @@ from roundup.cgi import TranslationService
 from roundup.cgi import wsgi_handler as _roundup_wsgi_handler
 from roundup.cgi.client import BinaryFieldStorage, NotFound
 
-from . import dbpool, failures, request_body, static
+from . import dbpool, failures, pythonexpr, request_body, static
 from .compression import DEFAULT_STATIC_CACHE_SIZE, MAX_CACHED_FILE, FileCompressor
 from .options import WRITE_MODES
 from .request import Request
@@ -281,6 +281,9 @@ class RequestDispatcher:
             else None
         )
         self.reuse_db = reuse_db
+        # Template expressions keep no request's objects (nor share them
+        # between threads): roundup_wsgi/pythonexpr.py.
+        pythonexpr.install()
         #: Each worker thread's kept database (:mod:`roundup_wsgi.dbpool`).
         self.db_pool = (
             dbpool.DatabasePool(self.home, reuse_db_idle, reuse_db_max)
