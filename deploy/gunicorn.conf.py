@@ -8,13 +8,34 @@ Command-line options (or GUNICORN_CMD_ARGS) override these, e.g.
 ``-b 127.0.0.1:9000 -w 4``.
 """
 
+import ipaddress
 import os
+import re
 
 # The WSGI application (PEP 562 attribute, built from the environment above).
 wsgi_app = "roundup_wsgi.app:application"
 
 # Listen on loopback only; nginx (deploy/nginx-roundup.conf) faces the clients.
 bind = "127.0.0.1:8080"
+
+
+# gunicorn itself sets wsgi.url_scheme from X-Forwarded-Proto (and -Ssl,
+# -Protocol) sent by forwarded_allow_ips, by default loopback: trust the same
+# proxies as roundup-wsgi does, nobody else (an invalid item is left to
+# roundup-wsgi, which names it when the workers start).
+def _networks(text):
+    for item in re.split(r"[,\s]+", text):
+        try:
+            network = ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            continue
+        # one address as itself: gunicorn before 22 compares strings
+        yield str(network.network_address if network.num_addresses == 1 else network)
+
+
+forwarded_allow_ips = ",".join(
+    _networks(os.environ.get("ROUNDUP_WSGI_TRUSTED_PROXIES", ""))
+)
 
 # Sync workers: each answers one request at a time, so a slow download holds
 # one worker; gunicorn sends attachments with sendfile(2).

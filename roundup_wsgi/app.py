@@ -5,16 +5,16 @@ serves the tracker named by the environment variable
 ``ROUNDUP_TRACKER_HOME``, or the trackers named by ``ROUNDUP_TRACKERS``
 (``bugs=/srv/bugs,support=/srv/support``, each under ``/<name>/``), with the
 options given as ``ROUNDUP_WSGI_<OPTION>`` variables.  The application is
-built on first access of the ``application`` attribute (PEP 562 module
-``__getattr__``), so importing this module for :func:`make_app` needs no
-environment; a missing or wrong setting raises :class:`ConfigError` then,
-naming the variable.
+built on its first call (:class:`LazyApplication`), so importing this
+module for :func:`make_app` needs no environment; a missing or wrong
+setting is logged then, as one line naming the variable and the fix.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
@@ -31,12 +31,13 @@ from .options import (
     split_list,
 )
 from .tracker import TrackerHomeError
+from .webcheck import WebAddressCheck
 from .wsgi.accesslog import LOGGER_NAME as ACCESS_LOGGER
 from .wsgi.accesslog import AccessLog, LineHandler
 from .wsgi.finish import FinishHook, FinishHooks
 from .wsgi.mount import TrackerMount
 from .wsgi.proxy import parse_networks
-from .wsgi.types import WSGIApp
+from .wsgi.types import StartResponse, WSGIApp
 
 __all__ = [
     "APP_OPTIONS",
@@ -46,6 +47,8 @@ __all__ = [
     "ENV_WRITE_MODE",
     "AccessLogHandler",
     "ConfigError",
+    "LazyApplication",
+    "application",
     "find_layer",
     "make_app",
     "options_from_environment",
@@ -136,6 +139,7 @@ def make_app(
         else [*DEFAULT_NETWORKS, *(trusted_proxies or [])]
     )
     counters = Metrics(labels) if metrics else None
+    app = WebAddressCheck(app, dispatchers)
     app = Operations(
         app,
         dispatchers,
@@ -283,14 +287,101 @@ def _from_environment() -> WSGIApp:
         raise ConfigError(f"{exc} (set in the environment: {settings})") from None
 
 
-_application: WSGIApp | None = None
+class LazyApplication:
+    """The WSGI application ``roundup_wsgi.app:application``: a real
+    callable (found in the module's namespace, as hypercorn and uWSGI's
+    ``module=`` look it up) that builds the application from the
+    environment on its first call, once per process.
+
+    The build is thread-safe (a lock, checked again inside it), and happens
+    after a preloading server's fork (``gunicorn --preload`` imports this
+    module in its master but calls the application only in its workers).
+    :meth:`build` builds it at once, e.g. from a server's start-up hook.
+
+    A build that fails (a setting the message names with its fix: no
+    tracker home, a tracker not initialised, a required option unset) is
+    logged once, as one ERROR line of the logger ``roundup_wsgi``; every
+    request then answers ``500`` with a page that says no more.  Fix the
+    setting and restart the server.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._app: WSGIApp | None = None
+        self._error: BaseException | None = None
+        self._logged = False
+
+    @property
+    def app(self) -> WSGIApp | None:
+        """The built application, None before (:func:`find_layer` follows
+        it)."""
+        return self._app
+
+    def build(self) -> WSGIApp:
+        """Build the application now (if not yet built) and return it.
+
+        :raises ConfigError: a missing or wrong setting, a tracker that
+            cannot serve pages (the message names it and the fix).
+        :raises Exception: what Roundup raises opening a broken tracker
+            (e.g. a ``SyntaxError`` in its schema.py).
+        """
+        app = self._app
+        if app is not None:
+            return app
+        with self._lock:
+            if self._app is None:
+                if self._error is not None:
+                    raise self._error
+                try:
+                    self._app = _from_environment()
+                except BaseException as exc:
+                    self._error = exc
+                    raise
+            return self._app
+
+    def __call__(
+        self, environ: dict[str, Any], start_response: StartResponse
+    ) -> Iterable[bytes]:
+        """Answer one request (PEP 3333), building the application first."""
+        app = self._app
+        if app is None:
+            try:
+                app = self.build()
+            except Exception as exc:
+                return self._failed(exc, environ, start_response)
+        return app(environ, start_response)
+
+    def _failed(
+        self, exc: Exception, environ: dict[str, Any], start_response: StartResponse
+    ) -> Iterable[bytes]:
+        with self._lock:
+            first = not self._logged
+            self._logged = True
+        if first:
+            if isinstance(exc, (ConfigError, ValueError)):  # says it all
+                logger.error(
+                    "roundup_wsgi.app:application cannot be built: %s; every "
+                    "request answers 500 until it is fixed and the server "
+                    "restarted",
+                    " ".join(str(exc).split()),
+                )
+            else:
+                logger.error(
+                    "roundup_wsgi.app:application cannot be built; every "
+                    "request answers 500 until it is fixed and the server "
+                    "restarted",
+                    exc_info=exc,
+                )
+        body = b"The tracker is not available: see the server's log.\n"
+        start_response(
+            "500 Internal Server Error",
+            [
+                ("Content-Type", "text/plain; charset=utf-8"),
+                ("Content-Length", str(len(body))),
+            ],
+        )
+        return [] if environ.get("REQUEST_METHOD") == "HEAD" else [body]
 
 
-def __getattr__(name: str) -> Any:
-    # PEP 562: build ``application`` lazily, from the environment.
-    global _application
-    if name == "application":
-        if _application is None:
-            _application = _from_environment()
-        return _application
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+#: The application servers import as ``roundup_wsgi.app:application``.
+application = LazyApplication()

@@ -38,7 +38,12 @@ from .compression import DEFAULT_STATIC_CACHE_SIZE, MAX_CACHED_FILE, FileCompres
 from .options import WRITE_MODES
 from .request import Request
 from .stream import streaming
-from .tracker import check_tracker_home, create_session_tables, open_tracker
+from .tracker import (
+    check_tracker_home,
+    check_tracker_ready,
+    create_session_tables,
+    open_tracker,
+)
 from .wsgi import errorpages, finish
 from .wsgi.responsecache import DEFAULT_MAX_BYTES, ResponseCache
 from .wsgi.types import ExcInfo, StartResponse
@@ -156,7 +161,9 @@ class RequestDispatcher:
 
     :param home: the tracker home directory.
     :param debug: open the tracker without optimisation (templates reloaded)
-        and show tracebacks in 500 pages.
+        and show internal detail (tracebacks, causes) in error pages, as
+        the tracker's ``[web] debug`` does; without either, error pages
+        show no paths, exception text or SQL (that goes to the log).
     :param timing: passed to Roundup as ``CGI_SHOW_TIMING`` (timing
         information in pages).
     :param lang: default UI language, e.g. ``"de"``.
@@ -208,7 +215,10 @@ class RequestDispatcher:
     :raises ValueError: ``max_request_body`` or ``static_cache_size`` is
         not a size, ``reuse_db_max`` or ``reuse_db_idle`` is negative,
         ``write_mode`` is unknown or ``home`` is not a tracker home
-        (:class:`~roundup_wsgi.tracker.TrackerHomeError`); the message
+        (:class:`~roundup_wsgi.tracker.TrackerHomeError`) or cannot serve
+        a page: a required option unset, the database not initialised
+        (:class:`~roundup_wsgi.tracker.TrackerNotReadyError`, from
+        :func:`~roundup_wsgi.tracker.check_tracker_ready`); the message
         names it and the fix.
     :raises roundup.configuration.ConfigurationError: the tracker's
         config.ini is invalid (the message names the option).
@@ -237,6 +247,8 @@ class RequestDispatcher:
                 + ", ".join(repr(mode) for mode in WRITE_MODES)
             )
         self.home = check_tracker_home(home)
+        # Before anything opens the database (which Roundup would create).
+        check_tracker_ready(self.home)
         self.debug = debug
         self.timing = timing
         self.feature_flags = feature_flags or {}
@@ -378,6 +390,8 @@ class RequestDispatcher:
         except Exception:
             self._fail(env, request, sys.exc_info())  # type: ignore[arg-type]
             return request.finish()
+        finally:
+            request_body.release_body(env)  # a spooled chunked body
 
     def _handle(self, env: dict[str, Any], request: Request) -> None:
         method = env.get("REQUEST_METHOD", "GET")
@@ -411,14 +425,11 @@ class RequestDispatcher:
             try:
                 form = BinaryFieldStorage(fp=env.get("wsgi.input"), environ=env)
             except ValueError as error:
-                request.send_page(
-                    errorpages.bad_request(env, f"Malformed request: {error}")
-                )
-                return
-            except request_body.RequestBodyTooLargeError:
-                request.send_page(
-                    request_body.too_large(env, self.max_request_body or 0)
-                )
+                # cgi's text (e.g. the boundary sent) only in debug mode.
+                reason = "Malformed request: the body cannot be parsed as a form."
+                if self._show_detail():
+                    reason += f" ({error})"
+                request.send_page(errorpages.bad_request(env, reason))
                 return
         try:
             if self.use_cached_tracker():
@@ -566,6 +577,17 @@ class RequestDispatcher:
             # Roundup's Client and its Session refer to each other.
             vars(client).pop("session_api", None)
 
+    def _show_detail(self) -> bool:
+        """True if error pages may show internal detail (tracebacks, causes,
+        paths): ``debug`` or the tracker's ``[web] debug`` (Roundup's own
+        rule for its traceback pages, ``Client.inner_main``)."""
+        if self.debug:
+            return True
+        try:
+            return bool(self._tracker_for_static_files().config.WEB_DEBUG)
+        except Exception:  # the tracker cannot be opened: no detail
+            return False
+
     def _fail(self, env: dict[str, Any], request: Request, exc_info: ExcInfo) -> None:
         cause = failures.database_unavailable_cause(exc_info[1])
         if cause is not None:
@@ -578,7 +600,11 @@ class RequestDispatcher:
             self.home,
             exc_info=exc_info,
         )
-        detail = "".join(traceback.format_exception(*exc_info)) if self.debug else None
+        detail = (
+            "".join(traceback.format_exception(*exc_info))
+            if self._show_detail()
+            else None
+        )
         request.send_page(errorpages.internal_server_error(env, detail), exc_info)
 
     def _unavailable(
@@ -593,7 +619,11 @@ class RequestDispatcher:
             cause,
             exc_info=exc_info,
         )
-        detail = "".join(traceback.format_exception(*exc_info)) if self.debug else None
+        detail = (
+            "".join(traceback.format_exception(*exc_info))
+            if self._show_detail()
+            else None
+        )
         finish.note(env, "database_unavailable", cause)
         page = failures.service_unavailable(env, cause, detail)
         request.send_page(page, exc_info)

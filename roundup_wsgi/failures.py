@@ -38,7 +38,8 @@ the same way, or becomes a 400 in the REST API.
 does: it wraps the instance's ``send_error_to_admin`` (called only inside
 those handlers, so ``sys.exc_info()`` is the caught exception) and its
 ``opendb``, and, once the database is open, the database's ``sql``,
-``sql_commit`` and ``commit``.  After ``Client.main`` returns,
+``sql_commit``, ``commit`` and ``storefile`` (an attachment store that
+cannot be written: the REST API would answer 400).  After ``Client.main`` returns,
 :meth:`ClientGuard.check` raises
 
 * :class:`DatabaseUnavailableError` if the
@@ -48,6 +49,10 @@ those handlers, so ``sys.exc_info()`` is the caught exception) and its
 * :class:`RoundupCaughtError` if a last-resort handler ran: the dispatcher
   logs it (logger ``roundup_wsgi``, with the traceback) and answers its
   own 500 page, with the traceback only in debug mode.
+
+The pages name no cause (it may hold paths, a database host, SQL); the
+cause goes to the log, escaped on one line, and is shown only in debug
+mode (the dispatcher's ``debug`` or the tracker's ``[web] debug``).
 
 The admin mail is still sent for bugs; for a database outage it is not (one
 mail per request would flood the admin): the outage is logged instead.
@@ -77,6 +82,7 @@ from typing import Any
 from webob import exc
 
 from .wsgi import errorpages
+from .wsgi.accesslog import _escape
 
 __all__ = [
     "RETRY_AFTER",
@@ -121,8 +127,10 @@ class DatabaseUnavailableError(Exception):
 
 
 def _first_line(error: BaseException) -> str:
+    """The first line of ``error``'s text, escaped for a log line (control
+    characters and non-ASCII as ``\\xhh``, as the access log does)."""
     text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
+    return _escape(text.splitlines()[0]) if text else type(error).__name__
 
 
 def _classify(error: BaseException, os_errors: bool) -> str | None:
@@ -139,8 +147,9 @@ def _classify(error: BaseException, os_errors: bool) -> str | None:
     ):
         return f"PostgreSQL: {_first_line(error)}"
     if os_errors and isinstance(error, OSError) and error.errno in _OS_UNAVAILABLE:
-        where = f" ({error.filename})" if error.filename else ""
-        return f"database storage: {error.strerror or _first_line(error)}{where}"
+        where = f" ({_escape(str(error.filename))})" if error.filename else ""
+        what = _escape(error.strerror) if error.strerror else _first_line(error)
+        return f"database storage: {what}{where}"
     return None
 
 
@@ -160,7 +169,9 @@ def database_unavailable_cause(
     written).
 
     :returns: e.g. ``"sqlite: database is locked"`` or ``"PostgreSQL:
-        connection to server ... failed: Connection refused"``.
+        connection to server ... failed: Connection refused"``: one line,
+        escaped for the log (it may hold paths, hostnames and SQL, so it is
+        for the log and debug pages only, never an ordinary page).
     """
     seen: set[int] = set()
     while error is not None and id(error) not in seen:
@@ -178,19 +189,22 @@ def service_unavailable(
 ) -> errorpages.Page:
     """503 page with ``Retry-After: RETRY_AFTER``.
 
-    :param cause: the one-line cause, shown (escaped).
-    :param detail: a traceback, shown only when given (debug mode).
+    The page names no cause: it may hold the tracker's paths, a database
+    host or SQL (the dispatcher logs it).
+
+    :param cause: the one-line cause, shown (escaped) only with ``detail``.
+    :param detail: a traceback, shown (escaped) only when given (debug mode).
     """
     explanation = (
-        f"The tracker's database is unavailable ({cause}). The request was "
-        f"not carried out; please try again in {RETRY_AFTER} seconds."
+        "The tracker's database is unavailable. The request was not carried "
+        f"out; please try again in {RETRY_AFTER} seconds."
     )
     headers = [("Retry-After", str(RETRY_AFTER))]
     if detail is None:
         error = exc.HTTPServiceUnavailable(detail=explanation, headers=headers)
     else:
         error = exc.HTTPServiceUnavailable(
-            detail=f"{explanation}\n\n{detail}",
+            detail=f"{explanation}\n\n{cause}\n\n{detail}",
             headers=headers,
             body_template=errorpages._DEBUG_TEMPLATE,
         )
@@ -313,7 +327,10 @@ class ClientGuard:
             getattr(db, "filename", None),
         )
         if callable(storefile) and callable(filename):
-            db.storefile = storefile_making_its_directory(storefile, filename)
+            # Watched too: the REST API answers an OSError here with 400.
+            db.storefile = self._wrap(
+                storefile_making_its_directory(storefile, filename)
+            )
 
     def _rollback_then(
         self, rollback: Callable[[], Any], close: Callable[[], Any]

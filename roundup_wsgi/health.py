@@ -3,9 +3,11 @@ monitoring.
 
 * ``GET /-/health``: liveness; 200 ``{"status": "ok"}`` while the process
   answers.  Opens no database.
-* ``GET /-/ready``: readiness; for each tracker, opens its database and
-  reads one row, checks that the db directory can be written (sqlite,
-  anydbm; the server answering is part of opening for PostgreSQL and MySQL)
+* ``GET /-/ready``: readiness; for each tracker, checks that its database
+  is initialised without opening it (``database: not initialised``; the
+  probe never creates a database), opens it and reads one row, checks
+  that the db directory can be written (sqlite, anydbm; the server
+  answering is part of opening for PostgreSQL and MySQL)
   and that a Redis session database answers where ``[sessiondb] backend =
   redis``.  200 with a JSON body naming each check, or 503 with
   ``Retry-After`` naming the failing ones.  The checks run at most once per
@@ -26,7 +28,10 @@ hidden by these paths.
 
 Only clients in the allowed networks get these answers (default: loopback
 and the trusted proxies); for others the request goes on to the tracker,
-which answers as it would for any unknown path.  The bodies hold no paths,
+which answers as it would for any unknown path.  A request from a trusted
+proxy that names no client in ``X-Forwarded-For`` is one of those others
+(fail closed: the server may have dropped the header, see
+:data:`roundup_wsgi.wsgi.proxy.CLIENT_UNKNOWN`).  The bodies hold no paths,
 versions or tracebacks.
 """
 
@@ -44,8 +49,8 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from .tracker import close_database, open_tracker
-from .wsgi.proxy import parse_networks
+from .tracker import NOT_INITIALISED, close_database, database_state, open_tracker
+from .wsgi.proxy import CLIENT_UNKNOWN, parse_networks
 from .wsgi.types import StartResponse
 
 __all__ = [
@@ -159,8 +164,15 @@ class Readiness:
             )
             return {"tracker": _reason("cannot be opened", exc)}
         config = tracker.config
+        db = None
         try:
-            db = tracker.open("admin")
+            # Checked first: Roundup's backends create a missing database
+            # on open, and a readiness probe must not.
+            initialised = database_state(config)[0] != NOT_INITIALISED
+            if initialised:
+                db = tracker.open("admin")
+            else:
+                result["database"] = "not initialised"
         except Exception as exc:
             logger.warning(
                 "readiness: database of %s cannot be opened",
@@ -168,7 +180,6 @@ class Readiness:
                 exc_info=True,
             )
             result["database"] = _reason("cannot be opened", exc)
-            db = None
         if db is not None:
             try:
                 # No user 1 (IndexError): the database answered all the same.
@@ -256,7 +267,29 @@ class Operations:
             "health network",
         )
         self.drain_file = drain_file
+        #: Whether the drain file existed at the last ``/-/ready`` (a
+        #: change is logged at INFO).
+        self.draining = False
         self.metrics = metrics
+        self._warned_unknown = False
+
+    def client_allowed(self, environ: Mapping[str, Any]) -> bool:
+        """True if the request's client may read the answers: its
+        ``REMOTE_ADDR`` is allowed (:meth:`allowed`) and it is not a trusted
+        proxy's request naming no client (logged once per process)."""
+        if environ.get(CLIENT_UNKNOWN):
+            if not self._warned_unknown:
+                self._warned_unknown = True
+                logger.warning(
+                    "a trusted proxy (%r) asked for %r without X-Forwarded-For: "
+                    "refused (404), the client is unknown; let the proxy send "
+                    "X-Forwarded-For (its own checks too), and under "
+                    "waitress-serve pass --no-clear-untrusted-proxy-headers",
+                    environ.get("REMOTE_ADDR", ""),
+                    environ.get("PATH_INFO", ""),
+                )
+            return False
+        return self.allowed(environ.get("REMOTE_ADDR", ""))
 
     def allowed(self, remote_addr: str) -> bool:
         """True if ``remote_addr`` is in an allowed network (IPv4-mapped IPv6
@@ -289,11 +322,11 @@ class Operations:
         path = environ.get("PATH_INFO", "")
         if "/-/" in path:
             found = self.route(path)
-            if found is not None and self.allowed(environ.get("REMOTE_ADDR", "")):
-                if self.metrics is not None:
-                    self.metrics.track(
-                        environ, found[1][0] if len(found[1]) == 1 else "", "health"
-                    )
+            if found is not None and self.client_allowed(environ):
+                if self.metrics is not None:  # scrapes are not health traffic
+                    kind = "metrics" if found[0] == "metrics" else "health"
+                    name = found[1][0] if len(found[1]) == 1 else ""
+                    self.metrics.track(environ, name, kind)
                 return self._answer(environ, start_response, *found)
         if self.metrics is not None:
             self.metrics.track_request(environ, path, self.mounted)
@@ -344,6 +377,15 @@ class Operations:
         if self.drain_file:
             draining = os.path.exists(self.drain_file)
             checks["drain"] = "draining: the drain file exists" if draining else "ok"
+            if draining != self.draining:
+                self.draining = draining
+                logger.info(
+                    "drain file %s %s",
+                    self.drain_file,
+                    "exists: /-/ready fails its drain check"
+                    if draining
+                    else "removed: the drain check of /-/ready passes again",
+                )
         for name in names:
             prefix = f"{name}:" if self.mounted else ""
             for check, state in self.readiness[name].checks().items():

@@ -6,7 +6,8 @@ directory name for one tracker at the root):
 
 * ``roundup_wsgi_requests_total{tracker,method,status,kind}``: responses by
   method, status class (``2xx`` ... ``5xx``) and kind (``page``, ``rest``,
-  ``xmlrpc``, ``static``, ``file``, ``health``);
+  ``xmlrpc``, ``static``, ``file``, ``health`` for ``/-/health`` and
+  ``/-/ready``, ``metrics`` for the scrapes);
 * ``roundup_wsgi_request_duration_seconds{tracker,kind}``: a histogram of
   the time from the call of the application to the app_iter's ``close()``;
 * ``roundup_wsgi_response_bytes_total{tracker,kind}``: body bytes sent;
@@ -16,6 +17,12 @@ directory name for one tracker at the root):
   database that could not be used (:mod:`roundup_wsgi.failures`);
 * ``roundup_wsgi_client_gone_total{tracker}``: responses the client did not
   wait for.
+
+The three event counters and the in-flight gauge start at 0 for every
+tracker, so ``rate()`` works from the first scrape.  In one process the
+registry also has ``prometheus_client``'s process collector
+(``process_cpu_seconds_total``, ``process_resident_memory_bytes``,
+``process_open_fds`` ...; Linux only).
 
 Everything is counted by one finish hook (:mod:`roundup_wsgi.wsgi.finish`),
 :meth:`Metrics.finished`.  In one process the numbers are plain counts
@@ -46,7 +53,7 @@ from .wsgi.finish import ENVIRON_KEY, Finished
 __all__ = ["KINDS", "METHODS", "Metrics", "kind_of"]
 
 #: The request kinds.
-KINDS = ("page", "rest", "xmlrpc", "static", "file", "health")
+KINDS = ("page", "rest", "xmlrpc", "static", "file", "health", "metrics")
 #: Methods counted under their name; others are counted as ``other``.
 METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))
 #: ``file12/name.txt``: an item of a file class, with a file name (Roundup's
@@ -162,7 +169,7 @@ class Metrics:
                 "metrics need the prometheus_client package: pip install "
                 "'roundup-wsgi[metrics]' (or turn metrics off)"
             ) from None
-        from prometheus_client import CollectorRegistry, Histogram
+        from prometheus_client import CollectorRegistry, Histogram, ProcessCollector
 
         self._client = prometheus_client
         self.labels = dict(labels)
@@ -172,11 +179,13 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self._files: _FileMetrics | None = None
         self._counts: _Counts | None = None
+        trackers = tuple(dict.fromkeys(self.labels.values()))
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-            self._files = _FileMetrics(self.registry)
+            self._files = _FileMetrics(self.registry, trackers)
         else:
-            self._counts = _Counts(tuple(Histogram.DEFAULT_BUCKETS))
+            self._counts = _Counts(tuple(Histogram.DEFAULT_BUCKETS), trackers)
             self.registry.register(self._counts)
+            ProcessCollector(registry=self.registry)
 
     def track_request(self, environ: dict[str, Any], path: str, mounted: bool) -> None:
         """Count the request ``path`` (``PATH_INFO``) at its end."""
@@ -302,7 +311,7 @@ class _Counts:
     #: application, but not trusted to be).
     SERIES_MAX = 4096
 
-    def __init__(self, buckets: tuple[float, ...]) -> None:
+    def __init__(self, buckets: tuple[float, ...], trackers: tuple[str, ...]) -> None:
         self.lock = threading.Lock()
         #: Upper bounds of the duration histogram's buckets, seconds (the
         #: last is infinity).
@@ -331,6 +340,12 @@ class _Counts:
         self.series: dict[
             tuple[Any, ...], tuple[list[int], list[float], _Metric | None]
         ] = {}
+        now = time.time()
+        for tracker in trackers:  # the events and gauge start at 0
+            self.trackers[tracker] = None
+            for metric in _EVENTS:
+                self.events[(metric[0], tracker)] = 0
+                self.created[(metric[0], (tracker,))] = now
 
     def new_series(
         self, key: tuple[Any, ...]
@@ -374,7 +389,7 @@ class _Counts:
         key = (metric[0], tracker)
         if key in self.events:
             self.events[key] += 1
-        else:
+        else:  # a tracker label not known at the start ("" for a stray path)
             self.events[key] = 1
             self.created[(metric[0], (tracker,))] = time.time()
 
@@ -454,9 +469,10 @@ class _FileMetrics:
     """The metrics under ``PROMETHEUS_MULTIPROC_DIR``: ``prometheus_client``'s
     own, whose values live in the shared directory's files (its
     "Multiprocess Mode"); the labelled children are looked up once per label
-    set."""
+    set.  The event counters and the in-flight gauge of each of
+    ``trackers`` are made (at 0) at once."""
 
-    def __init__(self, registry: Any) -> None:
+    def __init__(self, registry: Any, trackers: tuple[str, ...]) -> None:
         from prometheus_client import Counter, Gauge, Histogram
 
         def counter(metric: _Metric) -> Any:
@@ -471,6 +487,10 @@ class _FileMetrics:
         self.events = {metric[0]: counter(metric) for metric in _EVENTS}
         self._children: dict[tuple[str, ...], tuple[Any, Any, Any]] = {}
         self._gauges: dict[str, Any] = {}
+        for tracker in trackers:
+            self._gauges[tracker] = self.in_flight.labels(tracker)
+            for events in self.events.values():
+                events.labels(tracker)
 
     def begin(self, tracker: str) -> None:
         """One more request of ``tracker`` in flight."""

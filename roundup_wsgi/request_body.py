@@ -13,11 +13,25 @@ before the body is read:
 * a ``Content-Length`` that is not a non-negative decimal number answers 400
   (RFC 9110, section 8.6: "a recipient MUST treat it as an unrecoverable
   error");
-* a body without ``Content-Length`` that the server terminates itself
-  (``wsgi.input_terminated``, e.g. a chunked request) is read through a
-  counting wrapper that raises :class:`RequestBodyTooLargeError` once more
-  than the limit has arrived; the dispatcher answers 413 then.  (werkzeug's
-  ``LimitedStream`` would silently cut such a body at the limit instead.)
+* a body without ``Content-Length`` (``Transfer-Encoding: chunked``) is
+  spooled, see below; more than the limit answers 413 as it arrives.
+
+**Bodies without Content-Length** (:func:`check_request_body`).
+Roundup's ``BinaryFieldStorage`` (``cgi.FieldStorage``) needs
+``CONTENT_LENGTH``: without it a JSON body to the REST API arrives as
+``str`` and Roundup answers 500 (``AttributeError: 'str' object has no
+attribute 'decode'`` in ``roundup.anypy.strings.b2s``).  waitress de-chunks
+and sets ``CONTENT_LENGTH``; gunicorn, granian and hypercorn give a chunked
+body without it.  Such a body is read whole before Roundup runs, into a
+:class:`tempfile.SpooledTemporaryFile` (in memory up to
+:data:`SPOOL_IN_MEMORY` bytes, then on disk), counted against the limit,
+and Roundup gets ``CONTENT_LENGTH`` and a ``wsgi.input`` reading the spool.
+It is read to its end only where the end is known: the server sets
+``wsgi.input_terminated`` (gunicorn, granian, waitress; mod_wsgi documents
+it; PEP 3333 does not define it), or ``wsgi.input`` is an in-memory
+``io.BytesIO`` (hypercorn reads the body before it calls the application).
+A chunked body on another server answers ``411 Length Required``
+(RFC 9110, section 15.5.12): reading it to EOF could wait for ever.
 
 **Readable input**: ``wsgi.input`` that Roundup's form parser can read on
 every server (:func:`readable_input`).
@@ -41,6 +55,7 @@ from __future__ import annotations
 
 import io
 import re
+import tempfile
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
@@ -50,10 +65,11 @@ from .wsgi import errorpages
 
 __all__ = [
     "DEFAULT_MAX_REQUEST_BODY",
-    "RequestBodyTooLargeError",
+    "SPOOL_IN_MEMORY",
     "check_max_request_body",
     "check_request_body",
     "readable_input",
+    "release_body",
     "too_large",
 ]
 
@@ -61,11 +77,17 @@ __all__ = [
 #: (logs, screenshots) with the form around them.  ``None`` disables it.
 DEFAULT_MAX_REQUEST_BODY = 64 * 1024 * 1024
 
+#: Bytes of a spooled body (one without ``Content-Length``) kept in memory;
+#: a larger one goes to a temporary file.
+SPOOL_IN_MEMORY = 1024 * 1024
+
+#: Bytes read from ``wsgi.input`` at a time while spooling.
+_BLOCK = 64 * 1024
+
+#: The environ key holding the spool of this request's body.
+_SPOOL_KEY = "roundup_wsgi.spooled_body"
+
 _DIGITS = re.compile(r"[0-9]+\Z")
-
-
-class RequestBodyTooLargeError(Exception):
-    """More than the limit was read from a body without ``Content-Length``."""
 
 
 class _BodyReader(io.RawIOBase):
@@ -74,18 +96,12 @@ class _BodyReader(io.RawIOBase):
     :param stream: the server's ``wsgi.input``.
     :param length: read at most this many bytes (the request's
         ``CONTENT_LENGTH``); ``None``: until ``stream`` returns ``b""``.
-    :param limit: raise :class:`RequestBodyTooLargeError` once more than
-        this many bytes have arrived; ``None``: no limit.
     """
 
-    def __init__(
-        self, stream: Any, *, length: int | None = None, limit: int | None = None
-    ) -> None:
+    def __init__(self, stream: Any, *, length: int | None = None) -> None:
         super().__init__()
         self._stream = stream
         self._remaining = length
-        self._limit = limit
-        self._count = 0
 
     def readable(self) -> bool:
         return True
@@ -99,11 +115,6 @@ class _BodyReader(io.RawIOBase):
         data = self._stream.read(size)
         if not data:
             return 0
-        self._count += len(data)
-        if self._limit is not None and self._count > self._limit:
-            raise RequestBodyTooLargeError(
-                f"request body over {self._limit} bytes (no Content-Length)"
-            )
         buffer[: len(data)] = data
         if self._remaining is not None:
             self._remaining -= len(data)
@@ -142,14 +153,16 @@ def too_large(environ: Mapping[str, Any], limit: int) -> errorpages.Page:
 def check_request_body(
     environ: MutableMapping[str, Any], limit: int | None
 ) -> errorpages.Page | None:
-    """Check the request body's announced size before anything reads it.
+    """Check the request body's size before Roundup reads it; spool a body
+    without ``Content-Length`` (see the module docstring).
 
-    :param environ: the request's environ (the dispatcher's copy: a body
-        without ``Content-Length`` on a server that sets
-        ``wsgi.input_terminated`` gets its ``wsgi.input`` wrapped).
+    :param environ: the request's environ (the dispatcher's copy: a spooled
+        body's ``wsgi.input`` and ``CONTENT_LENGTH`` are set in it; call
+        :func:`release_body` once the request is answered).
     :param limit: the largest accepted body in bytes; ``None``: no limit.
-    :returns: a 400 or 413 page to answer instead of calling Roundup, or
-        ``None`` when the request may go on.
+    :returns: a 400, 411 or 413 page to answer instead of calling Roundup,
+        or ``None`` when the request may go on.
+    :raises OSError: the spool's temporary file cannot be written.
     """
     raw = environ.get("CONTENT_LENGTH")
     raw = raw.strip() if isinstance(raw, str) else raw
@@ -163,11 +176,60 @@ def check_request_body(
         if limit is not None and int(raw) > limit:
             return too_large(environ, limit)
         return None
-    if limit is not None and environ.get("wsgi.input_terminated"):
-        stream = environ.get("wsgi.input")
-        if stream is not None:
-            environ["wsgi.input"] = io.BufferedReader(_BodyReader(stream, limit=limit))
+    if environ.get("REQUEST_METHOD", "GET") in ("GET", "HEAD"):
+        return None  # Roundup reads no body for these
+    stream = environ.get("wsgi.input")
+    if stream is None:
+        return None
+    chunked = "chunked" in str(environ.get("HTTP_TRANSFER_ENCODING", "")).lower()
+    if environ.get("wsgi.input_terminated") or (
+        chunked and isinstance(stream, io.BytesIO)
+    ):
+        return _spool(environ, stream, limit)
+    if chunked:
+        return errorpages.render(
+            exc.HTTPLengthRequired(
+                detail="This server cannot tell where a chunked request body "
+                "ends: send a Content-Length header."
+            ),
+            environ,
+        )
     return None
+
+
+def _spool(
+    environ: MutableMapping[str, Any], stream: Any, limit: int | None
+) -> errorpages.Page | None:
+    """Read ``stream`` to its end into a spool that becomes ``wsgi.input``;
+    413 (the spool discarded) once more than ``limit`` bytes arrived."""
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115
+    size = 0
+    try:
+        while True:
+            block = stream.read(_BLOCK)
+            if not block:
+                break
+            size += len(block)
+            if limit is not None and size > limit:
+                spool.close()
+                return too_large(environ, limit)
+            spool.write(block)
+        spool.seek(0)
+    except BaseException:
+        spool.close()
+        raise
+    environ[_SPOOL_KEY] = spool
+    environ["wsgi.input"] = spool
+    environ["CONTENT_LENGTH"] = str(size)
+    return None
+
+
+def release_body(environ: Mapping[str, Any]) -> None:
+    """Close the spool :func:`check_request_body` made (its temporary file
+    is deleted); nothing if there is none."""
+    spool = environ.get(_SPOOL_KEY)
+    if spool is not None:
+        spool.close()
 
 
 #: Modules whose ``wsgi.input`` objects need the wrapper.

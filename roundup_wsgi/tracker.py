@@ -20,9 +20,12 @@ from urllib.parse import urlsplit
 __all__ = [
     "BACKENDS",
     "TrackerHomeError",
+    "TrackerNotReadyError",
     "check_tracker_home",
+    "check_tracker_ready",
     "close_database",
     "create_tracker",
+    "database_state",
     "host_port",
     "list_templates",
     "set_tracker_web",
@@ -67,6 +70,205 @@ def check_tracker_home(home: str | os.PathLike[str]) -> str:
             f"{path} is not a Roundup tracker home (it has no {CONFIG_INI}): {fix}"
         )
     return path
+
+
+class TrackerNotReadyError(TrackerHomeError):
+    """A tracker home that cannot serve a page: a required config.ini
+    option is unset, or its database is not initialised.  The message names
+    the fix in one line (the option and section to set, or
+    ``roundup-admin -i HOME initialise``).
+    """
+
+
+def unset_options(config: Any) -> list[Any]:
+    """The options of ``config`` (a ``roundup.configuration.CoreConfig``)
+    that are neither set nor have a default: reading one raises Roundup's
+    ``OptionUnsetError`` (e.g. ``[tracker] web``, ``[mail] domain`` after
+    ``roundup-admin install``).  ``[mail] password`` counts only with a
+    ``[mail] username``, as in Roundup's own check.
+
+    :returns: Roundup's ``Option`` objects (``.section``, ``.setting``), in
+        config.ini order.
+    """
+    found: list[Any] = []
+    seen: set[int] = set()
+    for option in config.options.values():
+        if id(option) in seen:
+            continue
+        seen.add(id(option))
+        if option.isset():
+            continue
+        if option.name == "MAIL_PASSWORD" and not config["MAIL_USERNAME"]:
+            continue
+        found.append(option)
+    return found
+
+
+def unset_options_error(home: str, options: list[Any]) -> TrackerNotReadyError:
+    """The error naming unset ``options`` and where to set them."""
+    ini = os.path.join(home, CONFIG_INI)
+    names = ", ".join(f"[{o.section}] {o.setting}" for o in options)
+    example = ""
+    if any(o.name == "TRACKER_WEB" for o in options):
+        example = "; e.g. 'web = https://bugs.example/' in [tracker]"
+    verb = "is" if len(options) == 1 else "are"
+    return TrackerNotReadyError(
+        f"the tracker {home} cannot serve pages: {names} {verb} not set: set "
+        f"{'it' if len(options) == 1 else 'them'} in {ini}{example}"
+    )
+
+
+#: :func:`database_state` results.
+INITIALISED, NOT_INITIALISED, UNKNOWN = "initialised", "not initialised", "unknown"
+
+
+def database_state(config: Any) -> tuple[str, str]:
+    """Whether the tracker's database was initialised, found without
+    opening it through Roundup (whose backends create a missing database,
+    or a missing schema, on open).
+
+    ``roundup-admin initialise`` creates the database and runs
+    ``initial_data.py``, which makes the ``anonymous`` user every page
+    needs.  So: sqlite -- the file ``db`` exists and, opened read-only, has
+    an active ``anonymous`` user; postgresql -- the database exists (or the
+    server answers without it) and has that user; anydbm -- Roundup's own
+    ``db_exists`` (the ``nodes.user`` file).  Other backends: unknown.
+
+    :param config: the tracker's ``roundup.configuration.CoreConfig``.
+    :returns: ``(state, detail)``: :data:`INITIALISED`,
+        :data:`NOT_INITIALISED` (detail: what is missing) or :data:`UNKNOWN`
+        (detail: why it cannot be told, e.g. the database server does not
+        answer).
+    """
+    backend = str(config["RDBMS_BACKEND"])
+    if backend == "sqlite":
+        return _sqlite_state(os.path.join(str(config["DATABASE"]), "db"))
+    if backend == "anydbm":
+        from roundup.backends import back_anydbm
+
+        if back_anydbm.db_exists(config):
+            return INITIALISED, ""
+        return NOT_INITIALISED, f"no database in {config['DATABASE']}"
+    if backend == "postgresql":
+        return _postgresql_state(config)
+    return UNKNOWN, f"the {backend} backend is not checked"
+
+
+#: The query telling an initialised database (Roundup's table of users).
+_ANONYMOUS = "SELECT 1 FROM _user WHERE _username = 'anonymous' AND __retired__ = 0"
+
+
+def _sqlite_state(path: str) -> tuple[str, str]:
+    import sqlite3
+
+    if not os.path.isfile(path):
+        return NOT_INITIALISED, f"the database {path} does not exist"
+    try:
+        # mode=ro: never creates or changes the file (sqlite URI filenames).
+        connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+    except sqlite3.Error as exc:
+        return UNKNOWN, f"the database {path} cannot be opened ({exc})"
+    try:
+        tables = {
+            row[0]
+            for row in connection.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'"
+            )
+        }
+        if "_user" not in tables:
+            return NOT_INITIALISED, f"the database {path} has no schema"
+        if connection.execute(_ANONYMOUS).fetchone() is None:
+            return NOT_INITIALISED, f"the database {path} has no anonymous user"
+    except sqlite3.Error as exc:  # e.g. locked for longer than the timeout
+        return UNKNOWN, f"the database {path} cannot be read ({exc})"
+    finally:
+        connection.close()
+    return INITIALISED, ""
+
+
+def _postgresql_state(config: Any) -> tuple[str, str]:
+    try:
+        from roundup.backends import back_postgresql as pg
+    except ImportError as exc:
+        return UNKNOWN, f"psycopg2 is not installed ({exc})"
+    psycopg2: Any = pg.psycopg2
+    params = pg.connection_dict(config, "database")
+    db_name, schema_name = pg.get_database_schema_names(config)
+    if schema_name:
+        params["database"] = db_name
+    try:
+        connection = psycopg2.connect(**params)
+    except psycopg2.OperationalError as exc:
+        # Missing, or the server does not answer: ask its maintenance
+        # database, as Roundup's db_command does.
+        try:
+            psycopg2.connect(**{**params, "database": "postgres"}).close()
+        except psycopg2.Error:
+            return UNKNOWN, f"the database server does not answer ({_line(exc)})"
+        return NOT_INITIALISED, f"the PostgreSQL database {db_name} does not exist"
+    try:
+        cursor = connection.cursor()
+        if schema_name:
+            cursor.execute("SET search_path TO %s", (schema_name,))
+        try:
+            cursor.execute(_ANONYMOUS)
+        except psycopg2.ProgrammingError as exc:
+            if exc.pgcode != UNDEFINED_TABLE:
+                raise
+            where = f"{db_name}.{schema_name}" if schema_name else db_name
+            return NOT_INITIALISED, f"the PostgreSQL database {where} has no schema"
+        if cursor.fetchone() is None:
+            return NOT_INITIALISED, (
+                f"the PostgreSQL database {db_name} has no anonymous user"
+            )
+    except psycopg2.Error as exc:
+        return UNKNOWN, f"the database cannot be read ({_line(exc)})"
+    finally:
+        connection.close()
+    return INITIALISED, ""
+
+
+#: PostgreSQL's SQLSTATE for a missing table (Appendix A, "Error Codes").
+UNDEFINED_TABLE = "42P01"
+
+
+def _line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
+def check_tracker_ready(home: str, config: Any = None) -> None:
+    """Refuse a tracker that cannot serve a page (called once at start).
+
+    Checks, without creating anything: no required option is unset
+    (:func:`unset_options`), and the database is initialised
+    (:func:`database_state`; a database that cannot be reached now is
+    logged as a warning and not refused, so a server may start before its
+    database server).
+
+    :param home: an absolute tracker home (see :func:`check_tracker_home`).
+    :param config: its ``CoreConfig``, if already read.
+    :raises TrackerNotReadyError: the fix in one line.
+    :raises roundup.configuration.ConfigurationError: config.ini is broken.
+    """
+    if config is None:
+        from roundup.configuration import CoreConfig
+
+        config = CoreConfig(home)
+    unset = unset_options(config)
+    if unset:
+        raise unset_options_error(home, unset)
+    state, detail = database_state(config)
+    if state == NOT_INITIALISED:
+        raise TrackerNotReadyError(
+            f"the tracker {home} is not initialised ({detail}): run "
+            f"'roundup-admin -i {home} initialise'"
+        )
+    if state == UNKNOWN:
+        logging.getLogger("roundup_wsgi").warning(
+            "cannot tell whether the database of %s is initialised: %s",
+            home,
+            detail,
+        )
 
 
 def list_templates() -> dict[str, str]:
@@ -125,13 +327,17 @@ def same_origin(url_a: str, url_b: str) -> bool:
 def tracker_web(home: str | os.PathLike[str]) -> str:
     """Return the tracker's ``[tracker] web`` setting (its base URL).
 
-    :raises TrackerHomeError: if ``home`` is not a tracker home.
+    :raises TrackerHomeError: if ``home`` is not a tracker home
+        (:class:`TrackerNotReadyError` if ``web`` is unset).
     :raises roundup.configuration.ConfigurationError: if config.ini is broken
         (the message names the option).
     """
     from roundup.configuration import CoreConfig
 
-    config = CoreConfig(check_tracker_home(home))
+    path = check_tracker_home(home)
+    config = CoreConfig(path)
+    if not config.options["TRACKER_WEB"].isset():
+        raise unset_options_error(path, [config.options["TRACKER_WEB"]])
     return str(config["TRACKER_WEB"])
 
 

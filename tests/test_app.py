@@ -56,12 +56,12 @@ def test_application_rejects_a_bad_environment(
     message: str,
 ) -> None:
     """Without ROUNDUP_TRACKER_HOME, or with an unknown write mode, reading
-    ``application`` is a RuntimeError naming the variable to set."""
+    building ``application`` is a RuntimeError naming the variable to set."""
     if write_mode is not None:
         monkeypatch.setenv("ROUNDUP_TRACKER_HOME", str(tracker_home))
         monkeypatch.setenv("ROUNDUP_WSGI_WRITE_MODE", write_mode)
     with pytest.raises(RuntimeError, match=message):
-        app_module.application  # type: ignore[attr-defined]  # noqa: B018
+        app_module.application.build()  # type: ignore[attr-defined]
 
 
 def test_application_is_built_once_from_the_environment(
@@ -69,13 +69,83 @@ def test_application_is_built_once_from_the_environment(
 ) -> None:
     monkeypatch.setenv("ROUNDUP_TRACKER_HOME", str(tracker_home))
     monkeypatch.setenv("ROUNDUP_WSGI_WRITE_MODE", "server")
-    application = app_module.application  # type: ignore[attr-defined]
-    assert application is app_module.application  # type: ignore[attr-defined]
+    application = app_module.application.build()  # type: ignore[attr-defined]
+    assert application is app_module.application.build()  # type: ignore[attr-defined]
     first = find_layer(application, RequestDispatcher)
     assert first.home == str(tracker_home)
     assert first.write_mode == "server"
     with pytest.raises(AttributeError):
         app_module.no_such_name  # type: ignore[attr-defined]  # noqa: B018
+
+
+def test_application_is_a_callable_in_the_module_namespace(
+    app_module: Any, tracker_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """hypercorn (``eval(name, vars(module))``) and uWSGI's ``module=`` look
+    the callable up in the module's namespace: it is there before any
+    environment is read, and builds on its first call."""
+    application = vars(app_module)["application"]
+    assert callable(application)
+    assert application.app is None
+    monkeypatch.setenv("ROUNDUP_TRACKER_HOME", str(tracker_home))
+    page = TestApp(application).get("/issue1")
+    assert page.status_int == 200
+    assert find_layer(application, RequestDispatcher).home == str(tracker_home)
+
+
+def test_application_is_built_once_by_concurrent_first_calls(
+    app_module: Any, tracker_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+    import time
+
+    built: list[object] = []
+
+    def slow_build() -> Any:
+        time.sleep(0.05)
+        app = make_app(tracker_home)
+        built.append(app)
+        return app
+
+    monkeypatch.setattr(app_module, "_from_environment", slow_build)
+    application = app_module.LazyApplication()
+    start = threading.Barrier(8)
+    statuses: list[str] = []
+
+    def call() -> None:
+        environ: dict[str, Any] = {"PATH_INFO": "/@@file/style.css"}
+        setup_testing_defaults(environ)
+        start.wait()
+        for _ in application(environ, lambda s, h, e=None: statuses.append(s)):
+            pass
+
+    threads = [threading.Thread(target=call) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(built) == 1
+    assert statuses == ["200 OK"] * 8
+
+
+def test_application_that_cannot_be_built_logs_one_line_and_answers_500(
+    app_module: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setenv("ROUNDUP_TRACKER_HOME", str(tmp_path / "nope"))
+    web = TestApp(app_module.LazyApplication())
+    for _ in range(2):
+        answer = web.get("/", status=500)
+        assert str(tmp_path) not in answer.text
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1
+    line = errors[0].getMessage()
+    assert "\n" not in line
+    assert errors[0].exc_info is None
+    assert f"ROUNDUP_TRACKER_HOME: tracker home {tmp_path / 'nope'}" in line
+    assert "roundup-wsgi init" in line
 
 
 # -- several trackers, generic options, errors naming the variable -----------
@@ -89,7 +159,7 @@ def test_application_serves_several_trackers(
     monkeypatch.setenv("ROUNDUP_TRACKERS", f"bugs={bugs}, support={other}")
     monkeypatch.setenv("ROUNDUP_WSGI_DEBUG", "yes")
     monkeypatch.setenv("ROUNDUP_WSGI_TRUSTED_PROXIES", "127.0.0.1")
-    app = app_module.application  # type: ignore[attr-defined]
+    app = app_module.application.build()  # type: ignore[attr-defined]
     assert isinstance(app, TrustedProxyFix)
     mount = find_layer(app, TrackerMount)
     assert {name: d.home for name, d in mount.apps.items()} == {
@@ -128,7 +198,7 @@ def test_environment_errors_name_the_variable(
     for name, value in variables.items():
         monkeypatch.setenv(name, value.format(home=tracker_home))
     with pytest.raises(ConfigError, match=message):
-        app_module.application  # type: ignore[attr-defined]  # noqa: B018
+        app_module.application.build()  # type: ignore[attr-defined]
 
 
 def test_unknown_prefixed_variable_is_logged(
@@ -139,7 +209,7 @@ def test_unknown_prefixed_variable_is_logged(
 ) -> None:
     monkeypatch.setenv("ROUNDUP_TRACKER_HOME", str(tracker_home))
     monkeypatch.setenv("ROUNDUP_WSGI_WRITEMODE", "server")
-    app = find_layer(app_module.application, RequestDispatcher)  # type: ignore[attr-defined]
+    app = find_layer(app_module.application.build(), RequestDispatcher)  # type: ignore[attr-defined]
     assert app.write_mode == "auto"
     assert "ROUNDUP_WSGI_WRITEMODE is not an option" in caplog.text
 

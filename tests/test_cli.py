@@ -7,9 +7,14 @@ it returns at once.  One slow test runs the real command as a subprocess.
 
 from __future__ import annotations
 
+import logging
+import os
 import re
+import shlex
 import socket
+import subprocess
 import sys
+import time
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -371,3 +376,271 @@ def test_serve_demo_with_waitress(tmp_path: Path) -> None:
     assert demo.SAMPLE_ISSUES[0].title in body
     assert f"at http://127.0.0.1:{port}/ (waitress" in stdout
     assert "log in as admin / x" in stdout
+
+
+# --- issue 24: the public URL, the demo's config.ini, usage ---------------------
+
+#: Runs the command with ``sys.argv[1]`` (a module name) made unimportable,
+#: as when that optional package is not installed.
+WITHOUT_MODULE = (
+    "import sys; sys.modules[sys.argv.pop(1)] = None; "
+    "from roundup_wsgi.cli import main; sys.exit(main())"
+)
+
+
+@pytest.mark.parametrize(
+    ("flags", "module"),
+    [(["--metrics"], "prometheus_client"), (["--write-mode", "stream"], "greenlet")],
+    ids=["metrics", "stream"],
+)
+def test_a_failed_start_leaves_the_demo_config_byte_identical(
+    tmp_path: Path, flags: list[str], module: str
+) -> None:
+    """The real command, a package it needs missing: it fails before the
+    demo's [tracker] web (8080) is pointed at the new port."""
+    home = tmp_path / "trackers" / "demo"
+    demo.create_demo(home, web="http://127.0.0.1:8080/", admin_password="x")
+    before = (home / "config.ini").read_bytes()
+    command = [sys.executable, "-c", WITHOUT_MODULE, module, "serve"]
+    command += ["--port", str(free_port()), *flags]
+    done = subprocess.run(
+        command, cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stdout == ""
+    assert done.stderr.startswith(f"roundup-wsgi: error: {' '.join(flags)} needs the ")
+    assert f"{module} package" in done.stderr
+    assert (home / "config.ini").read_bytes() == before
+
+
+def test_serve_never_changes_a_tracker_the_user_made_at_the_demo_path(
+    in_tmp: Path,
+    servers_made: list[FakeServer],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    home = in_tmp / "trackers" / "demo"
+    assert cli.main(["init", "trackers/demo", "--admin-password", "x"]) == 0
+    before = (home / "config.ini").read_bytes()
+    capsys.readouterr()
+    assert cli.main(["serve", "--port", "8131"]) == 0
+    out, err = capsys.readouterr()
+    assert (home / "config.ini").read_bytes() == before
+    assert "changed" not in out
+    assert f"{home} has no {demo.DEMO_MARKER}" in err
+    assert "web = http://127.0.0.1:8131/" in err  # the usual warning
+    assert "[tracker] web: http://127.0.0.1:8080/" in out
+    with pytest.raises(ValueError, match="not the demo tracker"):
+        demo.repoint_demo(home, "http://127.0.0.1:8131/")
+
+
+def test_serve_web_is_the_demos_public_url(
+    in_tmp: Path,
+    servers_made: list[FakeServer],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    home = in_tmp / "trackers" / "demo"
+    argv = ["serve", "--host", "0.0.0.0", "--port", "8132"]
+    assert cli.main([*argv, "--web", "https://bugs.example/tracker"]) == 2
+    assert "its path must end in '/'" in capsys.readouterr().err
+    assert not home.exists()  # nothing made before the arguments are checked
+
+    assert cli.main([*argv, "--web", "https://bugs.example/"]) == 0
+    out, err = capsys.readouterr()
+    assert tracker_web(home) == "https://bugs.example/"
+    assert "[tracker] web: https://bugs.example/" in out
+    assert f"Serving {home} at https://bugs.example/ (waitress" in out
+    assert err == ""
+
+    # Without --web the wildcard host gets localhost, and a note says so.
+    assert cli.main(argv) == 0
+    out, err = capsys.readouterr()
+    assert "changed from https://bugs.example/ to http://localhost:8132/" in out
+    assert "[tracker] web: http://localhost:8132/" in out
+    assert "logins from other machines fail" in err
+    assert "--web http://" in err
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://bugs.example/",
+        "bugs.example:8080/",
+        "http://bugs.example/a?b=1",
+        "http://user@bugs.example/",
+        "http://bugs.example:99999/",
+    ],
+)
+def test_serve_web_is_validated(
+    in_tmp: Path,
+    servers_made: list[FakeServer],
+    capsys: pytest.CaptureFixture[str],
+    url: str,
+) -> None:
+    assert cli.main(["serve", "--web", url]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"roundup-wsgi serve: error: argument --web: {url!r}: ")
+    assert len(err.splitlines()) == 1
+    assert not servers_made
+    assert not (in_tmp / "trackers").exists()
+
+
+def test_serve_warns_when_it_mounts_a_tracker_elsewhere_than_its_web_path(
+    make_tracker: Callable[[str], Path],
+    servers_made: list[FakeServer],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    home = make_tracker("http://127.0.0.1:8133/bugs/")
+    assert cli.main(["serve", str(home), "--port", "8133"]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("roundup-wsgi: warning: ")
+    assert "mounts the tracker at / (http://127.0.0.1:8133/)" in err
+    assert "answer 404" in err
+    assert f"roundup-wsgi serve bugs={home}" in err
+    # Served where its web says: no warning.
+    assert cli.main(["serve", f"bugs={home}", "--port", "8133"]) == 0
+    assert capsys.readouterr().err == ""
+    # Mounted under another name: the same warning as for another host.
+    assert cli.main(["serve", f"support={home}", "--port", "8133"]) == 0
+    err = capsys.readouterr().err
+    assert "mounts the tracker at /support/" in err
+
+
+def test_init_prints_the_serve_command_of_a_web_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    home = tmp_path / "bugs"
+    web = "http://127.0.0.1:8080/bugs/"
+    assert cli.main(["init", str(home), "--web", web, "--admin-password", "x"]) == 0
+    assert f"Next, serve it with: roundup-wsgi serve bugs={home}\n" in (
+        capsys.readouterr().out
+    )
+    other = tmp_path / "other"
+    web = "https://example.org/trackers/other/"
+    assert cli.main(["init", str(other), "--web", web, "--admin-password", "x"]) == 0
+    assert (
+        f"roundup-wsgi serve other={other} --web https://example.org/trackers/\n"
+    ) in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_the_serve_command_init_prints_serves_the_tracker_at_its_web(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The printed command, run: the page at [tracker] web answers 200."""
+    port = free_port()
+    home = tmp_path / "bugs"
+    web = f"http://127.0.0.1:{port}/bugs/"
+    assert cli.main(["init", str(home), "--web", web, "--admin-password", "x"]) == 0
+    out = capsys.readouterr().out
+    printed = re.search(r"^Next, serve it with: (.*)$", out, re.MULTILINE)
+    assert printed
+    words = shlex.split(printed.group(1))
+    assert words[0] == "roundup-wsgi"
+    command = [sys.executable, "-m", "roundup_wsgi", *words[1:]]
+    with (
+        ServerProcess(command, port, tmp_path, name="init-serve", ready_path="/"),
+        OPENER.open(web + "issue", timeout=30) as response,
+    ):
+        assert response.status == 200
+        assert b"<title>" in response.read()
+
+
+def test_serve_unknown_option_points_to_serves_help(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert cli.main(["serve", "--frobnicate"]) == 2
+    assert capsys.readouterr().err == (
+        "roundup-wsgi serve: error: unrecognized arguments: --frobnicate "
+        "(see roundup-wsgi serve --help)\n"
+    )
+    assert cli.main(["init", "x", "--frobnicate"]) == 2
+    assert "(see roundup-wsgi init --help)" in capsys.readouterr().err
+
+
+def test_init_database_options_have_help(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["init", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for flag, setting in [
+        ("--db-host H", "[rdbms] host"),
+        ("--db-port P", "[rdbms] port"),
+        ("--db-name N", "[rdbms] name"),
+        ("--db-user U", "[rdbms] user"),
+        ("--db-password P", "[rdbms] password"),
+    ]:
+        assert re.search(rf"{re.escape(flag)} \w[^-]*\({re.escape(setting)}", text)
+
+
+def test_readme_serve_synopsis_names_every_write_mode() -> None:
+    from roundup_wsgi.dispatcher import WRITE_MODES
+
+    readme = (Path(__file__).resolve().parent.parent / "README.rst").read_text()
+    synopsis = next(
+        line
+        for line in readme.splitlines()
+        if line.startswith("``roundup-wsgi serve [TRACKER_HOME]")
+    )
+    modes = re.search(r"--write-mode ([a-z|]+)", synopsis)
+    assert modes
+    assert sorted(modes.group(1).split("|")) == sorted(WRITE_MODES)
+
+
+def test_serve_logs_start_and_stop_at_info(
+    in_tmp: Path,
+    servers_made: list[FakeServer],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="roundup_wsgi")
+    assert cli.main(["serve", "--port", "8134", "--log-level", "info"]) == 0
+    messages = [
+        r.getMessage() for r in caplog.records if r.name == "roundup_wsgi.serve"
+    ]
+    assert messages[0].startswith("serving ")
+    assert "at http://127.0.0.1:8134/" in messages[0]
+    assert messages[-1] == "stopped"
+
+
+def test_serve_logs_the_requests_it_waits_for_when_stopping(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A real waitress server, SIGTERM while a request is in progress."""
+    import signal
+    import threading
+
+    import waitress
+
+    from roundup_wsgi import health
+    from roundup_wsgi.cli import serve
+
+    monkeypatch.setattr(health, "begin_stop", lambda: None)  # keep /-/ready
+    caplog.set_level(logging.INFO, logger="roundup_wsgi")
+    started = threading.Event()
+
+    def slow(
+        environ: dict[str, object], start_response: Callable[..., object]
+    ) -> list[bytes]:
+        started.set()
+        time.sleep(1.5)  # the stop signal may wait for a 0.5 s poll
+        start_response("200 OK", [("Content-Length", "2")])
+        return [b"ok"]
+
+    port = free_port()
+    server = waitress.create_server(slow, host="127.0.0.1", port=port, threads=1)
+    answers: list[int] = []
+
+    def fetch() -> None:
+        with OPENER.open(f"http://127.0.0.1:{port}/", timeout=10) as response:
+            answers.append(response.status)
+
+    client = threading.Thread(target=fetch)
+    client.start()
+    threading.Thread(
+        target=lambda: started.wait(10) and os.kill(os.getpid(), signal.SIGTERM)
+    ).start()
+    serve._serve_until_stopped(server, 5.0)
+    client.join(10)
+    assert answers == [200]
+    messages = [
+        r.getMessage() for r in caplog.records if r.name == "roundup_wsgi.serve"
+    ]
+    assert "stopping: no new connections accepted" in messages
+    assert "stopping: waiting for 1 request in progress (at most 5 s)" in messages

@@ -730,7 +730,9 @@ def test_haproxy_checks_ready_and_drains(
 
         # Drain app1: its /-/ready fails, HAProxy takes it out.
         drain[app1].touch()
-        ready = anon.get(f"http://127.0.0.1:{app1}/-/ready")
+        ready = anon.get(
+            f"http://127.0.0.1:{app1}/-/ready", headers={"X-Forwarded-For": "127.0.0.1"}
+        )
         assert ready.status_code == 503
         assert ready.json()["failing"] == ["drain"]
         time.sleep(2 * 2 + 2)  # fall 2 x inter 2s, and a margin

@@ -234,7 +234,8 @@ def test_rest_create_while_locked_is_503_then_succeeds(
     with caplog.at_level(logging.ERROR, logger="roundup_wsgi"):
         refused = app.post("/rest/data/issue", body, headers=REST_HEADERS, status=503)
     assert refused.headers["Retry-After"] == str(RETRY_AFTER)
-    assert b"database is locked" in refused.body
+    assert b"database is unavailable" in refused.body
+    assert b"database is locked" not in refused.body  # the cause: log only
     assert b"Traceback" not in refused.body
     assert any("database is locked" in r.getMessage() for r in caplog.records)
 
@@ -283,6 +284,7 @@ def test_debug_mode_shows_the_traceback_escaped(
     refused = seeded.post_issue_via_rest(app, "<x>", status=503)
     assert b"Traceback" in refused.body
     assert b"OperationalError" in refused.body
+    assert b"sqlite: database is locked" in refused.body
 
 
 def test_causes_recognised() -> None:

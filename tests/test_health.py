@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Callable
@@ -139,11 +140,33 @@ def test_other_networks_get_roundups_page(tracker_home: Path) -> None:
 
 def test_trusted_proxies_are_allowed_by_default(tracker_home: Path) -> None:
     app = make_app(tracker_home, trusted_proxies="10.1.2.3")
-    assert client(app, "10.1.2.3").get("/-/health").json == {"status": "ok"}
+    # The proxy's own check names the proxy as the client.
+    itself = {"X-Forwarded-For": "10.1.2.3"}
+    assert client(app, "10.1.2.3").get("/-/health", headers=itself).json == {
+        "status": "ok"
+    }
     client(app, "10.1.2.4").get("/-/health", status=404)
     # A client behind the proxy is judged by its own address.
     forwarded = {"X-Forwarded-For": "198.51.100.7"}
     client(app, "10.1.2.3").get("/-/health", headers=forwarded, status=404)
+
+
+def test_trusted_proxy_naming_no_client_is_refused(
+    tracker_home: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Fail closed: a request from a trusted proxy without X-Forwarded-For
+    (dropped by the server, e.g. waitress's clear_untrusted_proxy_headers)
+    is not the proxy's loopback address asking; logged once, escaped."""
+    app = make_app(tracker_home, trusted_proxies="127.0.0.1")
+    web = client(app, "127.0.0.1")
+    for path in ("/-/health", "/-/ready", "/-/metrics"):
+        web.get(path, status=404)
+    web.get("/-/ready", headers={"X-Forwarded-For": " , "}, status=404)
+    web.get("/-/ready", headers={"X-Forwarded-For": "127.0.0.1"})
+    client(app, "127.0.0.2").get("/-/ready")  # loopback, no proxy
+    warnings = [r for r in caplog.records if "X-Forwarded-For" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "'/-/health'" in warnings[0].getMessage()
 
 
 def test_several_trackers_root_and_prefix(
@@ -196,3 +219,22 @@ def test_gunicorn_conf_marks_a_worker_stopping_on_sigterm(
         signal.signal(signal.SIGTERM, previous)
     assert health.stopping()
     assert called == [signal.SIGTERM]  # gunicorn's handler still ran
+
+
+def test_drain_file_changes_are_logged_at_info(
+    tracker_home: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="roundup_wsgi.health")
+    drain = tmp_path / "drain"
+    web = client(make_app(tracker_home, drain_file=drain))
+    web.get("/-/ready")
+    drain.touch()
+    web.get("/-/ready", status=503)
+    web.get("/-/ready", status=503)  # logged once per change
+    drain.unlink()
+    web.get("/-/ready")
+    messages = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    assert messages == [
+        f"drain file {drain} exists: /-/ready fails its drain check",
+        f"drain file {drain} removed: the drain check of /-/ready passes again",
+    ]

@@ -15,6 +15,8 @@ from roundup_wsgi.app import make_app
 from roundup_wsgi.metrics import Metrics, kind_of
 from roundup_wsgi.wsgi.finish import FinishHooks, note
 
+LOCAL = {"REMOTE_ADDR": "127.0.0.1"}
+
 
 @pytest.mark.parametrize(
     ("path", "kind"),
@@ -171,3 +173,30 @@ def test_in_process_counts_of_each_kind_of_response(
     text = metrics.exposition()[0].decode()
     assert samples(text, "roundup_wsgi_requests_in_flight") == {bugs: 0}
     assert sum(samples(text, "roundup_wsgi_requests_total").values()) == 9
+
+
+def test_first_scrape_has_zero_error_series_process_metrics_and_no_health(
+    tracker_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In one process: the event counters at 0 before any event, the
+    process collector's ``process_*``, and a scrape counted as ``metrics``."""
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    web = TestApp(make_app(tracker_home, metrics=True), extra_environ=LOCAL)
+    text = web.get("/-/metrics").text
+    tracker = (("tracker", tracker_home.name),)
+    for name in (
+        "roundup_wsgi_request_too_large_total",
+        "roundup_wsgi_database_unavailable_total",
+        "roundup_wsgi_client_gone_total",
+    ):
+        assert samples(text, name) == {tracker: 0}, name
+    assert samples(text, "roundup_wsgi_requests_in_flight") == {tracker: 1}
+    names = {family.name for family in text_string_to_metric_families(text)}
+    assert {"process_cpu_seconds", "process_open_fds"} <= names
+    web.get("/-/health")
+    text = web.get("/-/metrics").text
+    kinds = {
+        dict(labels)["kind"]: value
+        for labels, value in samples(text, "roundup_wsgi_requests_total").items()
+    }
+    assert kinds == {"metrics": 1, "health": 1}

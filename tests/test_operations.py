@@ -221,6 +221,10 @@ def test_access_log_and_metrics_match_the_requests(
     )
     in_flight = [s.value for s in families["roundup_wsgi_requests_in_flight"]]
     assert sum(in_flight) == 1  # the scrape itself
+    # Series of events that never happened: there, at 0, for rate().
+    for name in ("roundup_wsgi_request_too_large", "roundup_wsgi_database_unavailable"):
+        values = [s.value for s in families[name] if s.name == name + "_total"]
+        assert values == [0], name
 
 
 def wait_ready(session: LocalSession, web: str, status: int) -> dict[str, Any]:

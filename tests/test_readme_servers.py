@@ -36,9 +36,9 @@ def one_liners() -> list[str]:
     return lines
 
 
-def test_the_readme_has_the_three_one_liners() -> None:
+def test_the_readme_has_the_five_one_liners() -> None:
     servers = [line.split()[1] for line in one_liners()]
-    assert servers == ["gunicorn", "granian", "waitress-serve"]
+    assert servers == ["gunicorn", "granian", "waitress-serve", "hypercorn", "uwsgi"]
     for line in one_liners():
         assert line.count(DEMO_PORT) == 1, line
 
@@ -56,7 +56,8 @@ def test_readme_one_liner_serves_the_demo_and_logs_in(
         tmp_path / "trackers" / "demo", web=web, admin_password="readme-secret"
     )
     command = line.replace(DEMO_PORT, str(port))
-    # The servers' scripts (gunicorn, granian, waitress-serve) are beside
+    # The servers' scripts (gunicorn, granian, waitress-serve, hypercorn,
+    # uwsgi: pip's pyuwsgi) are beside
     # this Python, as after ``pip install '.[test]'`` in a venv.
     bin_dir = str(Path(sys.executable).parent)
     env = {"PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}
@@ -90,3 +91,24 @@ def test_readme_one_liner_serves_the_demo_and_logs_in(
             ]
             rest = session.get(web + "rest/data/issue", headers={"Referer": web})
             assert rest.status_code == 200, rest.text[:500]
+
+
+def test_the_servers_extra_is_named_above_the_one_liners() -> None:
+    """``pip install 'roundup-wsgi[servers]'`` installs what the lines run."""
+    import configparser
+
+    setup = configparser.ConfigParser()
+    setup.read(README.parent / "setup.cfg")
+    extra = setup["options.extras_require"]["servers"].split()
+    assert {"gunicorn", "granian", "hypercorn"} <= set(extra)
+    text = README.read_text()
+    named = re.search(r"pip\s+install\s+'roundup-wsgi\[servers\]'", text)
+    assert named
+    assert named.start() < text.index("    " + PREFIX)
+
+
+def test_the_stream_mode_example_listens_where_web_says() -> None:
+    """granian's default port is 8000: the example names host and port."""
+    lines = README.read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if "WRITE_MODE=stream \\" in line)
+    assert "--host 127.0.0.1 --port 8080" in lines[start + 1]

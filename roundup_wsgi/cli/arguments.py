@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import re
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
@@ -62,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
         version=f"{PROG} {__version__} (Roundup {roundup.__version__})",
     )
     commands = parser.add_subparsers(dest="command", required=True)
+    parser.subcommands = commands.choices
 
     serve = commands.add_parser(
         "serve",
@@ -86,6 +87,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=listen_port,
         default=DEFAULT_PORT,
         help="TCP port; 0 picks a free one and prints it (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--web",
+        metavar="URL",
+        type=public_url,
+        help="the public URL browsers use, e.g. a reverse proxy's "
+        "https://bugs.example/ (default: http://HOST:PORT/); the demo's "
+        "[tracker] web is set to it, other trackers' are checked against it",
     )
     serve.add_argument(
         "--unix-socket",
@@ -170,11 +179,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="password of the admin user (default: generated)",
     )
     database = init.add_argument_group("PostgreSQL (only with --backend postgresql)")
-    database.add_argument("--db-host", metavar="H")
-    database.add_argument("--db-port", metavar="P", type=port_number)
-    database.add_argument("--db-name", metavar="N")
-    database.add_argument("--db-user", metavar="U")
-    database.add_argument("--db-password", metavar="P")
+    database.add_argument(
+        "--db-host",
+        metavar="H",
+        help="database server host name or address ([rdbms] host; default: localhost)",
+    )
+    database.add_argument(
+        "--db-port",
+        metavar="P",
+        type=port_number,
+        help="database server TCP port ([rdbms] port; default: 5432)",
+    )
+    database.add_argument(
+        "--db-name", metavar="N", help="database name ([rdbms] name; default: roundup)"
+    )
+    database.add_argument(
+        "--db-user", metavar="U", help="database user ([rdbms] user; default: roundup)"
+    )
+    database.add_argument(
+        "--db-password",
+        metavar="P",
+        help="that user's password ([rdbms] password; default: roundup)",
+    )
 
     script = commands.add_parser(
         "wsgi-script",
@@ -220,9 +246,31 @@ class OneLineErrorParser(argparse.ArgumentParser):
     ``roundup-wsgi serve: error: <message> (see roundup-wsgi serve --help)``,
     exit status 2, like every other error of the command."""
 
+    #: ``{name: parser}`` of the subcommands (set by :func:`build_parser`).
+    subcommands: Mapping[str, argparse.ArgumentParser] | None = None
+
     def error(self, message: str) -> NoReturn:
         """Print the one-line error and exit with status 2."""
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+    def parse_args(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        namespace: argparse.Namespace | None = None,
+    ) -> argparse.Namespace:
+        """Parse as ``ArgumentParser.parse_args``, but an unknown argument
+        after a subcommand is that subcommand's error (``roundup-wsgi serve:
+        error: ... (see roundup-wsgi serve --help)``): argparse reports it
+        with the top-level parser, whose help does not list it.
+
+        :raises SystemExit: status 2 after a usage error.
+        """
+        parsed, extra = self.parse_known_args(args, namespace)
+        if extra:
+            command = getattr(parsed, "command", None)
+            parser = (self.subcommands or {}).get(command or "", self)
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        return parsed
 
 
 def _add_option_flag(group: Any, option: Option) -> None:
@@ -348,3 +396,28 @@ def web_url_argument(text: str) -> str:
             f"{text!r} is not an absolute http(s) URL like {DEFAULT_WEB}"
         )
     return text if text.endswith("/") else text + "/"
+
+
+def public_url(text: str) -> str:
+    """argparse type: the public URL of ``serve --web``: http or https, a
+    host, no user, query or fragment, a path ending in ``/`` (Roundup's rule
+    for ``[tracker] web``); an empty path becomes ``/``.
+
+    :raises argparse.ArgumentTypeError: the URL and what is wrong with it.
+    """
+    parts = urlsplit(text)
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        problem = "its port is not a number from 0 to 65535"
+    else:
+        problem = ""
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        problem = f"it is not an absolute http(s) URL like {DEFAULT_WEB}"
+    elif parts.username is not None or parts.query or parts.fragment:
+        problem = "give it without user name, query or fragment"
+    elif parts.path and not parts.path.endswith("/"):
+        problem = f"its path must end in '/', e.g. {text}/"
+    if problem:
+        raise argparse.ArgumentTypeError(f"{text!r}: {problem}")
+    return text if parts.path else text + "/"

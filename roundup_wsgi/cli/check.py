@@ -28,7 +28,15 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..tracker import TrackerHomeError, check_tracker_home, host_port
+from ..tracker import (
+    INITIALISED,
+    NOT_INITIALISED,
+    TrackerHomeError,
+    check_tracker_home,
+    database_state,
+    host_port,
+    unset_options,
+)
 
 __all__ = ["Finding", "ServingUser", "cluster_checks", "filesystem_type", "run_checks"]
 
@@ -148,8 +156,13 @@ def _checks(
             "correct the option or line it names in config.ini",
         )
         return
-    backend = config["RDBMS_BACKEND"]
+    unset = unset_options(config)
+    if any(option.name == "RDBMS_BACKEND" for option in unset):
+        backend = "unset"
+    else:
+        backend = config["RDBMS_BACKEND"]
     yield Finding("config.ini", True, f"read; backend {backend}")
+    yield _required_options(unset, path)
 
     registry = _UtilRegistry()
     try:
@@ -261,7 +274,17 @@ def _backend(tracker: Any, path: str, backend: str) -> Finding:
     )
     initialise = f"run 'roundup-admin -i {path} initialise'"
     try:
-        if not tracker.exists():
+        # Found without opening it: Roundup's backends create a missing
+        # database (or schema) on open.
+        state, detail = database_state(tracker.config)
+        if state == NOT_INITIALISED:
+            return Finding(
+                "backend",
+                False,
+                f"the {backend} database of this tracker is not initialised ({detail})",
+                initialise,
+            )
+        if state != INITIALISED and not tracker.exists():
             if server:  # Roundup cannot tell "unreachable" from "missing"
                 return Finding(
                     "backend",
@@ -368,10 +391,36 @@ def _permissions(path: str, config: Any, user: str | None) -> Iterator[Finding]:
         yield Finding("db writable", True, f"user {who.name} can write {database}")
 
 
+def _required_options(unset: list[Any], path: str) -> Finding:
+    """The ``required options`` finding: failed if an option Roundup needs
+    has no value (reading it raises ``OptionUnsetError``)."""
+    ini = os.path.join(path, "config.ini")
+    if not unset:
+        return Finding("required options", True, "every required option is set")
+    names = ", ".join(f"[{option.section}] {option.setting}" for option in unset)
+    return Finding(
+        "required options",
+        False,
+        f"{names} {'is' if len(unset) == 1 else 'are'} not set: Roundup "
+        "answers every page with an error",
+        f"set {'it' if len(unset) == 1 else 'them'} in {ini} (e.g. 'web = "
+        "https://bugs.example/' in [tracker], 'domain = bugs.example' and "
+        "'host = localhost' in [mail])",
+    )
+
+
 def _web(config: Any, path: str, url: str | None, balancer: bool = False) -> Finding:
-    web = str(config["TRACKER_WEB"])
     served = "the load balancer's URL" if balancer else "the address browsers use"
     ini = os.path.join(path, "config.ini")
+    if not config.options["TRACKER_WEB"].isset():
+        return Finding(
+            "tracker web",
+            False,
+            "[tracker] web is not set",
+            f"set 'web = {url or 'https://your.host/'}' in the [tracker] "
+            f"section of {ini} ({served})",
+        )
+    web = str(config["TRACKER_WEB"])
     parts = urlsplit(web)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return Finding(

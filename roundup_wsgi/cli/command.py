@@ -18,17 +18,20 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shlex
 import sys
 from collections.abc import Callable, Sequence
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from ..tracker import (
     MissingPackageError,
     check_tracker_home,
     create_tracker,
+    host_port,
     same_origin,
     tracker_web,
+    web_url,
 )
 from .arguments import DEFAULT_WEB, build_parser, split_targets
 from .demo import ADMIN_USERNAME, generate_password
@@ -140,14 +143,30 @@ def _database_settings(args: argparse.Namespace) -> dict[str, str | int]:
 
 
 def _serve_command(home: str, web: str) -> str:
-    """The ``roundup-wsgi serve`` command matching ``web`` when it names
-    this machine; just the home otherwise (e.g. behind a proxy)."""
-    command = f"{PROG} serve {shlex.quote(home)}"
+    """The ``roundup-wsgi serve`` command that serves the tracker where its
+    ``web`` says: at ``/NAME/`` (``serve NAME=HOME``) when the path ends in
+    one segment, on the host and port of a ``web`` on this machine, else
+    with ``--web`` for the base URL (a reverse proxy's)."""
     parts = urlsplit(web)
+    base, _, name = parts.path.rstrip("/").rpartition("/")
+    target = shlex.quote(home)
+    if name and _MOUNT_NAME.fullmatch(name):
+        target = f"{name}={target}"
+    else:
+        base = parts.path.rstrip("/")
+    base_url = urlunsplit((parts.scheme, parts.netloc, base + "/", "", ""))
+    command = f"{PROG} serve {target}"
     local = parts.hostname in ("127.0.0.1", "localhost", "::1")
-    if local and parts.port and not same_origin(web, DEFAULT_WEB):
-        command += f" --host {parts.hostname} --port {parts.port}"
+    if local and base_url == web_url(str(parts.hostname), host_port(web)[1]):
+        if not same_origin(web, DEFAULT_WEB):
+            command += f" --host {parts.hostname} --port {host_port(web)[1]}"
+    elif base_url != DEFAULT_WEB:
+        command += f" --web {shlex.quote(base_url)}"
     return command
+
+
+#: A mount name of ``serve NAME=HOME``: one path segment.
+_MOUNT_NAME = re.compile(r"[A-Za-z0-9._~-]+")
 
 
 def run_wsgi_script(args: argparse.Namespace) -> int:

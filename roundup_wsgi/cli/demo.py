@@ -8,6 +8,9 @@ attachment), all through Roundup's own API.  The seed data is plain data at
 module level, so it is easy to read and to change.
 
 The demo is git-ignored and disposable: delete its directory to reset it.
+:func:`create_demo` marks it with the file :data:`DEMO_MARKER`; only a
+marked tracker is ever changed by :func:`repoint_demo`, so a tracker a user
+made at the same path is left alone.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from ..tracker import TrackerHomeError, create_tracker, set_tracker_web, tracker
 __all__ = [
     "ADMIN_USERNAME",
     "DEMO_HOME",
+    "DEMO_MARKER",
     "DEMO_USERNAME",
     "SAMPLE_ISSUES",
     "DemoCredentials",
@@ -32,6 +36,7 @@ __all__ = [
     "create_demo",
     "demo_exists",
     "generate_password",
+    "is_demo",
     "repoint_demo",
     "seed_demo",
 ]
@@ -39,6 +44,19 @@ __all__ = [
 #: Where ``roundup-wsgi serve`` keeps the demo tracker, relative to the
 #: current directory.
 DEMO_HOME = os.path.join("trackers", "demo")
+
+#: The file :func:`create_demo` writes into the demo's home: its presence
+#: marks the tracker as the demo, whose ``[tracker] web`` ``roundup-wsgi
+#: serve`` may rewrite (delete it to keep config.ini as it is).
+DEMO_MARKER = "roundup-wsgi-demo.txt"
+_MARKER_TEXT = """\
+This tracker is the demo of roundup-wsgi, made by 'roundup-wsgi serve'.
+
+While this file exists, 'roundup-wsgi serve' (given no tracker home) sets
+[tracker] web in config.ini to the URL it serves the demo at, and says so;
+the change is kept after the server stops.  Delete this file to keep
+config.ini as it is; delete the whole directory to reset the demo.
+"""
 
 #: The administrator Roundup's ``initialise`` creates.
 ADMIN_USERNAME = "admin"
@@ -317,7 +335,8 @@ def create_demo(
     admin_password: str | None = None,
     demo_password: str | None = None,
 ) -> DemoCredentials:
-    """Create and seed the demo tracker (classic template, sqlite backend).
+    """Create and seed the demo tracker (classic template, sqlite backend),
+    marked as the demo by the file :data:`DEMO_MARKER`.
 
     Mail the tracker sends (nosy lists) goes to ``<home>/mail-debug.log``.
     If seeding fails the half-made tracker is removed, so a later call can
@@ -346,6 +365,10 @@ def create_demo(
     )
     try:
         seed_demo(credentials.home, demo_password=credentials.demo_password)
+        with open(
+            os.path.join(credentials.home, DEMO_MARKER), "x", encoding="utf-8"
+        ) as marker:
+            marker.write(_MARKER_TEXT)
     except BaseException:
         shutil.rmtree(credentials.home, ignore_errors=True)
         raise
@@ -388,15 +411,27 @@ def seed_demo(home: str | os.PathLike[str], *, demo_password: str) -> None:
         db.close()
 
 
+def is_demo(home: str | os.PathLike[str]) -> bool:
+    """True if ``home`` is a demo :func:`create_demo` made (it holds the
+    file :data:`DEMO_MARKER`)."""
+    return os.path.isfile(os.path.join(os.fspath(home), DEMO_MARKER))
+
+
 def repoint_demo(home: str | os.PathLike[str], web: str) -> str | None:
     """Point the demo's ``[tracker] web`` at ``web`` if it is elsewhere.
 
     :param home: the demo tracker home.
     :param web: the URL it is about to be served at.
     :returns: the previous URL if it was changed, None if it already matched.
-    :raises TrackerHomeError: ``home`` is not a tracker home.
+    :raises TrackerHomeError: ``home`` is not a tracker home, or not the
+        demo (no :data:`DEMO_MARKER`): a user's tracker is never changed.
     :raises roundup.configuration.ConfigurationError: broken config.ini.
     """
+    if not is_demo(home):
+        raise TrackerHomeError(
+            f"{os.path.abspath(os.fspath(home))} is not the demo tracker (it "
+            f"has no {DEMO_MARKER}): its [tracker] web is left as it is"
+        )
     current = tracker_web(home)
     if current == web:
         return None

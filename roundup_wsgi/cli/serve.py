@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import argparse
 import configparser
+import importlib
 import logging
 import os
+import re
+import shlex
 import signal
+import socket
 import stat
 import sys
 import threading
@@ -21,6 +25,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 from typing import Any
+from urllib.parse import urlsplit
 
 from ..app import make_app
 from ..options import DISPATCHER_OPTIONS
@@ -38,14 +43,18 @@ from .arguments import DEFAULT_WEB, split_targets
 from .demo import (
     ADMIN_USERNAME,
     DEMO_HOME,
+    DEMO_MARKER,
     DEMO_USERNAME,
     create_demo,
     demo_exists,
+    is_demo,
     repoint_demo,
 )
 from .output import PROG, CliError, config_path, note, plural, warn
 
 __all__ = ["run_serve"]
+
+logger = logging.getLogger("roundup_wsgi.serve")
 
 
 def run_serve(args: argparse.Namespace) -> int:
@@ -53,14 +62,18 @@ def run_serve(args: argparse.Namespace) -> int:
     until Ctrl-C or SIGTERM, letting requests in progress finish (up to
     ``--graceful-timeout`` seconds).
 
+    Every argument and precondition is checked (and the application built)
+    before a file is changed: only the demo's ``[tracker] web`` is ever
+    rewritten, and only once the start cannot fail for another reason.
+
     :param args: the parsed arguments of ``serve``.
     :returns: 0 once the server stops.
-    :raises CliError: bad tracker home, broken config.ini, bad option, an
-        address that cannot be listened on (host, port, socket path), an
-        access log file that cannot be opened.
+    :raises CliError: bad tracker home, broken config.ini, bad option, a
+        missing optional package, an address that cannot be listened on
+        (host, port, socket path), an access log file that cannot be opened.
     """
     _check_networks(args)
-    _configure_logging(args)
+    _check_packages(args)
     home, trackers = split_targets(list(args.tracker_home or []), "serve")
     # Bind first: a busy port fails before the tracker is created or changed.
     apps: list[WSGIApp] = []
@@ -70,36 +83,87 @@ def run_serve(args: argparse.Namespace) -> int:
         args.port,
         args.threads,
         args.unix_socket,
+        keep_proxy_headers=bool(args.trusted_proxies),
     )
-    if args.unix_socket:
-        served = None
-        where = f"unix:{args.unix_socket}"
-    else:
-        served = web_url(args.host, int(server.effective_port))
-        where = served
+    served = None if args.unix_socket else web_url(args.host, server.effective_port)
+    where = f"unix:{args.unix_socket}" if args.unix_socket else str(served)
+    public = args.web or served
     try:
+        _configure_logging(args)
+        if args.web is None and args.host in WILDCARD_HOSTS and not args.unix_socket:
+            note(
+                f"--host {args.host} listens on every address, but the "
+                f"public URL is {served}: logins from other machines fail "
+                "(Invalid Referer) unless you give the URL they use, e.g. "
+                f"--web http://{socket.getfqdn()}:{server.effective_port}/"
+            )
+        repoint = None
         if trackers:
-            description = _prepare_trackers(args, trackers, served)
-            url = served or where
+            description = _prepare_trackers(args, trackers, public)
             target: str | dict[str, str] = trackers
+            webs = {name: tracker_web(path) for name, path in trackers.items()}
+            url = public or where
         else:
-            target, url = _prepare_home(args, home, served)
+            target, url, repoint = _prepare_home(args, home, public)
             description = target
+            webs = {"": repoint or tracker_web(target)}
         apps.append(_build_app(args, target))
+        if repoint is not None and isinstance(target, str):
+            # Everything else checked: now the demo's config.ini may change.
+            previous = repoint_demo(target, repoint)
+            print(
+                f"Demo tracker {target}: [tracker] web changed from {previous} "
+                f"to {repoint} in its config.ini (kept after the server stops)",
+                flush=True,
+            )
+            apps[0] = _build_app(args, target)  # with the new [tracker] web
     except BaseException:
         server.close()
         raise
     if args.port == 0 and not args.unix_socket:
         print(f"Listening on port {server.effective_port}", flush=True)
+    for name, web in webs.items():
+        print(f"[tracker] web{f' of {name}' if name else ''}: {web}", flush=True)
+    if served is None:
+        url = where  # a Unix socket: the [tracker] web line has the URL
     print(
-        f"Serving {description} at {url if served else where} (waitress, "
+        f"Serving {description} at {url} (waitress, "
         f"{plural(args.threads, 'thread')}, write mode {args.write_mode}); "
         "press Ctrl-C to stop",
         flush=True,
     )
+    logger.info(
+        "serving %s at %s (waitress, %s)",
+        description,
+        url,
+        plural(args.threads, "thread"),
+    )
     _serve_until_stopped(server, args.graceful_timeout)
+    logger.info("stopped")
     print("Stopped.", flush=True)
     return 0
+
+
+#: ``--host`` values that listen on every address of the machine.
+WILDCARD_HOSTS = ("", "0.0.0.0", "::")
+
+
+def _check_packages(args: argparse.Namespace) -> None:
+    """:raises CliError: an option needs a package that is not installed
+    (checked before anything is bound, created or changed)."""
+    needed = []
+    if args.metrics:
+        needed.append(("--metrics", "prometheus_client", "metrics"))
+    if args.write_mode == "stream":
+        needed.append(("--write-mode stream", "greenlet", "stream"))
+    for flag, module, extra in needed:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            raise CliError(
+                f"{flag} needs the {module} package, which is not installed: "
+                f"pip install 'roundup-wsgi[{extra}]' (or leave out {flag})"
+            ) from None
 
 
 def _check_networks(args: argparse.Namespace) -> None:
@@ -152,20 +216,23 @@ def _configure_logging(args: argparse.Namespace) -> None:
 
 
 def _prepare_home(
-    args: argparse.Namespace, home: str | None, served: str | None
-) -> tuple[str, str]:
+    args: argparse.Namespace, home: str | None, public: str | None
+) -> tuple[str, str, str | None]:
     """Prepare the one tracker ``serve`` serves (the demo when ``home`` is
-    None); return ``(home, url to open)``.
+    None) at the public URL ``public`` (None: a Unix socket without
+    ``--web``, not known here); return ``(home, url to open, new [tracker]
+    web of the demo or None)``: the caller rewrites the demo's config.ini
+    once everything else has been checked.
 
     :raises CliError: bad tracker home, broken config.ini.
     """
     with _config_errors(home or DEMO_HOME):
         try:
             if home is None:
-                return _prepare_demo(served, args.admin_password)
+                return _prepare_demo(public, args.admin_password)
             if args.admin_password is not None:
                 note("--admin-password ignored: it only sets up the demo tracker")
-            return _check_user_tracker(home, served)
+            return (*_check_user_tracker(home, public), None)
         except TrackerHomeError as exc:
             raise CliError(str(exc)) from exc
 
@@ -186,10 +253,10 @@ def _config_errors(home: str) -> Iterator[None]:
 
 
 def _prepare_trackers(
-    args: argparse.Namespace, trackers: dict[str, str], served: str | None
+    args: argparse.Namespace, trackers: dict[str, str], public: str | None
 ) -> str:
     """Check the trackers ``serve NAME=HOME ...`` mounts and warn where
-    ``[tracker] web`` is not ``<served>NAME/``; return their description.
+    ``[tracker] web`` is not ``<public>NAME/``; return their description.
 
     :raises CliError: a bad tracker home.
     """
@@ -200,18 +267,49 @@ def _prepare_trackers(
             home = check_tracker_home(given)
         except ValueError as exc:
             raise CliError(f"{name}={given}: {exc}") from exc
-        if served is None:
+        if public is None:
             continue  # a Unix socket: the proxy's URL is not known here
-        web = tracker_web(home)
-        expected = served + name + "/"
-        if web.rstrip("/") != expected.rstrip("/"):
-            warn(
-                f"{config_path(home)} sets [tracker] web = {web} but it is "
-                f"served at {expected}: Roundup rejects form posts and builds "
-                f"wrong links unless they match; set 'web = {expected}' in "
-                f"the [tracker] section of {config_path(home)}."
-            )
+        with _config_errors(home):
+            web = tracker_web(home)
+        problem = _web_mismatch(home, web, public + name + "/", f"/{name}/")
+        if problem:
+            warn(problem)
     return ", ".join(f"{name}={home}" for name, home in trackers.items())
+
+
+def _web_mismatch(home: str, web: str, expected: str, mount: str) -> str | None:
+    """The warning for a tracker whose ``[tracker] web`` is ``web`` while
+    it is served at ``expected`` (mounted at the path ``mount``), or None
+    if they match.  Roundup's CSRF check compares the Origin/Referer of
+    form posts with ``web``'s host and port; its links and the page
+    addresses follow ``web``'s path."""
+    config = config_path(home)
+    fix = f"set 'web = {expected}' in the [tracker] section of {config}"
+    if same_origin(web, expected):
+        path = urlsplit(web).path or "/"
+        if path.rstrip("/") == urlsplit(expected).path.rstrip("/"):
+            return None
+        name = path.strip("/")
+        if mount == "/" and _NAME.fullmatch(name):
+            fix = (
+                f"serve it where its web says with '{PROG} serve "
+                f"{name}={shlex.quote(home)}', or {fix}"
+            )
+        return (
+            f"{config} sets [tracker] web = {web} but serve mounts the "
+            f"tracker at {mount} ({expected}): its pages at {web} answer 404 "
+            f"and its links lead there; {fix}."
+        )
+    return (
+        f"{config} sets [tracker] web = {web} but it is served at "
+        f"{expected}: Roundup rejects form posts (its CSRF check compares the "
+        "Origin/Referer header with [tracker] web) and builds wrong links "
+        f"unless they match; {fix}"
+    )
+
+
+#: A ``serve NAME=HOME`` mount name (one path segment).
+_NAME = re.compile(r"[A-Za-z0-9._~-]+")
 
 
 def _build_app(args: argparse.Namespace, target: str | dict[str, str]) -> WSGIApp:
@@ -249,14 +347,18 @@ def _read_config(home: str) -> None:
     CoreConfig(home)
 
 
-def _prepare_demo(served: str | None, admin_password: str | None) -> tuple[str, str]:
-    """Create the demo on first run, else point it at ``served`` (None: a
-    Unix socket, the demo's ``[tracker] web`` is kept); return ``(home, url
-    to open)``."""
+def _prepare_demo(
+    public: str | None, admin_password: str | None
+) -> tuple[str, str, str | None]:
+    """Create the demo on first run; else check that it is the demo
+    (:func:`~.demo.is_demo`) and say whether its ``[tracker] web`` must
+    become ``public`` (None: a Unix socket, the demo's is kept); return
+    ``(home, url to open, new web or None)``.  A tracker at the demo's path
+    that is not the demo is served as a user's tracker (never changed)."""
     home = os.path.abspath(DEMO_HOME)
     if not demo_exists(home):
         credentials = create_demo(
-            home, web=served or DEFAULT_WEB, admin_password=admin_password
+            home, web=public or DEFAULT_WEB, admin_password=admin_password
         )
         print(
             f"Demo tracker created at {credentials.home}; log in as "
@@ -264,47 +366,61 @@ def _prepare_demo(served: str | None, admin_password: str | None) -> tuple[str, 
             f"(or {DEMO_USERNAME} / {credentials.demo_password})",
             flush=True,
         )
-        return home, tracker_web(home)
+        return home, tracker_web(home), None
     if admin_password is not None:
         note(
             f"--admin-password ignored: the demo tracker {home} already exists "
             "(delete that directory to create a new one)"
         )
-    if served is None:
-        return home, tracker_web(home)
-    previous = repoint_demo(home, served)
-    if previous is not None:
-        print(
-            f"Demo tracker {home}: [tracker] web changed from {previous} to {served}",
-            flush=True,
+    if not is_demo(home):
+        note(
+            f"{home} has no {DEMO_MARKER}, so it is served as your tracker and "
+            "its config.ini is left as it is (delete the directory to have "
+            "the demo made there)"
         )
-    return home, served
+        return (*_check_user_tracker(home, public), None)
+    web = tracker_web(home)
+    if public is None:
+        return home, web, None
+    return home, public, None if web == public else public
 
 
-def _check_user_tracker(tracker_home: str, served: str | None) -> tuple[str, str]:
-    """Check a user-given tracker home and warn if its ``[tracker] web`` is
-    not where it is served (not known for a Unix socket: None); return
-    ``(home, url to open)``."""
+def _check_user_tracker(tracker_home: str, public: str | None) -> tuple[str, str]:
+    """Check a user-given tracker home, served at ``/``, and warn if its
+    ``[tracker] web`` is not ``public`` (not known for a Unix socket
+    without ``--web``: None); return ``(home, url to open)``."""
     home = check_tracker_home(tracker_home)
     web = tracker_web(home)
-    if served is None or same_origin(web, served):
+    if public is None:
         return home, web
-    host, port = host_port(web)
-    warn(
-        f"{config_path(home)} sets [tracker] web = {web} but the server "
-        f"listens at {served}.  Roundup will reject form posts (its CSRF check "
-        "compares the Origin/Referer header with [tracker] web) unless they "
-        f"match: set 'web = {served}' in the [tracker] section of "
-        f"{config_path(home)}, or serve on that host and port "
-        f"(--host {host} --port {port})."
-    )
-    return home, served
+    problem = _web_mismatch(home, web, public, "/")
+    if problem is None:
+        return home, web
+    if not same_origin(web, public):
+        host, port = host_port(web)
+        problem += f", or serve on that host and port (--host {host} --port {port})"
+    warn(problem + ".")
+    return home, public
 
 
 def _create_server(
-    app: Any, host: str, port: int, threads: int, unix_socket: str | None = None
+    app: Any,
+    host: str,
+    port: int,
+    threads: int,
+    unix_socket: str | None = None,
+    *,
+    keep_proxy_headers: bool = False,
 ) -> Any:
     """Bind a waitress server (TCP ``host:port``, or ``unix_socket``).
+
+    With ``keep_proxy_headers`` (``--trusted-proxy`` given) waitress passes
+    ``X-Forwarded-*``/``Forwarded`` on untouched
+    (``clear_untrusted_proxy_headers=False``): our
+    :class:`~roundup_wsgi.wsgi.proxy.TrustedProxyFix` decides whom to believe
+    (several addresses and networks; waitress's own ``trusted_proxy`` is one
+    exact address) and removes them from everyone else.  Without it,
+    waitress's default removes them from every client.
 
     :raises CliError: the host does not resolve, the port is in use or not
         allowed, the socket path cannot be bound (each named, with the fix).
@@ -312,6 +428,8 @@ def _create_server(
     import waitress
 
     options: dict[str, Any] = {"threads": threads, "ident": PROG}
+    if keep_proxy_headers:
+        options["clear_untrusted_proxy_headers"] = False
     if unix_socket:
         directory = os.path.dirname(os.path.abspath(unix_socket))
         if not os.path.isdir(directory):
@@ -358,7 +476,6 @@ def _serve_until_stopped(server: Any, graceful_timeout: float) -> None:
     second signal stops at once.
     """
     from waitress import wasyncore
-    from waitress.channel import HTTPChannel
     from waitress.server import BaseWSGIServer
 
     from ..health import begin_stop
@@ -369,6 +486,7 @@ def _serve_until_stopped(server: Any, graceful_timeout: float) -> None:
         try:
             while not stop.is_set():
                 wasyncore.loop(timeout=0.5, map=socket_map, use_poll=True, count=1)
+            logger.info("stopping: no new connections accepted")
             listeners = [
                 item for item in socket_map.values() if isinstance(item, BaseWSGIServer)
             ]
@@ -378,21 +496,42 @@ def _serve_until_stopped(server: Any, graceful_timeout: float) -> None:
             if unix_socket and os.path.exists(unix_socket):
                 os.unlink(unix_socket)
             deadline = time.monotonic() + graceful_timeout
-            while time.monotonic() < deadline:
-                busy = [
-                    channel
-                    for channel in socket_map.values()
-                    if isinstance(channel, HTTPChannel)
-                    and (channel.requests or channel.total_outbufs_len)
-                ]
-                if not busy:
-                    break
+
+            waiting = _busy_requests(socket_map)
+            if waiting:
+                logger.info(
+                    "stopping: waiting for %s in progress (at most %g s)",
+                    plural(waiting, "request"),
+                    graceful_timeout,
+                )
+            while waiting and time.monotonic() < deadline:
                 wasyncore.loop(timeout=0.1, map=socket_map, use_poll=True, count=1)
+                waiting = _busy_requests(socket_map)
+            if waiting:
+                logger.warning(
+                    "stopping: %s still in progress after %g s "
+                    "(--graceful-timeout) cut off",
+                    plural(waiting, "request"),
+                    graceful_timeout,
+                )
         except KeyboardInterrupt:  # the second signal
-            pass
+            logger.info("stopping at once: a second signal")
         finally:
             server.task_dispatcher.shutdown(timeout=1)
             wasyncore.close_all(socket_map)
+
+
+def _busy_requests(socket_map: dict[Any, Any]) -> int:
+    """The requests of waitress's connections in progress or with output
+    pending (a connection with output but no request counts one)."""
+    from waitress.channel import HTTPChannel
+
+    return sum(
+        len(channel.requests) or 1
+        for channel in socket_map.values()
+        if isinstance(channel, HTTPChannel)
+        and (channel.requests or channel.total_outbufs_len)
+    )
 
 
 @contextmanager

@@ -10,6 +10,12 @@ ProxyFix only when ``REMOTE_ADDR`` is one of the configured proxy addresses
 or networks; from anyone else the forwarding headers (``X-Forwarded-*`` and
 RFC 7239 ``Forwarded``) are removed before the application sees them, so
 Roundup's own ``X-Forwarded-Host`` CSRF check cannot be fed a forged value.
+
+A request from a trusted proxy whose ``X-Forwarded-For`` names no client
+(the proxy sent none, or the server dropped it: waitress 3 does unless told
+``clear_untrusted_proxy_headers=False``) is marked with
+``environ[CLIENT_UNKNOWN] = True``: ``REMOTE_ADDR`` is then the proxy's, not
+the client's, and access decisions must not count it (fail closed).
 """
 
 from __future__ import annotations
@@ -21,7 +27,11 @@ from typing import Any
 
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-__all__ = ["TrustedProxyFix", "parse_networks"]
+__all__ = ["CLIENT_UNKNOWN", "TrustedProxyFix", "parse_networks"]
+
+#: Environ key set to True on a request from a trusted proxy that names no
+#: client in ``X-Forwarded-For`` (``REMOTE_ADDR`` is the proxy's own).
+CLIENT_UNKNOWN = "roundup_wsgi.proxy.client_unknown"
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -98,6 +108,7 @@ class TrustedProxyFix:
     ) -> None:
         self.app = app
         self.trusted = parse_networks(trusted_proxies)
+        self.x_for = x_for
         self.proxy_fix = ProxyFix(
             app,
             x_for=x_for,
@@ -115,11 +126,23 @@ class TrustedProxyFix:
             for network in self.trusted
         )
 
+    def names_client(self, environ: dict[str, Any]) -> bool:
+        """True if ``X-Forwarded-For`` holds the ``x_for``-th address from
+        the right (the one ``ProxyFix`` takes for ``REMOTE_ADDR``), non-empty."""
+        values = environ.get("HTTP_X_FORWARDED_FOR", "").split(",")
+        return (
+            self.x_for > 0
+            and len(values) >= self.x_for
+            and bool(values[-self.x_for].strip())
+        )
+
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
     ) -> Iterable[bytes]:
         """Answer one request (PEP 3333 middleware)."""
         if self.is_trusted(environ.get("REMOTE_ADDR", "")):
+            if not self.names_client(environ):
+                environ[CLIENT_UNKNOWN] = True
             result: Iterable[bytes] = self.proxy_fix(environ, start_response)
             return result
         env = {

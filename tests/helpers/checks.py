@@ -14,6 +14,7 @@ __all__ = ["TRACKER_CHECKS", "by_check"]
 TRACKER_CHECKS = [
     "tracker home",
     "config.ini",
+    "required options",
     "tracker opens",
     "template utils",
     "backend",

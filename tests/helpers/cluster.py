@@ -221,9 +221,16 @@ class AppHost:
             self.wait_ready()
 
     def ready_status(self) -> int | None:
-        """The status of ``GET ready_path`` on this host (None: no answer)."""
+        """The status of ``GET ready_path`` on this host (None: no answer),
+        asked as HAProxy's check does: from the trusted proxy's address,
+        naming it in X-Forwarded-For (a trusted proxy naming no client is
+        refused ``/-/``)."""
+        ask = urllib.request.Request(
+            self.url.rstrip("/") + self.ready_path,
+            headers={"X-Forwarded-For": "127.0.0.1"},
+        )
         try:
-            with _OPENER.open(self.url.rstrip("/") + self.ready_path, timeout=5) as r:
+            with _OPENER.open(ask, timeout=5) as r:
                 return int(r.status)
         except urllib.error.HTTPError as error:
             return int(error.code)
@@ -329,6 +336,7 @@ class Balancer:
                 "    bind :80\n": f"    bind 127.0.0.1:{self.port}\n",
                 "uri /-/ready ": f"uri {self.check_path} ",
                 "hdr Host bugs.example.org": f"hdr Host 127.0.0.1:{self.port}",
+                "hdr X-Forwarded-For 10.0.0.10": "hdr X-Forwarded-For 127.0.0.1",
                 "    server app1 10.0.0.11:8080\n"
                 "    server app2 10.0.0.12:8080\n"
                 "    server app3 10.0.0.13:8080\n": servers,

@@ -159,12 +159,9 @@ def hypercorn_command(port: int, app: str = OUR_APP) -> list[str]:
     hypercorn serves a callable that is not a coroutine function as WSGI:
     it runs the application in a thread, gives ``start_response`` no write
     callable and sends the status line only with the app_iter's first chunk.
-    It looks ``app``'s callable up in the module's ``__dict__``, where the
-    lazily built ``roundup_wsgi.app:application`` is not: :data:`OUR_APP`
-    is served as ``ours_app:application`` (tests/apps/ours_app.py).
+    It looks ``app``'s callable up in the module's ``__dict__``, where
+    ``roundup_wsgi.app:application`` is (a real callable).
     """
-    if app == OUR_APP:
-        app = "ours_app:application"
     return [
         sys.executable,
         "-m",

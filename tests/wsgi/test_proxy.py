@@ -10,7 +10,7 @@ import pytest
 from webtest import TestApp
 
 from roundup_wsgi.wsgi.mount import TrackerMount
-from roundup_wsgi.wsgi.proxy import TrustedProxyFix, parse_networks
+from roundup_wsgi.wsgi.proxy import CLIENT_UNKNOWN, TrustedProxyFix, parse_networks
 
 FORWARDED = {
     "X-Forwarded-For": "203.0.113.7",
@@ -81,3 +81,28 @@ def test_redirect_behind_a_trusted_proxy() -> None:
         "/bugs", headers=FORWARDED, extra_environ={"HTTP_HOST": "app:8000"}
     )
     assert direct.headers["Location"] == "http://app:8000/bugs/"
+
+
+@pytest.mark.parametrize(
+    ("remote_addr", "forwarded_for", "unknown"),
+    [
+        ("127.0.0.1", None, True),  # the proxy names no client
+        ("127.0.0.1", " , ", True),  # an empty last entry names none either
+        ("127.0.0.1", "203.0.113.7", False),
+        ("127.0.0.2", None, False),  # no proxy: the peer is the client
+    ],
+)
+def test_client_unknown_marks_a_proxy_naming_no_client(
+    remote_addr: str, forwarded_for: str | None, unknown: bool
+) -> None:
+    seen: dict[str, Any] = {}
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        seen.update(environ)
+        start_response("204 No Content", [])
+        return []
+
+    headers = {} if forwarded_for is None else {"X-Forwarded-For": forwarded_for}
+    test = TestApp(TrustedProxyFix(app, "127.0.0.1"))
+    test.get("/", headers=headers, extra_environ={"REMOTE_ADDR": remote_addr})
+    assert seen.get(CLIENT_UNKNOWN, False) is unknown
