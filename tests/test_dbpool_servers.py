@@ -8,13 +8,17 @@ connection locks the file, cannot be told from kept databases.
 granian's blocking threads are started outside ``threading`` (their
 ``threading.current_thread()`` is a ``_DummyThread`` that never goes) and
 end after an idle time: before the fix each kept one database open forever.
+Then (some servers, some runs) a database stayed open after idle because
+Roundup's template ``python:`` expressions kept the last request's database
+in their globals (roundup_wsgi/pythonexpr.py), and while one sqlite
+connection of the process is open sqlite keeps the descriptors of every
+closed one on the same file.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import os
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -27,6 +31,7 @@ from helpers.servers import (
     granian_command,
     gunicorn_command,
     hypercorn_command,
+    uwsgi_command,
     waitress_command,
 )
 
@@ -36,6 +41,9 @@ pytestmark = pytest.mark.slow
 MAX_KEPT = 3
 IDLE = 1.0
 ENV = {"ROUNDUP_WSGI_REUSE_DB_MAX": str(MAX_KEPT), "ROUNDUP_WSGI_REUSE_DB_IDLE": "1"}
+#: Seconds allowed beyond the bound: the reaper's collector pass, polling,
+#: a busy machine.
+SLACK = 3.0
 
 
 def granian(port: int) -> list[str]:
@@ -49,23 +57,6 @@ def gunicorn_gthread(port: int) -> list[str]:
     return [*command[:-1], "-k", "gthread", "--threads", "6", command[-1]]
 
 
-def uwsgi(port: int) -> list[str]:
-    """pyuwsgi (pip's uWSGI) with 6 threads in one process."""
-    return [
-        str(Path(sys.executable).with_name("uwsgi")),
-        "--http-socket",
-        f"127.0.0.1:{port}",
-        "--module",
-        "ours_app:application",
-        "--threads",
-        "6",
-        "--need-app",
-        "--die-on-term",
-        "--add-header",
-        "Connection: close",
-    ]
-
-
 SERVERS: dict[str, Callable[[int], list[str]]] = {
     "granian": granian,
     "waitress": lambda port: [
@@ -75,7 +66,7 @@ SERVERS: dict[str, Callable[[int], list[str]]] = {
     ],
     "gunicorn-gthread": gunicorn_gthread,
     "hypercorn": hypercorn_command,
-    "uwsgi": uwsgi,
+    "uwsgi": lambda port: uwsgi_command(port, threads=6),
 }
 
 
@@ -154,8 +145,9 @@ def test_bursts_then_idle_close_every_database(
         for _ in range(2):
             answers = burst(process.url, 16)
             assert answers == [200] * 16
-            # Idle: every database is closed (granian's threads also end).
-            assert wait_for(lambda: db_files(pid, home) == 0, 15 * IDLE), (
+            # Idle: every database is closed within 1.5 x reuse_db_idle of
+            # its last request (README "Database reuse"), plus SLACK.
+            assert wait_for(lambda: db_files(pid, home) == 0, 1.5 * IDLE + SLACK), (
                 db_files(pid, home),
                 process.log_tail(),
             )
