@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import types
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -213,7 +214,8 @@ def test_gunicorn_conf_marks_a_worker_stopping_on_sigterm(
         signal.SIGTERM, lambda signum, frame: called.append(signum)
     )
     try:
-        conf["post_worker_init"](object())
+        # a stand-in for gunicorn's worker, whose application is built
+        conf["post_worker_init"](types.SimpleNamespace(wsgi=object()))
         os.kill(os.getpid(), signal.SIGTERM)
     finally:
         signal.signal(signal.SIGTERM, previous)
