@@ -101,12 +101,6 @@ def _with_log_context(func: _F) -> _F:
     return cast(_F, wrapper)
 
 
-def new_request_id() -> str:
-    """A new request id (:class:`~.wsgi.requestid.RequestIds` calls it when
-    no trusted proxy gave one): :func:`_new_trace_id`."""
-    return _new_trace_id()
-
-
 def _new_trace_id() -> str:
     """A trace id for the access log line of an answer from the response
     cache (no Roundup code runs, so none is made for it), or a request id
@@ -134,6 +128,10 @@ def _new_trace_prefix() -> None:
     _trace_prefix = f"{random.getrandbits(40):010x}"
     _trace_count = itertools.count(1)
 
+
+#: A new request id (:class:`~.wsgi.requestid.RequestIds` calls it when no
+#: trusted proxy gave one): a trace id as :func:`_new_trace_id` makes them.
+new_request_id = _new_trace_id
 
 _trace_prefix: str
 _trace_count: itertools.count[int]
@@ -375,9 +373,9 @@ class RequestDispatcher:
                     entry = cache.get(key)
                     if entry is not None:
                         if (
-                            _logcontext is not None
+                            REQUEST_ID not in environ
+                            and _logcontext is not None
                             and finish.ENVIRON_KEY in environ
-                            and REQUEST_ID not in environ
                         ):
                             finish.note(environ, "trace_id", _new_trace_id())
                         return entry.send(start_response, environ)

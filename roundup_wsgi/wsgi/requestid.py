@@ -20,8 +20,8 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from .adapters import note_first_chunk
-from .finish import ENVIRON_KEY, Finished
+from .adapters import SERVER_START_RESPONSE_KEY
+from .finish import ENVIRON_KEY
 from .proxy import TRUSTED_PEER
 from .types import ExcInfo, HeaderList, StartResponse, WriteCallable
 
@@ -104,6 +104,9 @@ class RequestIds:
     :param app: the WSGI application.
     :param generate: makes a new id (called when no trusted id came); must
         return a string of :data:`SAFE_ID`.
+
+    ``environ[ENVIRON_KEY]``, when set, is a :class:`~.finish.Finished`
+    (:class:`~.finish.FinishHooks` sets it); its note ``trace_id`` is the id.
     :param header: the header read from trusted proxies and sent back
         (``X-Request-ID``).
     :param respond: send the id in the response's ``header``.
@@ -142,7 +145,7 @@ class RequestIds:
             request_id = self.generate()
         environ[REQUEST_ID] = request_id
         record = environ.get(ENVIRON_KEY)
-        if record is not None and isinstance(record, Finished):
+        if record is not None:
             record.notes["trace_id"] = request_id
         if not self.respond:
             return self.app(environ, start_response)
@@ -153,5 +156,6 @@ class RequestIds:
         ) -> WriteCallable | None:
             return start_response(status, [*headers, header], exc_info)
 
-        note_first_chunk(environ, start_response)
+        if SERVER_START_RESPONSE_KEY not in environ:  # note_first_chunk, inlined
+            environ[SERVER_START_RESPONSE_KEY] = start_response
         return self.app(environ, start)
