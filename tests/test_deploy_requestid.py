@@ -55,6 +55,7 @@ def serve(home: Path, port: int, access: Path) -> list[str]:
         "127.0.0.1",
         "--access-log",
         str(access),
+        "--send-request-id",
     ]
 
 

@@ -60,7 +60,14 @@ def seen() -> Iterator[Seen]:
 
 @pytest.fixture
 def web(tracker_home: Path) -> TestApp:
-    return TestApp(make_app(tracker_home, trusted_proxies="127.0.0.1", access_log=True))
+    return TestApp(
+        make_app(
+            tracker_home,
+            trusted_proxies="127.0.0.1",
+            access_log=True,
+            send_request_id=True,
+        )
+    )
 
 
 def get(web: TestApp, path: str, peer: dict[str, str], **headers: str) -> Any:
@@ -108,10 +115,10 @@ def test_a_bad_id_from_the_proxy_is_replaced_and_not_logged(
 
 
 def test_ids_differ_and_the_header_can_be_off(tracker_home: Path) -> None:
-    web = TestApp(make_app(tracker_home))
+    web = TestApp(make_app(tracker_home, send_request_id=True))
     first = web.get("/@@file/style.css").headers["X-Request-ID"]
     second = web.get("/@@file/style.css").headers["X-Request-ID"]  # cached
     third = web.get("/issue1").headers["X-Request-ID"]
     assert len({first, second, third}) == 3
-    web = TestApp(make_app(tracker_home, send_request_id=False))
-    assert "X-Request-ID" not in web.get("/issue1").headers
+    web = TestApp(make_app(tracker_home, trusted_proxies="127.0.0.1"))
+    assert "X-Request-ID" not in web.get("/issue1").headers  # the default
