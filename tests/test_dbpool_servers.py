@@ -3,7 +3,10 @@ every answer is 200 and once idle for ``reuse_db_idle`` (x 1.5) no
 database file is open (roundup_wsgi/dbpool.py, issue 24 item 1).  The
 ``reuse_db_max`` bound is tested in process (tests/test_dbpool.py): from
 outside, sqlite's descriptors of closed connections, kept while another
-connection locks the file, cannot be told from kept databases.
+connection locks the file, cannot be told from kept databases.  With PostgreSQL (granian, waitress)
+each connection is seen in ``pg_stat_activity``, so the test checks that
+bound too: during a burst at most ``reuse_db_max`` databases plus one per
+server thread, at most ``reuse_db_max`` between requests, none after idle.
 
 granian's blocking threads are started outside ``threading`` (their
 ``threading.current_thread()`` is a ``_DummyThread`` that never goes) and
@@ -19,11 +22,13 @@ from __future__ import annotations
 
 import concurrent.futures
 import os
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from helpers import pg, seeded
 from helpers.servers import (
     LocalSession,
     ServerProcess,
@@ -149,6 +154,154 @@ def test_bursts_then_idle_close_every_database(
             # its last request (README "Database reuse"), plus SLACK.
             assert wait_for(lambda: db_files(pid, home) == 0, 1.5 * IDLE + SLACK), (
                 db_files(pid, home),
+                process.log_tail(),
+            )
+        assert "ProgrammingError" not in process.log_tail(400)
+
+
+# -- PostgreSQL: connections, not files --------------------------------------
+
+#: The server threads of the PostgreSQL runs (each serves one request at a
+#: time, so at most that many databases are in use at once), and the burst's
+#: concurrent clients (more than the threads: every thread is used).
+PG_THREADS = 6
+PG_BURST = 12
+#: Connections of one database: its own, the sessions', the one-time keys'.
+PG_PER_DB = 3
+
+PG_SERVERS: dict[str, Callable[[int], list[str]]] = {
+    # granian's blocking threads grow with the load up to PG_THREADS and end
+    # after 5 s idle (outside ``threading``: the threads that leaked).
+    "granian": lambda port: [*granian(port), "--blocking-threads", str(PG_THREADS)],
+    "waitress": lambda port: [
+        *waitress_command(port)[:-2],
+        f"--threads={PG_THREADS}",
+        *waitress_command(port)[-1:],
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[pg.PostgresServer]:
+    with pg.running_postgres(tmp_path_factory.mktemp("pg-dbpool")) as server:
+        yield server
+
+
+def pg_tracker(postgres: pg.PostgresServer, home: Path, name: str, web: str) -> Path:
+    """A PostgreSQL tracker (database ``name``) with issue1."""
+    from roundup import instance
+
+    pg.create_pg_tracker(
+        postgres, home, name, admin_password=seeded.ADMIN_PASSWORD, web=web
+    )
+    db = instance.open(str(home)).open("admin")
+    try:
+        db.issue.create(title="Sample issue one")
+        db.commit()
+    finally:
+        db.close()
+    return home
+
+
+def local_tcp_ports(pids: list[int]) -> set[int]:
+    """The local ports of the TCP sockets the processes ``pids`` hold
+    (``/proc/PID/fd`` socket inodes matched in ``/proc/PID/net/tcp``)."""
+    ports = set()
+    for pid in pids:
+        inodes = set()
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                link = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if link.startswith("socket:["):
+                inodes.add(link[8:-1])
+        for table in ("tcp", "tcp6"):
+            try:
+                with open(f"/proc/{pid}/net/{table}") as f:
+                    rows = f.read().splitlines()[1:]
+            except OSError:
+                continue
+            for row in rows:
+                fields = row.split()
+                if fields[9] in inodes:
+                    ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def pg_connections(postgres: pg.PostgresServer, database: str, pid: int) -> int:
+    """Connections to ``database`` in ``pg_stat_activity`` whose client is a
+    socket of the server's processes (``pid`` and its children)."""
+    import psycopg2
+
+    conn = psycopg2.connect(
+        host=postgres.host, port=postgres.port, user=pg.SUPERUSER, dbname="postgres"
+    )
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute(
+                "SELECT client_port FROM pg_stat_activity WHERE datname = %s",
+                (database,),
+            )
+            clients = [row[0] for row in cursor.fetchall()]
+    finally:
+        conn.close()
+    ports = local_tcp_ports(tree(pid))
+    return sum(port in ports for port in clients)
+
+
+@pytest.mark.parametrize("server", list(PG_SERVERS))
+def test_postgresql_bursts_then_idle_close_every_connection(
+    server: str, tmp_path: Path, postgres: pg.PostgresServer
+) -> None:
+    """README "Database reuse", Bounds: during a burst at most
+    ``reuse_db_max`` databases kept plus those in use (one per server
+    thread); between requests at most ``reuse_db_max``; after 1.5 x
+    ``reuse_db_idle`` none (each database up to three connections)."""
+    port = free_port()
+    database = f"dbpool_{server}"
+    home = pg_tracker(
+        postgres, tmp_path / "tracker", database, f"http://127.0.0.1:{port}/"
+    )
+    env = {"ROUNDUP_TRACKER_HOME": str(home), **ENV}
+    with ServerProcess(
+        PG_SERVERS[server](port), port, tmp_path / "logs", env=env, name=server
+    ) as process:
+        assert process.proc is not None
+        pid = process.proc.pid
+
+        def count() -> int:
+            return pg_connections(postgres, database, pid)
+
+        for _ in range(2):
+            during: list[int] = []
+            done = threading.Event()
+
+            def sample(
+                during: list[int] = during, done: threading.Event = done
+            ) -> None:
+                while not done.is_set():
+                    during.append(count())
+                    time.sleep(0.02)
+
+            sampler = threading.Thread(target=sample)
+            sampler.start()
+            try:
+                answers = burst(process.url, PG_BURST)
+            finally:
+                done.set()
+                sampler.join()
+            after = count()
+            assert answers == [200] * PG_BURST, process.log_tail()
+            assert max(during) <= PG_PER_DB * (MAX_KEPT + PG_THREADS), during
+            # Between requests: at most reuse_db_max kept (none in use now).
+            assert after <= PG_PER_DB * MAX_KEPT, (after, during)
+            assert wait_for(lambda: count() == 0, 1.5 * IDLE + SLACK), (
+                count(),
                 process.log_tail(),
             )
         assert "ProgrammingError" not in process.log_tail(400)
