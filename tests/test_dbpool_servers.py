@@ -3,10 +3,13 @@ every answer is 200 and once idle for ``reuse_db_idle`` (x 1.5) no
 database file is open (roundup_wsgi/dbpool.py, issue 24 item 1).  The
 ``reuse_db_max`` bound is tested in process (tests/test_dbpool.py): from
 outside, sqlite's descriptors of closed connections, kept while another
-connection locks the file, cannot be told from kept databases.  With PostgreSQL (granian, waitress)
-each connection is seen in ``pg_stat_activity``, so the test checks that
-bound too: during a burst at most ``reuse_db_max`` databases plus one per
-server thread, at most ``reuse_db_max`` between requests, none after idle.
+connection locks the file, cannot be told from kept databases.  With
+PostgreSQL (granian, waitress) each connection is seen in
+``pg_stat_activity``, so that bound is checked too: during a burst at most
+``reuse_db_max`` databases plus one per server thread, at most
+``reuse_db_max`` between requests, none after idle.  Under ``ulimit -n
+256`` (granian) bursts answer 200 and ``/-/ready`` fails its ``files``
+check near the limit.
 
 granian's blocking threads are started outside ``threading`` (their
 ``threading.current_thread()`` is a ``_DummyThread`` that never goes) and
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import os
+import resource
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -30,6 +34,7 @@ from pathlib import Path
 import pytest
 from helpers import pg, seeded
 from helpers.servers import (
+    OUR_APP,
     LocalSession,
     ServerProcess,
     free_port,
@@ -51,9 +56,17 @@ ENV = {"ROUNDUP_WSGI_REUSE_DB_MAX": str(MAX_KEPT), "ROUNDUP_WSGI_REUSE_DB_IDLE":
 SLACK = 3.0
 
 
-def granian(port: int) -> list[str]:
+#: Seconds granian's idle blocking threads live (its minimum).
+GRANIAN_THREAD_IDLE = 5
+
+
+def granian(port: int, app: str = OUR_APP) -> list[str]:
     """granian with blocking threads that end after 5 s idle (its minimum)."""
-    return [*granian_command(port), "--blocking-threads-idle-timeout", "5"]
+    return [
+        *granian_command(port, app),
+        "--blocking-threads-idle-timeout",
+        str(GRANIAN_THREAD_IDLE),
+    ]
 
 
 def gunicorn_gthread(port: int) -> list[str]:
@@ -305,3 +318,66 @@ def test_postgresql_bursts_then_idle_close_every_connection(
                 process.log_tail(),
             )
         assert "ProgrammingError" not in process.log_tail(400)
+
+
+# -- a low descriptor limit ----------------------------------------------------
+
+#: The server's ``RLIMIT_NOFILE`` (soft and hard): ``/-/ready`` wants
+#: max(32, a tenth) = 32 free.  A burst of LOW_BURST requests in flight needs
+#: up to 6 each (sqlite: database, sessions, one-time keys, their WAL files)
+#: besides the server's own (about 40): it fits, but a database kept by every
+#: thread that ever ran would not for long.
+LOW_LIMIT = 256
+LOW_BURST = 16
+
+
+def low_limit() -> None:
+    """The server subprocess's ``ulimit -n LOW_LIMIT`` (before exec)."""
+    resource.setrlimit(resource.RLIMIT_NOFILE, (LOW_LIMIT, LOW_LIMIT))
+
+
+def test_low_descriptor_limit_granian(
+    tmp_path: Path, make_tracker: Callable[[str], Path]
+) -> None:
+    """Under ``ulimit -n 256`` (granian): bursts, each served by new threads
+    (the previous ones ended idle), answer 200 every time and ``/-/ready``
+    passes; pushed near the limit, ``/-/ready`` answers 503 with
+    the ``files`` check failing, and passes again once the descriptors are
+    back.  The server's own baseline is far from the limit, so the test app
+    (tests/apps/fd_app.py) holds descriptors on ``/-test-fds/hold`` until
+    only 16 are left, and closes them on ``/-test-fds/release``."""
+    port = free_port()
+    home = make_tracker(f"http://127.0.0.1:{port}/")
+    env = {"ROUNDUP_TRACKER_HOME": str(home), **ENV}
+    with (
+        ServerProcess(
+            granian(port, "fd_app:application"),
+            port,
+            tmp_path / "logs",
+            env=env,
+            name="granian",
+            preexec_fn=low_limit,
+        ) as process,
+        LocalSession() as session,
+    ):
+        ready = process.url + "-/ready"
+        for cycle in range(3):
+            if cycle:  # granian's blocking threads end: new ones serve next
+                time.sleep(GRANIAN_THREAD_IDLE + 0.5)
+            answers = burst(process.url, LOW_BURST)
+            assert answers == [200] * LOW_BURST, process.log_tail()
+            reply = session.get(ready)
+            assert reply.status_code == 200, reply.text
+        held = session.get(process.url + "-test-fds/hold?free=16")
+        assert held.status_code == 200
+        assert f"limit {LOW_LIMIT}" in held.text, held.text  # ulimit applied
+        reply = session.get(ready)
+        assert reply.status_code == 503, reply.text
+        assert reply.json()["failing"] == ["files"], reply.text
+        assert "near the file descriptor limit" in reply.json()["checks"]["files"]
+        assert session.get(process.url + "-test-fds/release").status_code == 200
+        assert session.get(ready).status_code == 200
+        assert burst(process.url, LOW_BURST) == [200] * LOW_BURST
+        log = process.log_tail(400)
+        assert "Too many open files" not in log
+        assert "ProgrammingError" not in log
