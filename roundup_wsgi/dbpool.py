@@ -33,6 +33,38 @@ read from the database by every request, as with a fresh database, so a
 role change, a retired user, a password change or a logout take effect on
 the next request.
 
+How many are kept, and for how long
+-----------------------------------
+
+A kept database is closed, never left behind, when:
+
+* its thread ends: the thread's ``threading.local`` storage is cleared by
+  the thread itself as it ends (also for threads a server starts outside
+  ``threading``, e.g. granian's blocking threads, whose
+  ``threading.current_thread()`` is a ``_DummyThread`` that never goes),
+  so it is closed on its own thread;
+* it sat unused for ``idle_limit`` seconds: a reaper thread, running only
+  while databases are kept, closes it between ``idle_limit`` and
+  1.5 x ``idle_limit`` (at least 0.05 s) seconds after its last request;
+* ``max_kept`` databases are already kept by other threads (per tracker and
+  process): the least recently used is closed when that is safe from this
+  thread (PostgreSQL, MySQL), else (sqlite) this request's database is
+  closed at its end, as without reuse.
+
+So at most ``max_kept`` databases are open between requests, none for
+longer than 1.5 x ``idle_limit`` seconds after its last use.  An sqlite
+connection is bound to the thread that opened it (``check_same_thread``):
+it is used and closed only there; one the reaper or the least-recently-used
+rule takes away from a thread is first removed from the pool under its lock
+(its thread opens a new one), then dropped, and the cyclic garbage
+collector (run once by the reaper after it dropped any) closes it.
+
+sqlite keeps the file descriptor of a closed connection open while another
+connection of the process holds a lock on the same file (a WAL database:
+every open connection), and gives it to the next connection it opens on
+that file; so after a burst up to one descriptor per concurrent request
+per database file stays open until the last kept database is closed.
+
 A database is closed and opened anew (never reused) when the request
 raised, Roundup's last-resort handler ran, the database reported an error
 (:class:`~roundup_wsgi.failures.ClientGuard`), the answer was a 5xx, the
@@ -83,6 +115,7 @@ databases start every request with an empty cache, as before.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import select
@@ -90,6 +123,7 @@ import sqlite3
 import threading
 import time
 import weakref
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -98,14 +132,21 @@ from roundup import date, i18n
 from roundup.cgi.client import NotFound
 
 from . import permissions
+from .options import DEFAULT_IDLE_LIMIT, DEFAULT_MAX_KEPT
+from .tracker import close_database
 
-__all__ = ["DEFAULT_IDLE_LIMIT", "DatabasePool", "Lease", "reuse_refused"]
+__all__ = [
+    "DEFAULT_IDLE_LIMIT",
+    "DEFAULT_MAX_KEPT",
+    "DatabasePool",
+    "Lease",
+    "reuse_refused",
+]
 
 logger = logging.getLogger("roundup_wsgi")
 
-#: Seconds a kept database may sit unused before it is closed, not reused
-#: (servers and firewalls drop idle connections).
-DEFAULT_IDLE_LIMIT = 300.0
+#: Shortest pause of the reaper thread between two passes, in seconds.
+_MIN_REAP_INTERVAL = 0.05
 
 #: Indexers whose state lives in the SQL transaction only (rolled back with
 #: it).  Others (xapian, whoosh) keep a writer of their own.
@@ -253,10 +294,12 @@ class _Kept:
         "data_version",
         "db",
         "nodes",
+        "owner",
         "pid",
         "signature",
         "snapshot",
         "started",
+        "thread_bound",
         "used",
         "watched",
         "writes",
@@ -265,6 +308,12 @@ class _Kept:
     def __init__(self, db: Any, signature: tuple[float, ...]) -> None:
         self.db = db
         self.pid = os.getpid()
+        #: The thread that opened it (``threading.get_ident()``).
+        self.owner = threading.get_ident()
+        #: A connection may be used and closed on ``owner`` only (sqlite).
+        self.thread_bound = any(
+            isinstance(conn, sqlite3.Connection) for conn in _connections(db)
+        )
         self.signature = signature
         #: The database's attributes right after ``Tracker.open``.
         self.snapshot = dict(vars(db))
@@ -315,32 +364,72 @@ class _Slot:
         self.kept: _Kept | None = None
 
 
-class DatabasePool:
-    """Keep one open tracker database per worker thread.
+class _Alive:
+    """Lives in a thread's ``threading.local`` storage: its finalizer runs
+    when the thread ends."""
 
-    A thread that ends (servers that start a thread per request, such as
-    ``wsgiref``'s ``ThreadingMixIn``) has its database closed as soon as its
-    ``Thread`` object is collected, so connections to a database server do
-    not pile up until the garbage collector runs.
+    __slots__ = ("__weakref__",)
+
+
+class DatabasePool:
+    """Keep one open tracker database per worker thread, at most
+    ``max_kept`` of them, none unused for long (see "How many are kept, and
+    for how long" in the module docstring).
 
     :param home: the tracker home (its files are watched for changes).
     :param idle_limit: seconds a database may sit unused and still be
-        reused (default :data:`DEFAULT_IDLE_LIMIT`).
+        reused; after 1.5 times that at most it is closed (default
+        :data:`DEFAULT_IDLE_LIMIT`).
+    :param max_kept: most databases kept open between requests (default
+        :data:`DEFAULT_MAX_KEPT`; 0: none, each request closes its own).
+    :raises ValueError: ``idle_limit`` or ``max_kept`` is negative.
     """
 
-    def __init__(self, home: str, idle_limit: float = DEFAULT_IDLE_LIMIT) -> None:
+    def __init__(
+        self,
+        home: str,
+        idle_limit: float = DEFAULT_IDLE_LIMIT,
+        max_kept: int = DEFAULT_MAX_KEPT,
+    ) -> None:
+        if not idle_limit >= 0:
+            raise ValueError(
+                f"reuse_db_idle={idle_limit!r} is not a duration: give the "
+                f"seconds a kept database may sit unused, e.g. {DEFAULT_IDLE_LIMIT:g}"
+            )
+        if isinstance(max_kept, bool) or not isinstance(max_kept, int) or max_kept < 0:
+            raise ValueError(
+                f"reuse_db_max={max_kept!r} is not a count: give the most "
+                f"databases kept open, e.g. {DEFAULT_MAX_KEPT} (0: none)"
+            )
         self.home = home
         self.idle_limit = idle_limit
+        self.max_kept = max_kept
         self._paths = _watched_files(home)
         self._local = threading.local()
+        #: The databases kept between requests, least recently used first;
+        #: a thread takes its own out (under ``_lock``) for a request.
+        self._idle: OrderedDict[_Kept, None] = OrderedDict()
+        self._lock = threading.Lock()
+        #: The reaper thread while one runs (and the process it runs in).
+        self._reaper: threading.Thread | None = None
+        self._reaper_pid = 0
         #: The reasons for refusing reuse already logged.
         self._logged: set[str] = set()
-        #: Counters for tests and logs: opened, reused, discarded.
+        #: Counters for tests and logs: opened, reused, discarded (closed
+        #: on its thread), released (taken from another thread, closed by
+        #: the garbage collector), not kept (over ``max_kept``).
         self.stats = {"opened": 0, "reused": 0, "discarded": 0}
+        self.released = 0
+        self.not_kept = 0
         #: Keep the node cache between requests (sqlite; see the module
         #: docstring), and how many requests started with a kept one.
         self.keep_nodes = True
         self.nodes_kept = 0
+
+    def kept_count(self) -> int:
+        """How many databases are kept between requests right now."""
+        with self._lock:
+            return len(self._idle)
 
     def refused(self, tracker: Any) -> str | None:
         """:func:`reuse_refused` for ``tracker``, each reason logged once."""
@@ -396,6 +485,10 @@ class DatabasePool:
     def _take(self, tracker: Any) -> _Kept:
         slot = self._slot()
         kept, slot.kept = slot.kept, None
+        if kept is not None:
+            with self._lock:
+                if self._idle.pop(kept, False) is not None:
+                    kept = None  # closed by the reaper or for another thread
         if kept is not None:
             reason = self._stale(kept)
             if reason is None:
@@ -500,7 +593,25 @@ class DatabasePool:
         kept.used = time.monotonic()
         slot = self._slot()
         if slot.kept is not None:  # another request on this thread kept one
-            self._discard(slot.kept)
+            self._close_kept(slot.kept)
+            slot.kept = None
+        evicted = None
+        with self._lock:
+            keep = len(self._idle) < self.max_kept
+            if not keep and self._idle:
+                oldest = next(iter(self._idle))
+                if not oldest.thread_bound:  # closed from here safely
+                    del self._idle[oldest]
+                    evicted, keep = oldest, True
+            if keep:
+                self._idle[kept] = None
+                self._start_reaper()
+        if evicted is not None:
+            self._discard(evicted)
+        if not keep:
+            self.not_kept += 1
+            self._discard(kept)
+            return
         slot.kept = kept
 
     def _recycle(self, kept: _Kept) -> None:
@@ -547,6 +658,8 @@ class DatabasePool:
     def _discard(self, kept: _Kept) -> None:
         self.stats["discarded"] += 1
         db, kept.db = kept.db, None
+        snapshot, kept.snapshot = kept.snapshot, {}
+        kept.nodes = kept.started = None
         if db is None:
             return
         vars(db).pop("close", None)
@@ -555,28 +668,120 @@ class DatabasePool:
         except Exception:
             logger.debug("reuse_db: rollback before close failed", exc_info=True)
         try:
-            type(db).close(db)
+            close_database(db, (snapshot.get("cursor"),))
         except Exception:
             logger.debug("reuse_db: close failed", exc_info=True)
+
+    def _close_kept(self, kept: _Kept) -> None:
+        """Close ``kept`` if it is in the pool (taken out under the lock)."""
+        with self._lock:
+            if self._idle.pop(kept, False) is not None:
+                return  # taken by the reaper or another thread already
+        self._close(kept)
+
+    def _close(self, kept: _Kept) -> bool:
+        """Close ``kept``, no longer in the pool, on this thread if allowed,
+        else drop it for the garbage collector; True if dropped."""
+        if kept.pid != os.getpid():
+            kept.db = None  # the parent's connection: not ours to close
+            return False
+        if kept.thread_bound and threading.get_ident() != kept.owner:
+            self.released += 1
+            kept.db = None
+            kept.snapshot = {}
+            kept.nodes = kept.started = None
+            return True
+        self._discard(kept)
+        return False
+
+    def _start_reaper(self) -> None:
+        """Start the reaper thread unless one runs (with ``_lock`` held)."""
+        pid = os.getpid()
+        if self._reaper is not None and self._reaper_pid == pid:
+            return
+        reaper = threading.Thread(
+            target=_reap_while_kept,
+            args=(weakref.ref(self),),
+            name="roundup-wsgi-db-reaper",
+            daemon=True,
+        )
+        self._reaper, self._reaper_pid = reaper, pid
+        reaper.start()
+
+    def reap(self) -> float | None:
+        """Close the databases unused for over ``idle_limit`` seconds (the
+        reaper thread's pass; see the module docstring).
+
+        :returns: seconds until the next pass, or ``None`` when nothing is
+            kept any more (the reaper then ends; the next kept database
+            starts a new one).
+        """
+        interval = max(self.idle_limit / 2, _MIN_REAP_INTERVAL)
+        expired = []
+        with self._lock:
+            now = time.monotonic()
+            while self._idle:
+                oldest = next(iter(self._idle))
+                if now - oldest.used <= self.idle_limit:
+                    break
+                del self._idle[oldest]
+                expired.append(oldest)
+            if not self._idle and self._reaper is threading.current_thread():
+                self._reaper = None
+                done = True
+            else:
+                done = False
+        dropped = False
+        for kept in expired:
+            logger.debug("reuse_db: closing a database idle over %g s", self.idle_limit)
+            dropped = self._close(kept) or dropped
+        if dropped or (done and expired):
+            # Closes the sqlite connections just dropped, and those closed
+            # earlier whose statements still live in a reference cycle of
+            # Roundup's (sqlite3_close_v2 waits for them): none is kept now.
+            gc.collect()
+        return None if done else interval
 
     def close_all(self) -> None:
         """Close this thread's kept database (tests, shutdown)."""
         slot = self._slot()
         kept, slot.kept = slot.kept, None
         if kept is not None:
-            self._discard(kept)
+            self._close_kept(kept)
 
     def _slot(self) -> _Slot:
         """This thread's slot; made on first use, with a finalizer that
-        closes its database once the thread's ``Thread`` object is gone."""
+        closes its database as the thread ends (its ``threading.local``
+        storage is cleared then, on the thread itself)."""
         slot: _Slot | None = getattr(self._local, "slot", None)
         if slot is None:
             slot = _Slot()
+            alive = _Alive()
             self._local.slot = slot
-            weakref.finalize(threading.current_thread(), self._thread_ended, slot)
+            self._local.alive = alive
+            finalizer = weakref.finalize(alive, self._thread_ended, slot)
+            finalizer.atexit = False
         return slot
 
     def _thread_ended(self, slot: _Slot) -> None:
         kept, slot.kept = slot.kept, None
         if kept is not None:
-            self._discard(kept)
+            self._close_kept(kept)
+
+
+def _reap_while_kept(ref: weakref.ref[DatabasePool]) -> None:
+    """The reaper thread: :meth:`DatabasePool.reap` until nothing is kept
+    or the pool is gone."""
+    while True:
+        pool = ref()
+        if pool is None:
+            return
+        try:
+            pause = pool.reap()
+        except Exception:
+            logger.exception("reuse_db: closing idle databases failed")
+            pause = max(pool.idle_limit / 2, _MIN_REAP_INTERVAL)
+        del pool
+        if pause is None:
+            return
+        time.sleep(pause)

@@ -33,7 +33,7 @@ from roundup.cgi import TranslationService
 from roundup.cgi import wsgi_handler as _roundup_wsgi_handler
 from roundup.cgi.client import BinaryFieldStorage, NotFound
 
-from . import dbpool, failures, request_body, static
+from . import dbpool, failures, pythonexpr, request_body, static
 from .compression import DEFAULT_STATIC_CACHE_SIZE, MAX_CACHED_FILE, FileCompressor
 from .options import WRITE_MODES
 from .request import Request
@@ -207,10 +207,14 @@ class RequestDispatcher:
         ``Client.opendb`` does) instead of opening it for every request;
         see :mod:`roundup_wsgi.dbpool` for what closes it and when it is
         not used (debug mode, non-SQL backends).
+    :param reuse_db_max: most databases kept open between requests, per
+        tracker and process (0: none kept).
+    :param reuse_db_idle: seconds a kept database may sit unused; it is
+        closed at most 1.5 times that after its last request.
     :raises ImportError: ``write_mode="stream"`` without the greenlet
         package (the message names the extra ``roundup-wsgi[stream]``).
     :raises ValueError: ``max_request_body`` or ``static_cache_size`` is
-        not a size,
+        not a size, ``reuse_db_max`` or ``reuse_db_idle`` is negative,
         ``write_mode`` is unknown or ``home`` is not a tracker home
         (:class:`~roundup_wsgi.tracker.TrackerHomeError`) or cannot serve
         a page: a required option unset, the database not initialised
@@ -235,6 +239,8 @@ class RequestDispatcher:
         static_cache_size: int = DEFAULT_STATIC_CACHE_SIZE,
         reuse_db: bool = True,
         static_response_cache_size: int = DEFAULT_MAX_BYTES,
+        reuse_db_max: int = dbpool.DEFAULT_MAX_KEPT,
+        reuse_db_idle: float = dbpool.DEFAULT_IDLE_LIMIT,
     ) -> None:
         if write_mode not in WRITE_MODES:
             raise ValueError(
@@ -288,8 +294,15 @@ class RequestDispatcher:
             else None
         )
         self.reuse_db = reuse_db
+        # Template expressions keep no request's objects (nor share them
+        # between threads): roundup_wsgi/pythonexpr.py.
+        pythonexpr.install()
         #: Each worker thread's kept database (:mod:`roundup_wsgi.dbpool`).
-        self.db_pool = dbpool.DatabasePool(self.home) if reuse_db else None
+        self.db_pool = (
+            dbpool.DatabasePool(self.home, reuse_db_idle, reuse_db_max)
+            if reuse_db
+            else None
+        )
         self.translator = (
             TranslationService.get_translation(lang, tracker_home=self.home)
             if lang

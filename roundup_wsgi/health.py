@@ -12,7 +12,10 @@ monitoring.
   redis``.  200 with a JSON body naming each check, or 503 with
   ``Retry-After`` naming the failing ones.  The checks run at most once per
   :data:`READY_INTERVAL` seconds per process (a result is reused until then).
-  Two more checks fail before a stop: ``drain`` while the *drain file* exists
+  The check ``files`` fails when fewer than :func:`fd_reserve` file
+  descriptors are left below the process's ``RLIMIT_NOFILE`` soft limit
+  (counted in ``/proc/self/fd``, uncached; skipped where that cannot be
+  listed).  Two more checks fail before a stop: ``drain`` while the *drain file* exists
   (remove a server from a load balancer before a restart) and ``stopping``
   once a graceful stop has begun (:func:`begin_stop`).
 * ``GET /-/metrics``: Prometheus metrics (:mod:`roundup_wsgi.metrics`), when
@@ -39,13 +42,14 @@ import ipaddress
 import json
 import logging
 import os
+import resource
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from .tracker import NOT_INITIALISED, database_state, open_tracker
+from .tracker import NOT_INITIALISED, close_database, database_state, open_tracker
 from .wsgi.proxy import CLIENT_UNKNOWN, parse_networks
 from .wsgi.types import StartResponse
 
@@ -56,6 +60,8 @@ __all__ = [
     "Operations",
     "Readiness",
     "begin_stop",
+    "fd_reserve",
+    "files_check",
     "stopping",
 ]
 
@@ -72,6 +78,30 @@ RETRY_AFTER = 5
 ENDPOINTS = ("health", "ready", "metrics")
 
 _stopping = threading.Event()
+
+
+def fd_reserve(limit: int) -> int:
+    """File descriptors that must stay free for ``/-/ready`` to pass: a
+    tenth of ``limit`` (the ``RLIMIT_NOFILE`` soft limit), at least 32 (a
+    request opens up to 6 for an sqlite tracker)."""
+    return max(32, limit // 10)
+
+
+def files_check(fd_dir: str = "/proc/self/fd") -> str:
+    """``"ok"``, or why the process is near its file descriptor limit
+    (fewer than :func:`fd_reserve` left below ``RLIMIT_NOFILE``'s soft
+    limit).  ``"ok"`` when there is no limit or ``fd_dir`` cannot be
+    listed (not Linux)."""
+    limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if limit == resource.RLIM_INFINITY:
+        return "ok"
+    try:
+        used = len(os.listdir(fd_dir))
+    except OSError:
+        return "ok"
+    if limit - used < fd_reserve(limit):
+        return f"near the file descriptor limit: {used} of {limit} open"
+    return "ok"
 
 
 def begin_stop() -> None:
@@ -169,7 +199,7 @@ class Readiness:
         finally:
             if db is not None:
                 try:
-                    db.close()
+                    close_database(db)
                 except Exception:
                     logger.debug(
                         "readiness: closing the database failed", exc_info=True
@@ -343,6 +373,7 @@ class Operations:
     ) -> Iterable[bytes]:
         checks: dict[str, str] = {}
         checks["stopping"] = "the server is stopping" if stopping() else "ok"
+        checks["files"] = files_check()
         if self.drain_file:
             draining = os.path.exists(self.drain_file)
             checks["drain"] = "draining: the drain file exists" if draining else "ok"

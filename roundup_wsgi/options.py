@@ -43,6 +43,11 @@ __all__ = [
     "split_list",
 ]
 
+#: ``reuse_db_idle``'s default, in seconds (:mod:`roundup_wsgi.dbpool`).
+DEFAULT_IDLE_LIMIT = 60.0
+#: ``reuse_db_max``'s default: databases kept per tracker and process.
+DEFAULT_MAX_KEPT = 32
+
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 _NONE = ("", "none")
@@ -166,6 +171,20 @@ OPTIONS: tuple[Option, ...] = (
         True,
         "keep each worker thread's tracker database open between requests "
         "(rolled back and reset after each); false: open it per request",
+    ),
+    Option(
+        "reuse_db_max",
+        int,
+        DEFAULT_MAX_KEPT,
+        "most databases reuse_db keeps open between requests, per tracker "
+        "and process (0: none)",
+    ),
+    Option(
+        "reuse_db_idle",
+        float,
+        DEFAULT_IDLE_LIMIT,
+        "seconds a kept database may sit unused; it is closed at most 1.5 "
+        "times that after its last request",
     ),
     Option(
         "trusted_proxies",

@@ -23,6 +23,7 @@ __all__ = [
     "TrackerNotReadyError",
     "check_tracker_home",
     "check_tracker_ready",
+    "close_database",
     "create_tracker",
     "database_state",
     "host_port",
@@ -37,6 +38,8 @@ __all__ = [
 BACKENDS = ("sqlite", "anydbm", "postgresql")
 
 CONFIG_INI = "config.ini"
+
+logger = logging.getLogger("roundup_wsgi")
 
 
 class TrackerHomeError(ValueError):
@@ -404,6 +407,32 @@ def open_tracker(home: str, optimize: bool = True) -> Any:
         raise
 
 
+def close_database(db: Any, cursors: tuple[Any, ...] = ()) -> None:
+    """Close a tracker database and its sessions and one-time-keys stores
+    now (``db.close()``), closing their cursors first.
+
+    sqlite closes a connection only once no cursor holds a statement
+    (``sqlite3_close_v2``); Roundup's ``close`` leaves the last statement
+    on ``db.cursor``, so the file (and, in WAL mode, its lock, which keeps
+    the descriptors of every other connection closed meanwhile open) stays
+    until the garbage collector frees the cursor.
+
+    :param db: an open tracker database (``Tracker.open`` result).
+    :param cursors: more cursors to close (e.g. one replaced earlier).
+    :raises Exception: what the backend's ``close`` raises.
+    """
+    found = [*cursors, getattr(db, "cursor", None)]
+    for name in ("Session", "Otk"):
+        found.append(getattr(getattr(db, name, None), "cursor", None))
+    for cursor in found:
+        if cursor is not None and hasattr(cursor, "close"):
+            try:
+                cursor.close()
+            except Exception:
+                logger.debug("closing a cursor failed", exc_info=True)
+    db.close()
+
+
 def create_session_tables(tracker: Any) -> None:
     """Create a sqlite tracker's session and one-time-key tables now.
 
@@ -434,7 +463,7 @@ def create_session_tables(tracker: Any) -> None:
     except Exception:
         pass
     finally:
-        db.close()
+        close_database(db)
 
 
 def create_tracker(

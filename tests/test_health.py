@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -31,9 +32,34 @@ def test_health_and_ready_answer_json(tracker_home: Path) -> None:
     ready = web.get("/-/ready")
     assert ready.json == {
         "status": "ok",
-        "checks": {"database": "ok", "db_directory": "ok", "stopping": "ok"},
+        "checks": {
+            "database": "ok",
+            "db_directory": "ok",
+            "files": "ok",
+            "stopping": "ok",
+        },
     }
     assert web.head("/-/ready").body == b""
+
+
+def test_ready_fails_near_the_file_descriptor_limit(tracker_home: Path) -> None:
+    """Fewer than fd_reserve(limit) descriptors left: 503 naming "files"."""
+    import resource
+
+    from roundup_wsgi.health import fd_reserve
+
+    web = client(make_app(tracker_home))
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    used = len(os.listdir("/proc/self/fd"))
+    limit = used + fd_reserve(used + 64) - 1
+    resource.setrlimit(resource.RLIMIT_NOFILE, (limit, hard))
+    try:
+        ready = web.get("/-/ready", status=503)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert ready.json["failing"] == ["files"]
+    assert "file descriptor limit" in ready.json["checks"]["files"]
+    assert web.get("/-/ready").json["checks"]["files"] == "ok"
 
 
 def test_roundup_class_names_cannot_start_with_a_dash() -> None:

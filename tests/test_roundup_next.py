@@ -43,7 +43,9 @@ def test_the_wsgi_script_builds_its_application_without_future_warnings(
         # setenv first, so the variable the script sets is removed afterwards.
         monkeypatch.setenv(name, "")
         monkeypatch.delenv(name)
-    monkeypatch.setattr(roundup_wsgi.app, "application", roundup_wsgi.app.LazyApplication())
+    monkeypatch.setattr(
+        roundup_wsgi.app, "application", roundup_wsgi.app.LazyApplication()
+    )
     namespace: dict[str, object] = {}
     with warnings.catch_warnings():
         warnings.simplefilter("error", FutureWarning)

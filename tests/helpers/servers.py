@@ -46,6 +46,7 @@ __all__ = [
     "log_section",
     "raw_fetch",
     "stop_process",
+    "uwsgi_command",
     "waitress_command",
 ]
 
@@ -171,6 +172,24 @@ def hypercorn_command(port: int, app: str = OUR_APP) -> list[str]:
         "--workers",
         "0",
         app,
+    ]
+
+
+def uwsgi_command(port: int, app: str = OUR_APP, threads: int = 4) -> list[str]:
+    """Command line serving ``app`` with uWSGI (pip's pyuwsgi, beside this
+    Python): one process, ``threads`` threads, HTTP on 127.0.0.1:port."""
+    return [
+        str(Path(sys.executable).with_name("uwsgi")),
+        "--http-socket",
+        f"127.0.0.1:{port}",
+        "--module",
+        app,
+        "--threads",
+        str(threads),
+        "--need-app",
+        "--die-on-term",
+        "--add-header",
+        "Connection: close",
     ]
 
 

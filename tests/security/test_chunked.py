@@ -16,7 +16,6 @@ from __future__ import annotations
 import http.client
 import io
 import json
-import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -32,7 +31,7 @@ from helpers.servers import (
     ServerProcess,
     free_port,
 )
-from helpers.wsgi import call_wsgi
+from helpers.wsgi import REST_HEADERS, call_wsgi, make_environ
 from roundup import instance
 from test_error_pages import Browser, http_send, multipart
 
@@ -89,28 +88,13 @@ def issue_files(home: Path, title: str) -> list[Any] | None:
 
 def rest_environ(body: Any, **extra: Any) -> dict[str, Any]:
     """A REST POST without ``CONTENT_LENGTH``, as gunicorn or granian give it."""
-    environ = {
-        "REQUEST_METHOD": "POST",
-        "PATH_INFO": "/rest/data/issue",
-        "QUERY_STRING": "",
-        "SERVER_NAME": "localhost",
-        "SERVER_PORT": "80",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "HTTP_HOST": "localhost",
-        "HTTP_TRANSFER_ENCODING": "chunked",
-        "CONTENT_TYPE": "application/json",
-        "HTTP_X_REQUESTED_WITH": "rest",
-        "HTTP_ORIGIN": "http://localhost",
-        "HTTP_REFERER": "http://localhost/",
-        "HTTP_AUTHORIZATION": seeded.ADMIN_AUTH["Authorization"],
-        "wsgi.input": body,
-        "wsgi.errors": sys.stderr,
-        "wsgi.url_scheme": "http",
-        "wsgi.version": (1, 0),
-        "wsgi.multithread": False,
-        "wsgi.multiprocess": False,
-        "wsgi.run_once": False,
-    }
+    environ = make_environ(
+        "POST",
+        "/rest/data/issue",
+        {**REST_HEADERS, **seeded.ADMIN_AUTH, "Transfer-Encoding": "chunked"},
+    )
+    environ["SERVER_PROTOCOL"] = "HTTP/1.1"
+    environ["wsgi.input"] = body
     environ.update(extra)
     return environ
 
