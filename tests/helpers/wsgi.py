@@ -248,7 +248,8 @@ def request_garbage(
         return sorted(
             type(item).__name__
             for item in gc.garbage
-            if (isinstance(item, dict) and "REQUEST_METHOD" in item)
+            # type(), not isinstance(): a dead weakref.proxy raises on the latter
+        if (type(item) is dict and "REQUEST_METHOD" in item)
             or type(item).__module__.startswith(modules)
         )
     finally:
