@@ -249,7 +249,7 @@ def request_garbage(
             type(item).__name__
             for item in gc.garbage
             # type(), not isinstance(): a dead weakref.proxy raises on the latter
-        if (type(item) is dict and "REQUEST_METHOD" in item)
+            if (type(item) is dict and "REQUEST_METHOD" in item)
             or type(item).__module__.startswith(modules)
         )
     finally:
