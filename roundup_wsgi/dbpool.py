@@ -47,17 +47,23 @@ A kept database is closed, never left behind, when:
   while databases are kept, closes it between ``idle_limit`` and
   1.5 x ``idle_limit`` (at least 0.05 s) seconds after its last request;
 * ``max_kept`` databases are already kept by other threads (per tracker and
-  process): the least recently used is closed when that is safe from this
-  thread (PostgreSQL, MySQL), else (sqlite) this request's database is
-  closed at its end, as without reuse.
+  process): the least recently used is closed, from this thread (for a
+  thread-bound sqlite connection, see below, this request's database is
+  closed at its end instead, as without reuse).
 
 So at most ``max_kept`` databases are open between requests, none for
-longer than 1.5 x ``idle_limit`` seconds after its last use.  An sqlite
-connection is bound to the thread that opened it (``check_same_thread``):
-it is used and closed only there; one the reaper or the least-recently-used
-rule takes away from a thread is first removed from the pool under its lock
-(its thread opens a new one), then dropped, and the cyclic garbage
-collector (run once by the reaper after it dropped any) closes it.
+longer than 1.5 x ``idle_limit`` seconds after its last use.  A thread
+takes its database out of the pool (under its lock) for a request; one the
+reaper or the least-recently-used rule took out first is never used by its
+thread again (it opens a new one), so a database is used by one thread at a
+time and closed (``close_database``) by whichever thread took it, never
+while in use.  For sqlite that needs ``check_same_thread=False``: the
+pool opens Roundup's connection again so (:func:`_share_sqlite`), and the
+sessions and one-time keys connections Roundup opens later through
+``db.sql_open_connection``.  A database whose sqlite connection could not
+be opened so stays bound to its thread: used and closed only there, and
+when taken away, dropped for the cyclic garbage collector (run once by the
+reaper after it dropped any).
 
 sqlite keeps the file descriptor of a closed connection open while another
 connection of the process holds a lock on the same file (a WAL database:
@@ -243,6 +249,59 @@ def _readable(conn: Any) -> bool:
     return bool(readable)
 
 
+def _reopen_shared(conn: sqlite3.Connection, cursor: Any, timeout: float) -> Any:
+    """A connection to ``conn``'s database file opened with
+    ``check_same_thread=False`` and ``conn``'s row and text factories and
+    isolation level, and its cursor; ``conn`` and ``cursor`` are closed."""
+    listing = conn.execute("PRAGMA database_list")
+    try:
+        path = next(row[2] for row in listing.fetchall() if row[1] == "main")
+    finally:
+        listing.close()
+    shared = sqlite3.connect(
+        path,
+        timeout=timeout,
+        isolation_level=conn.isolation_level,
+        check_same_thread=False,
+    )
+    shared.row_factory = conn.row_factory
+    shared.text_factory = conn.text_factory
+    if cursor is not None:
+        cursor.close()
+    conn.close()
+    return shared, shared.cursor()
+
+
+def _share_sqlite(db: Any) -> bool:
+    """Give a new sqlite database connections that another thread may close
+    once the pool took the database away from its idle thread (the reaper,
+    the least-recently-used rule): its own is opened again with
+    ``check_same_thread=False``, and so are those Roundup opens later
+    through ``db.sql_open_connection`` (the sessions and one-time keys
+    stores).  The pool never lets two threads use one at a time.
+
+    :returns: ``True`` if done; ``False`` (nothing changed) for another
+        backend, or a connection in a transaction or already opened by a
+        store.
+    """
+    conn = getattr(db, "conn", None)
+    if not isinstance(conn, sqlite3.Connection) or conn.in_transaction:
+        return False
+    for name in ("Session", "Otk"):
+        if getattr(getattr(db, name, None), "conn", None) is not None:
+            return False
+    timeout = float(getattr(db.config, "RDBMS_SQLITE_TIMEOUT", 30))
+    opener = db.sql_open_connection
+
+    def sql_open_connection(dbname: str | None = None) -> Any:
+        opened, cursor = opener() if dbname is None else opener(dbname=dbname)
+        return _reopen_shared(opened, cursor, timeout)
+
+    db.conn, db.cursor = _reopen_shared(conn, getattr(db, "cursor", None), timeout)
+    db.sql_open_connection = sql_open_connection
+    return True
+
+
 def _node_cache_supported(db: Any) -> bool:
     """True for a database whose node cache may be kept: an sqlite
     connection (``PRAGMA data_version``) and Roundup's ``dict``/``list``
@@ -305,13 +364,16 @@ class _Kept:
         "writes",
     )
 
-    def __init__(self, db: Any, signature: tuple[float, ...]) -> None:
+    def __init__(
+        self, db: Any, signature: tuple[float, ...], shared: bool = False
+    ) -> None:
         self.db = db
         self.pid = os.getpid()
         #: The thread that opened it (``threading.get_ident()``).
         self.owner = threading.get_ident()
-        #: A connection may be used and closed on ``owner`` only (sqlite).
-        self.thread_bound = any(
+        #: A connection may be used and closed on ``owner`` only (sqlite,
+        #: unless opened by :func:`_share_sqlite`).
+        self.thread_bound = not shared and any(
             isinstance(conn, sqlite3.Connection) for conn in _connections(db)
         )
         self.signature = signature
@@ -499,9 +561,14 @@ class DatabasePool:
             self._discard(kept)
         signature = _signature(self._paths)
         db = tracker.open(None)
+        try:
+            shared = _share_sqlite(db)
+        except Exception:
+            close_database(db)
+            raise
         permissions.install(db)
         self.stats["opened"] += 1
-        kept = _Kept(db, signature)
+        kept = _Kept(db, signature, shared)
         if _node_cache_supported(db):
             _watch_writes(db, kept.writes)
             kept.watched = True

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import importlib
 from collections.abc import Callable
 from pathlib import Path
@@ -12,6 +11,7 @@ from wsgiref.validate import validator
 
 import pytest
 from helpers import seeded
+from helpers.wsgi import request_garbage
 from webtest import TestApp
 
 import roundup_wsgi.app
@@ -300,12 +300,9 @@ def test_static_and_health_answers_leave_no_reference_cycle(
     for path in paths:  # the tracker is opened, the caches filled
         get(path)
     assert len(find_layer(app, RequestDispatcher).response_cache or ()) == 1
-    gc.collect()
-    gc.disable()
-    try:
-        answers = [get(path) for path in paths for _ in range(3)]
-        unreachable = gc.collect()
-    finally:
-        gc.enable()
+    answers: list[str] = []
+    left = request_garbage(
+        lambda: answers.extend(get(path) for path in paths for _ in range(3))
+    )
     assert answers == ["200 OK"] * len(answers)
-    assert unreachable == 0
+    assert left == []

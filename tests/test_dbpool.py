@@ -470,10 +470,64 @@ def test_thread_churn_keeps_at_most_max_and_closes_idle_ones(
         for r in caplog.records
         if r.exc_info and isinstance(r.exc_info[1], sqlite3.ProgrammingError)
     ]
-    assert pool.not_kept > 0
+    # Over reuse_db_max the least recently used database is closed (its
+    # sqlite connections may be closed from another thread), none is left
+    # to the garbage collector.
+    assert pool.not_kept == 0
+    assert pool.released == 0
     # After idle the next request opens anew and answers.
     app.get("/issue1", status=200)
     pool.close_all()
+
+
+def test_the_reaper_closes_an_idle_threads_sqlite_connections(home: Path) -> None:
+    """The reaper closes the connections of a database kept by a thread
+    that is alive but idle (``close``, on the reaper's thread), instead of
+    dropping them for the garbage collector (Python 3.13: ``ResourceWarning:
+    unclosed database``); the thread then opens a new one."""
+    import gc
+    import warnings
+
+    from roundup_wsgi.dbpool import _connections
+
+    dispatcher = RequestDispatcher(str(home), reuse_db_idle=0.1)
+    pool = dispatcher.db_pool
+    assert pool is not None
+    app = TestApp(dispatcher, extra_environ={"HTTP_HOST": "localhost"})
+    conns: list[sqlite3.Connection] = []
+    answers: list[int] = []
+    served, leave, again = threading.Event(), threading.Event(), threading.Event()
+
+    def worker() -> None:
+        answers.append(app.get("/issue1").status_int)
+        kept = pool._slot().kept
+        assert kept is not None
+        conns.extend(_connections(kept.db))
+        served.set()
+        leave.wait(60)  # alive and idle while the reaper runs
+        answers.append(app.get("/issue1").status_int)
+        again.set()
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        thread = threading.Thread(target=worker)
+        thread.start()
+        assert served.wait(60)
+        assert wait_for(lambda: pool.kept_count() == 0)
+        assert len(conns) >= 2  # the database's and the one-time keys'
+        for conn in conns:
+            with pytest.raises(sqlite3.ProgrammingError, match="closed database"):
+                conn.execute("SELECT 1")
+        leave.set()
+        assert again.wait(60)
+        thread.join()
+        del conns[:]
+        pool.close_all()
+        gc.collect()
+    assert answers == [200, 200]
+    assert pool.released == 0
+    assert stats(dispatcher)["opened"] == 2
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
 
 
 def test_reuse_db_max_zero_keeps_none(home: Path) -> None:

@@ -302,11 +302,24 @@ def test_malformed_multipart_body_is_400(apps: dict[str, RequestDispatcher]) -> 
 # -- files: wsgi.file_wrapper and close() -------------------------------------
 
 
-def open_fds() -> int:
-    """Open file descriptors of this process, after collecting garbage (so
-    files other tests left to the garbage collector do not count)."""
+#: Where Roundup keeps attachments' files: the tests count descriptors to
+#: them only (the reuse_db reaper may close other tests' databases meanwhile).
+ATTACHMENTS = os.sep + os.path.join("db", "files", "file") + os.sep
+
+
+def open_fds(under: str = "") -> int:
+    """Open file descriptors of this process to paths containing ``under``,
+    after collecting garbage (so files other tests left to the garbage
+    collector do not count)."""
     gc.collect()
-    return len(os.listdir("/proc/self/fd"))
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:  # closed meanwhile (the listing's own descriptor)
+            continue
+        count += under in target
+    return count
 
 
 def start_file(app: Any, environ: dict[str, Any]) -> Any:
@@ -334,9 +347,9 @@ def test_file_of_one_block_is_one_chunk(apps: dict[str, RequestDispatcher]) -> N
     cheaper than the server's file path; the file is closed at once."""
     environ = make_environ("GET", "/file2/big.bin", {"Range": "bytes=10-19"})
     environ["wsgi.file_wrapper"] = FileWrapper
-    fds = open_fds()
+    fds = open_fds(ATTACHMENTS)
     app_iter = start_file(apps["buffer"], environ)
-    assert open_fds() == fds
+    assert open_fds(ATTACHMENTS) == fds
     assert list(app_iter) == [BIG[10:20]]
 
 
@@ -358,15 +371,15 @@ def test_close_releases_the_file_when_the_server_stops_early(
     environ = make_environ("GET", "/file2/big.bin", {})
     if wrapper:
         environ["wsgi.file_wrapper"] = wrapper
-    before = open_fds()
+    before = open_fds(ATTACHMENTS)
     app_iter = start_file(apps["buffer"], environ)
-    assert open_fds() == before + 1
+    assert open_fds(ATTACHMENTS) == before + 1
     chunks = iter(app_iter)
     for _ in range(read_chunks):
         next(chunks)
     app_iter.close()
     app_iter.close()  # idempotent
-    assert open_fds() == before
+    assert open_fds(ATTACHMENTS) == before
 
 
 def test_file_chunks_close_before_iteration_closes_file(tmp_path: Path) -> None:

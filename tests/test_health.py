@@ -52,7 +52,9 @@ def test_ready_fails_near_the_file_descriptor_limit(tracker_home: Path) -> None:
     web = client(make_app(tracker_home))
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     used = len(os.listdir("/proc/self/fd"))
-    limit = used + fd_reserve(used + 64) - 1
+    # half the reserve left free: still failing if the reuse_db reaper
+    # closes other tests' databases meanwhile, and room to open this one's
+    limit = used + fd_reserve(used + 64) // 2
     resource.setrlimit(resource.RLIMIT_NOFILE, (limit, hard))
     try:
         ready = web.get("/-/ready", status=503)

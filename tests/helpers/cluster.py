@@ -33,6 +33,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Protocol
 
 from .deploy import DEPLOY_DIR, rewrite
 from .servers import free_port, log_section, stop_process
@@ -292,6 +293,16 @@ class AppHost:
         return log_section(self.log_file, lines)
 
 
+class Server(Protocol):
+    """What :class:`Balancer` needs of a host: its name and ``address:port``."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def bind(self) -> str: ...
+
+
 class Balancer:
     """HAProxy from ``deploy/cluster/haproxy.cfg`` on ``127.0.0.1:port`` in
     front of ``hosts``.
@@ -303,7 +314,7 @@ class Balancer:
     def __init__(
         self,
         haproxy: str,
-        hosts: Sequence[AppHost],
+        hosts: Sequence[Server],
         port: int,
         work_dir: Path,
         check_path: str = READY_PATH,

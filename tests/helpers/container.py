@@ -225,8 +225,18 @@ def build_image(podman: Podman) -> str:
     The tag holds a hash of the sources, so an unchanged tree reuses the image.
     """
     base = base_image(podman)
+    # what the Containerfile copies (not compose.yaml: no rebuild for it)
     sources = [
-        CONTAINER_DIR,
+        CONTAINER_DIR / name
+        for name in (
+            "Containerfile",
+            "requirements.txt",
+            "build-requirements.txt",
+            "entrypoint.py",
+            "healthcheck.py",
+        )
+    ]
+    sources += [
         REPO / "deploy" / "gunicorn.conf.py",
         REPO / "roundup_wsgi",
     ]

@@ -238,6 +238,7 @@ class ServerProcess:
         ready_path: str = "/@@file/style.css",
         start_timeout: float = START_TIMEOUT,
         poll_timeout: float = 5.0,
+        preexec_fn: Callable[[], object] | None = None,
     ) -> None:
         """Prepare (not start) ``command``, which must listen on 127.0.0.1:``port``.
 
@@ -246,6 +247,8 @@ class ServerProcess:
         :param poll_timeout: seconds one poll of ``ready_path`` waits for
             its answer before the next is sent (a server under valgrind
             needs long enough that it answers exactly one).
+        :param preexec_fn: run in the child before ``command``
+            (``subprocess.Popen``'s), e.g. to lower a resource limit.
         """
         self.command = list(command)
         self.port = port
@@ -255,6 +258,7 @@ class ServerProcess:
         self.start_timeout = start_timeout
         self.poll_timeout = poll_timeout
         self.extra_env = dict(env or {})
+        self.preexec_fn = preexec_fn
         self.proc: subprocess.Popen[bytes] | None = None
         self.stdout_log = self.log_dir / f"{name}.stdout.log"
         self.stderr_log = self.log_dir / f"{name}.stderr.log"
@@ -302,6 +306,7 @@ class ServerProcess:
                 stderr=err,
                 env=self.environment(),
                 cwd=str(self.log_dir),
+                preexec_fn=self.preexec_fn,
             )
         try:
             self._wait_ready()

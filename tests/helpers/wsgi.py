@@ -10,8 +10,9 @@ renderings of one page.
 
 from __future__ import annotations
 
+import gc
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -223,3 +224,35 @@ def as_hypercorn(start_response: Any) -> Any:
 
     hypercorn_start_response.__module__ = "hypercorn.app_wrappers"
     return hypercorn_start_response
+
+
+def request_garbage(
+    run: Callable[[], object], modules: str = "roundup_wsgi"
+) -> list[str]:
+    """What ``run()`` leaves to the cyclic garbage collector: the type names
+    of the unreachable objects that are environs (dicts holding
+    ``REQUEST_METHOD``) or instances of classes from ``modules`` (a module
+    name prefix).
+
+    The collector is off while ``run`` runs, and ``gc.DEBUG_SAVEALL`` keeps
+    what it then finds, so only these objects count: garbage other threads
+    make meanwhile (a server thread of an earlier test, the ``reuse_db``
+    reaper closing a kept database) is not this request's.
+    """
+    gc.collect()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        run()
+        gc.collect()
+        return sorted(
+            type(item).__name__
+            for item in gc.garbage
+            # type(), not isinstance(): a dead weakref.proxy raises on the latter
+            if (type(item) is dict and "REQUEST_METHOD" in item)
+            or type(item).__module__.startswith(modules)
+        )
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
