@@ -46,10 +46,11 @@ from .tracker import (
 )
 from .wsgi import errorpages, finish
 from .wsgi.accesslog import escape
+from .wsgi.requestid import REQUEST_ID
 from .wsgi.responsecache import DEFAULT_MAX_BYTES, ResponseCache
 from .wsgi.types import ExcInfo, StartResponse
 
-__all__ = ["WRITE_MODES", "RequestDispatcher"]
+__all__ = ["WRITE_MODES", "RequestDispatcher", "new_request_id"]
 
 logger = logging.getLogger("roundup_wsgi")
 
@@ -67,6 +68,9 @@ def _with_log_context(func: _F) -> _F:
     handler does (process name ``wsgi_handler``, a trace id, and the path as
     the trace reason); unchanged where Roundup has no ``logcontext``.
 
+    The request's id, when a :class:`~.wsgi.requestid.RequestIds` above
+    gave it one (``environ[REQUEST_ID]``), is the trace id.
+
     Static-file requests (``/@@file/...``, ``/_file/...``) get the process
     name and trace id but no trace reason: Roundup's ``store_trace_reason``
     compiles its ``extract`` expression with ``eval`` on every call, a third
@@ -82,16 +86,25 @@ def _with_log_context(func: _F) -> _F:
     @functools.wraps(func)
     def wrapper(self: Any, environ: dict[str, Any], start_response: Any) -> Any:
         path = environ.get("PATH_INFO", "")
-        if path.startswith(_STATIC_PATHS):
-            return light(self, environ, start_response)
-        return full(self, environ, start_response)
+        answer = light if path.startswith(_STATIC_PATHS) else full
+        request_id = environ.get(REQUEST_ID)
+        if request_id is None:
+            return answer(self, environ, start_response)
+        # The request's id (the balancer's, :mod:`.wsgi.requestid`) is
+        # Roundup's trace id: gen_trace_id keeps one already set.
+        token = _TRACE_ID.set(request_id)
+        try:
+            return answer(self, environ, start_response)
+        finally:
+            _TRACE_ID.reset(token)
 
     return cast(_F, wrapper)
 
 
 def _new_trace_id() -> str:
     """A trace id for the access log line of an answer from the response
-    cache (no Roundup code runs, so none is made for it): Roundup's
+    cache (no Roundup code runs, so none is made for it), or a request id
+    (:func:`new_request_id`): Roundup's
     ``logcontext.idgen()``, except that its default without the nanoid
     package (``short_uuid``: a uuid4 in base 62, some 20 us) is replaced by
     this process's random prefix (40 bits, always 10 hex digits, made anew
@@ -103,8 +116,8 @@ def _new_trace_id() -> str:
     base 64 (a decimal one half of a zero-padded hex one), and letters and
     digits alone go into the access log unescaped.
     """
-    generate = _logcontext.idgen
-    if generate is _logcontext.short_uuid:
+    generate = _logcontext.idgen if _logcontext is not None else None
+    if generate is None or generate is _logcontext.short_uuid:
         return f"{_trace_prefix}{next(_trace_count)}"
     return str(generate())
 
@@ -115,6 +128,10 @@ def _new_trace_prefix() -> None:
     _trace_prefix = f"{random.getrandbits(40):010x}"
     _trace_count = itertools.count(1)
 
+
+#: A new request id (:class:`~.wsgi.requestid.RequestIds` calls it when no
+#: trusted proxy gave one): a trace id as :func:`_new_trace_id` makes them.
+new_request_id = _new_trace_id
 
 _trace_prefix: str
 _trace_count: itertools.count[int]
@@ -355,7 +372,11 @@ class RequestDispatcher:
                 if key is not None:
                     entry = cache.get(key)
                     if entry is not None:
-                        if _logcontext is not None and finish.ENVIRON_KEY in environ:
+                        if (
+                            REQUEST_ID not in environ
+                            and _logcontext is not None
+                            and finish.ENVIRON_KEY in environ
+                        ):
                             finish.note(environ, "trace_id", _new_trace_id())
                         return entry.send(start_response, environ)
         return self._answer(environ, start_response)
@@ -365,7 +386,11 @@ class RequestDispatcher:
         self, environ: dict[str, Any], start_response: StartResponse
     ) -> Iterable[bytes]:
         """Answer one request in Roundup's log context."""
-        if _logcontext is not None and finish.ENVIRON_KEY in environ:
+        if (
+            _logcontext is not None
+            and finish.ENVIRON_KEY in environ
+            and REQUEST_ID not in environ
+        ):
             # The access log's trace id: the one Roundup's log lines carry.
             finish.note(environ, "trace_id", str(_TRACE_ID.get()))
         if self._streaming is not None:
@@ -584,6 +609,8 @@ class RequestDispatcher:
             request.file_encoder = None
             if watch is not None:
                 watch.release()
+                # The Roundup user, for the access log (format_json).
+                finish.note(env, "user", getattr(client, "user", None))
             # Roundup's Client and its Session refer to each other.
             vars(client).pop("session_api", None)
             vars(client).pop("serve_static_file", None)

@@ -27,6 +27,7 @@ from typing import Any, Literal
 from .compression import DEFAULT_STATIC_CACHE_SIZE
 from .request_body import DEFAULT_MAX_REQUEST_BODY
 from .wsgi.mount import TRACKER_NAME
+from .wsgi.requestid import DEFAULT_HEADER as DEFAULT_REQUEST_ID_HEADER
 from .wsgi.responsecache import DEFAULT_MAX_BYTES
 
 __all__ = [
@@ -227,6 +228,31 @@ OPTIONS: tuple[Option, ...] = (
         None,
         "while this file exists /-/ready answers 503 (check 'drain'): take "
         "the server out of a load balancer before a restart",
+        scope="app",
+    ),
+    # Request ids (issue 23): roundup_wsgi.wsgi.requestid.
+    Option(
+        "request_id_header",
+        str,
+        DEFAULT_REQUEST_ID_HEADER,
+        "header carrying each request's id: taken from trusted proxies (or "
+        "their W3C traceparent's trace-id), else made; Roundup's trace id and "
+        "the access log's",
+        scope="app",
+    ),
+    Option(
+        "send_request_id",
+        bool,
+        False,
+        "send the request's id back in the response's request_id_header",
+        scope="app",
+    ),
+    Option(
+        "access_log_format",
+        Literal["combined", "json"],
+        "combined",
+        "the access log's lines: combined (Apache's, duration and request id "
+        "added) or json (one object per line)",
         scope="app",
     ),
 )

@@ -232,7 +232,8 @@ def test_nginx_https_in_front_of_gunicorn(
         {
             "server 127.0.0.1:8080;": f"server 127.0.0.1:{app_port};",
             "listen 80;": f"listen 127.0.0.1:{http_port};",
-            "listen 443 ssl;": f"listen 127.0.0.1:{https_port} ssl;",
+            "listen 443 ssl http2;": f"listen 127.0.0.1:{https_port} ssl http2;",
+            "/var/log/nginx/roundup.access.log": str(tmp_path / "nginx.log"),
             "server_name bugs.example.org;": "server_name 127.0.0.1;",
             "/etc/ssl/certs/bugs.example.org.pem": str(cert),
             "/etc/ssl/private/bugs.example.org.key": str(key),

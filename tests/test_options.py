@@ -43,6 +43,10 @@ def test_every_option_has_help_and_a_unique_flag() -> None:
         "metrics",
         "health_networks",
         "drain_file",
+        # request ids (issue 23)
+        "request_id_header",
+        "send_request_id",
+        "access_log_format",
     }
     assert DISPATCHER_OPTIONS["write_mode"].default == WRITE_MODES[0] == "auto"
 

@@ -332,6 +332,9 @@ def _build_app(args: argparse.Namespace, target: str | dict[str, str]) -> WSGIAp
             metrics=args.metrics,
             health_networks=args.health_networks,
             drain_file=args.drain_file,
+            request_id_header=args.request_id_header,
+            send_request_id=args.send_request_id,
+            access_log_format=args.access_log_format,
             **options,
         )
     except (ValueError, MissingPackageError, ImportError) as exc:

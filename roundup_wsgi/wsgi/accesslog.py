@@ -16,6 +16,11 @@ header, cookies, request bodies, and the values of query parameters whose
 names contain ``password``, ``passwd``, ``secret`` or ``token`` (shown as
 ``***``).
 
+With ``format="json"`` each line is instead one JSON object (made by the
+standard :mod:`json` encoder, ASCII only, so no raw control character,
+quote or non-UTF-8 byte gets through), for log shippers; see
+:func:`format_json` for its fields.
+
 Lines go to the logger ``roundup_wsgi.access`` at level INFO, so a standard
 logging configuration routes them (``logging.config.dictConfig``, a
 gunicorn ``logconfig_dict``, ...).
@@ -23,22 +28,27 @@ gunicorn ``logconfig_dict``, ...).
 
 from __future__ import annotations
 
+import datetime
+import json
 import logging
 import os
 import re
 import threading
 import time
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
 from urllib.parse import quote
 
 from .finish import Finished
 
 __all__ = [
+    "FORMATS",
     "LOGGER_NAME",
     "LOG_FORMAT",
     "AccessLog",
     "LineHandler",
     "escape",
+    "format_json",
     "format_line",
     "redact_query",
 ]
@@ -219,14 +229,97 @@ def format_line(finished: Finished) -> str:
     )
 
 
+def _text(value: str) -> str:
+    """A native string of the environ (PEP 3333, "Unicode Issues": latin-1
+    text of the bytes) as the UTF-8 text it was sent as; bytes that are not
+    UTF-8 as ``\\xhh``."""
+    try:
+        raw = value.encode("latin-1")
+    except UnicodeEncodeError:  # not from the server: already text
+        return value
+    return raw.decode("utf-8", "backslashreplace")
+
+
+def format_json(finished: Finished, trackers: Mapping[str, str] | None = None) -> str:
+    """The JSON access-log line of one finished response: an object with
+    ``time`` (the request's start, RFC 3339 in UTC with microseconds),
+    ``remote_addr``, ``method``, ``path`` (``SCRIPT_NAME`` and
+    ``PATH_INFO`` as UTF-8 text), ``query`` (redacted by
+    :func:`redact_query`), ``protocol``, ``status`` (a number), ``bytes``,
+    ``duration_us``, ``request_id``, ``user_agent``, ``referer``,
+    ``tracker`` and ``user`` (the Roundup user, where known), each null when
+    unknown; encoded by :func:`json.dumps` in ASCII (RFC 8259).
+
+    :param trackers: ``{mount name: tracker}`` (``{"": name}`` for one
+        tracker at ``/``), for ``tracker``.
+    """
+    environ = finished.environ
+    get = environ.get
+    path = (get("SCRIPT_NAME") or "") + (get("PATH_INFO") or "")
+    tracker = None
+    if trackers:
+        tracker = trackers.get("")
+        if tracker is None:
+            tracker = trackers.get(path[1:].partition("/")[0])
+    status = finished.status
+    code = status[:3] if status and status[:3].isdigit() else None
+    notes = finished.notes
+    user = notes.get("user") or get("REMOTE_USER")
+    agent, referer = get("HTTP_USER_AGENT"), get("HTTP_REFERER")
+    return json.dumps(
+        {
+            "time": datetime.datetime.fromtimestamp(
+                finished.started, datetime.timezone.utc
+            ).isoformat(timespec="microseconds"),
+            "remote_addr": get("REMOTE_ADDR"),
+            "method": get("REQUEST_METHOD"),
+            "path": _text(path),
+            "query": _text(redact_query(get("QUERY_STRING") or "")),
+            "protocol": get("SERVER_PROTOCOL"),
+            "status": int(code) if code else None,
+            "bytes": finished.bytes_sent,
+            "duration_us": int(finished.duration * 1_000_000),
+            "request_id": notes.get("trace_id"),
+            "user_agent": _text(agent) if agent is not None else None,
+            "referer": _text(referer) if referer is not None else None,
+            "tracker": tracker,
+            "user": str(user) if user is not None else None,
+        },
+        ensure_ascii=True,
+        default=str,
+    )
+
+
+#: The line formats of :class:`AccessLog`.
+FORMATS = ("combined", "json")
+
+
 class AccessLog:
-    """A finish hook writing :func:`format_line` to a logger at INFO.
+    """A finish hook writing :func:`format_line` (or :func:`format_json`)
+    to a logger at INFO.
 
     :param logger: the logger; default ``roundup_wsgi.access``.  Nothing is
         formatted while it is not enabled for INFO.
+    :param format: ``"combined"`` or ``"json"`` (:data:`FORMATS`).
+    :param trackers: for ``"json"``: ``{mount name: tracker}``, see
+        :func:`format_json`.
+    :raises ValueError: an unknown ``format``.
     """
 
-    def __init__(self, logger: logging.Logger | None = None) -> None:
+    def __init__(
+        self,
+        logger: logging.Logger | None = None,
+        format: Literal["combined", "json"] = "combined",
+        trackers: Mapping[str, str] | None = None,
+    ) -> None:
+        if format not in FORMATS:
+            raise ValueError(
+                f"access log format {format!r} is unknown: use combined or json"
+            )
+        self._format: Callable[[Finished], str] = format_line
+        if format == "json":
+            names = dict(trackers or {})
+            self._format = lambda finished: format_json(finished, names)
         self.logger = logger or logging.getLogger(LOGGER_NAME)
         # A record made the ordinary way, once: the attributes every record
         # of this Python has, with the values that stay the same.
@@ -270,12 +363,12 @@ class AccessLog:
             ):
                 # What Logger.handle would end in: LineHandler.emit of the
                 # bare line, without the record (half the cost of a line).
-                handler.write_line(format_line(finished), logger.name)
+                handler.write_line(self._format(finished), logger.name)
                 return
         record = _new_record(_AccessRecord)
         values = self._template.copy()
         created = finished.started + finished.duration
-        values["args"] = (format_line(finished),)
+        values["args"] = (self._format(finished),)
         values["created"] = created
         values["msecs"] = int((created - int(created)) * 1000) + 0.0
         values["relativeCreated"] = (created - _START) * 1000

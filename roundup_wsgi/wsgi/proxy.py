@@ -27,11 +27,15 @@ from typing import Any
 
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-__all__ = ["CLIENT_UNKNOWN", "TrustedProxyFix", "parse_networks"]
+__all__ = ["CLIENT_UNKNOWN", "TRUSTED_PEER", "TrustedProxyFix", "parse_networks"]
 
 #: Environ key set to True on a request from a trusted proxy that names no
 #: client in ``X-Forwarded-For`` (``REMOTE_ADDR`` is the proxy's own).
 CLIENT_UNKNOWN = "roundup_wsgi.proxy.client_unknown"
+#: Environ key set to True on a request whose peer (``REMOTE_ADDR`` as the
+#: server saw it) is a trusted proxy: its other headers (``X-Request-ID``,
+#: :mod:`roundup_wsgi.wsgi.requestid`) may be believed too.
+TRUSTED_PEER = "roundup_wsgi.proxy.trusted"
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -141,6 +145,7 @@ class TrustedProxyFix:
     ) -> Iterable[bytes]:
         """Answer one request (PEP 3333 middleware)."""
         if self.is_trusted(environ.get("REMOTE_ADDR", "")):
+            environ[TRUSTED_PEER] = True
             if not self.names_client(environ):
                 environ[CLIENT_UNKNOWN] = True
             result: Iterable[bytes] = self.proxy_fix(environ, start_response)
