@@ -609,12 +609,13 @@ def test_hypercorn_empty_bodies_with_access_log_and_metrics(
 def test_harness_fails_early_with_log_tail(tmp_path: Path) -> None:
     """A server that exits at start-up is reported at once, with its log."""
     port = free_port()
-    missing = tmp_path / "no-such-tracker"
+    # an application that cannot be imported (roundup_wsgi.app:application
+    # builds on its first request now, so a wrong tracker home fails later)
+    missing = "no_such_module_for_the_harness_test"
     process = ServerProcess(
-        waitress_command(port, OUR_APP),
+        waitress_command(port, f"{missing}:application"),
         port,
         tmp_path / "logs",
-        env={"ROUNDUP_TRACKER_HOME": str(missing)},
         name="doomed",
         start_timeout=60,
     )
