@@ -27,7 +27,15 @@ from typing import Any, ClassVar
 from roundup_wsgi.options import OPTIONS, Option
 
 #: The columns of the options table.
-COLUMNS = ("Option", "Type", "Default", "Environment variable", "serve flag", "Help")
+COLUMNS = (
+    "Option",
+    "Type",
+    "Default",
+    "Environment variable",
+    "serve flag",
+    "Keyword of",
+    "Help",
+)
 
 
 def type_text(hint: Any) -> str:
@@ -74,6 +82,11 @@ def option_rows(options: Iterable[Option] = OPTIONS) -> list[tuple[str, ...]]:
     rows = []
     for option in options:
         flag = f"``{option.cli_flag}``" if option.cli_flag else "(none)"
+        if option.cli_flag and option.hint is bool:
+            flag += f", ``--no-{option.cli_flag[2:]}``"
+        takers = "``make_app``"
+        if option.scope == "dispatcher":
+            takers = "``RequestDispatcher``, " + takers
         rows.append(
             (
                 f"``{option.name}``",
@@ -81,6 +94,7 @@ def option_rows(options: Iterable[Option] = OPTIONS) -> list[tuple[str, ...]]:
                 default_text(option),
                 f"``{option.variable}``",
                 flag,
+                takers,
                 option.help[:1].upper() + option.help[1:] + ".",
             )
         )
@@ -92,7 +106,7 @@ def options_table(options: Iterable[Option] = OPTIONS) -> list[str]:
     lines = [
         ".. list-table::",
         "   :header-rows: 1",
-        "   :widths: 18 14 12 20 14 30",
+        "   :widths: 16 12 11 18 13 12 28",
         "",
     ]
     for row in [COLUMNS, *option_rows(options)]:
