@@ -172,10 +172,10 @@ class RequestDispatcher:
     ``Client`` becomes a logged 500 page.
 
     Also: a request body over ``max_request_body`` answers 413 unread
-    (:mod:`.limits`); a database that cannot be used (locked, read-only,
-    server down) answers 503 with ``Retry-After`` (:mod:`.unavailable`); an
+    (:mod:`.request_body`); a database that cannot be used (locked, read-only,
+    server down) answers 503 with ``Retry-After`` (:mod:`.failures`); an
     exception Roundup's own last-resort handler caught becomes the same
-    logged 500 page (:mod:`.guard`).
+    logged 500 page (:mod:`.failures`).
 
     :param home: the tracker home directory.
     :param debug: open the tracker without optimisation (templates reloaded)
@@ -343,7 +343,7 @@ class RequestDispatcher:
     def preload(self) -> None:
         """Open the tracker once, so imports and templates are loaded at
         start-up (and a sqlite tracker's session tables exist,
-        :func:`~roundup_wsgi.tracker.create_session_tables`)."""
+        ``roundup_wsgi.tracker.create_session_tables()``)."""
         with self.get_tracker() as tracker:
             create_session_tables(tracker)
 
@@ -647,7 +647,7 @@ class RequestDispatcher:
     def _unavailable(
         self, env: dict[str, Any], request: Request, exc_info: ExcInfo, cause: str
     ) -> None:
-        """503 + Retry-After for a database outage (:mod:`.unavailable`)."""
+        """503 + Retry-After for a database outage (:mod:`.failures`)."""
         logger.error(
             "%s %s: database of tracker %s unavailable, answered 503: %s",
             *_logged_request(env),

@@ -86,7 +86,8 @@ class Option(typing.NamedTuple):
         ``--`` + it with ``-`` for ``_`` unless :attr:`flag` says otherwise.
     :param hint: its type, as :func:`convert` understands it.
     :param default: the value when it is not given.
-    :param help: one line for ``--help`` and the README.
+    :param help: one line for ``--help`` and the options table of
+        ``docs/configuration.rst``.
     :param scope: ``"dispatcher"`` (a keyword of ``RequestDispatcher``, for
         each tracker) or ``"app"`` (of :func:`~roundup_wsgi.app.make_app`,
         around all trackers).

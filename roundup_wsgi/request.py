@@ -57,14 +57,14 @@ STREAM_BLOCK = 4000
 #: ``encoder(status, headers, filename, offset, length)``: a compressed body
 #: for a ``sendfile`` call (``headers`` changed to match, in place), or
 #: ``None`` to send the file as stored
-#: (:meth:`roundup_wsgi.compression.FileCompressor.body` with its Client).
+#: (``roundup_wsgi.compression.FileCompressor.body()`` with its Client).
 FileEncoder = Callable[[str, HeaderList, str, int, int], "Iterable[bytes] | None"]
 
 
 class RequestHeaders(Headers):  # type: ignore[misc]
     """Roundup's ``Headers`` (request headers read from the environ), except
     that ``Accept-Encoding`` reads as the codings the client accepts by
-    RFC 9110 12.5.3 (:func:`roundup_wsgi.compression.roundup_accept_encoding`):
+    RFC 9110 12.5.3 (``roundup_wsgi.compression.roundup_accept_encoding()``):
     Roundup's ``determine_content_encoding`` looks for coding names as
     substrings, and would take ``gzip;q=0`` for a yes."""
 
@@ -368,7 +368,7 @@ class Request:
         body alone is returned as the server's own ``wsgi.file_wrapper``
         object so the server can recognise it and use its fast path.
 
-        Roundup's ``Client`` is done with :attr:`wfile` then: it lets go of
+        Roundup's ``Client`` is done with ``wfile`` then: it lets go of
         this request (its sink is a method of this request, a reference
         cycle that only the cyclic garbage collector would free).
 

@@ -1,4 +1,4 @@
-"""The ``"stream"`` write mode of :class:`~roundup_wsgi.RequestDispatcher`.
+"""The ``"stream"`` write mode of :class:`~roundup_wsgi.dispatcher.RequestDispatcher`.
 
 Roundup's ``Client`` writes a response piece by piece to ``request.wfile``:
 the CSV export (``ExportCSVAction``) one row per write.  The ``"buffer"``

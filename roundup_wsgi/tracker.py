@@ -135,8 +135,8 @@ def database_state(config: Any) -> tuple[str, str]:
     ``db_exists`` (the ``nodes.user`` file).  Other backends: unknown.
 
     :param config: the tracker's ``roundup.configuration.CoreConfig``.
-    :returns: ``(state, detail)``: :data:`INITIALISED`,
-        :data:`NOT_INITIALISED` (detail: what is missing) or :data:`UNKNOWN`
+    :returns: ``(state, detail)``: ``INITIALISED``,
+        ``NOT_INITIALISED`` (detail: what is missing) or ``UNKNOWN``
         (detail: why it cannot be told, e.g. the database server does not
         answer).
     """
@@ -240,7 +240,7 @@ def check_tracker_ready(home: str, config: Any = None) -> None:
     """Refuse a tracker that cannot serve a page (called once at start).
 
     Checks, without creating anything: no required option is unset
-    (:func:`unset_options`), and the database is initialised
+    (``unset_options()``), and the database is initialised
     (:func:`database_state`; a database that cannot be reached now is
     logged as a warning and not refused, so a server may start before its
     database server).
@@ -372,7 +372,7 @@ class MissingPackageError(ModuleNotFoundError):
 
 
 def name_missing_package(error: ModuleNotFoundError, needed_by: str) -> None:
-    """Raise :class:`MissingPackageError` for ``error`` if it is a package
+    """Raise ``MissingPackageError`` for ``error`` if it is a package
     of :data:`OPTIONAL_PACKAGES`; return otherwise.
 
     :param needed_by: what needs it, e.g. ``"the jinja2 template"``.

@@ -570,13 +570,13 @@ def test_init_database_options_have_help(capsys: pytest.CaptureFixture[str]) -> 
         assert re.search(rf"{re.escape(flag)} \w[^-]*\({re.escape(setting)}", text)
 
 
-def test_readme_serve_synopsis_names_every_write_mode() -> None:
+def test_docs_serve_synopsis_names_every_write_mode() -> None:
     from roundup_wsgi.dispatcher import WRITE_MODES
 
-    readme = (Path(__file__).resolve().parent.parent / "README.rst").read_text()
+    page = Path(__file__).resolve().parent.parent / "docs" / "command.rst"
     synopsis = next(
         line
-        for line in readme.splitlines()
+        for line in page.read_text().splitlines()
         if line.startswith("``roundup-wsgi serve [TRACKER_HOME]")
     )
     modes = re.search(r"--write-mode ([a-z|]+)", synopsis)

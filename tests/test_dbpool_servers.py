@@ -164,7 +164,7 @@ def test_bursts_then_idle_close_every_database(
             answers = burst(process.url, 16)
             assert answers == [200] * 16
             # Idle: every database is closed within 1.5 x reuse_db_idle of
-            # its last request (README "Database reuse"), plus SLACK.
+            # its last request (docs/database-reuse.rst, "Bounds"), plus SLACK.
             assert wait_for(lambda: db_files(pid, home) == 0, 1.5 * IDLE + SLACK), (
                 db_files(pid, home),
                 process.log_tail(),
@@ -271,7 +271,7 @@ def pg_connections(postgres: pg.PostgresServer, database: str, pid: int) -> int:
 def test_postgresql_bursts_then_idle_close_every_connection(
     server: str, tmp_path: Path, postgres: pg.PostgresServer
 ) -> None:
-    """README "Database reuse", Bounds: during a burst at most
+    """docs/database-reuse.rst, "Bounds": during a burst at most
     ``reuse_db_max`` databases kept plus those in use (one per server
     thread); between requests at most ``reuse_db_max``; after 1.5 x
     ``reuse_db_idle`` none (each database up to three connections)."""

@@ -1,9 +1,10 @@
-"""The README's server one-liners, taken from README.rst and run as written.
+"""The server one-liners of README.rst and docs/getting-started.rst, run as written.
 
-Each line is read from the README (not retyped here) and run by bash in a
+Both files give the same five lines (checked here); each is read from the
+documents (not retyped here) and run by bash in a
 directory holding ``trackers/demo``, the demo tracker made by the same
 function ``roundup-wsgi serve`` uses.  The one substitution is the one the
-README documents: the demo's port ``8080`` becomes a free port, in the
+documents describe: the demo's port ``8080`` becomes a free port, in the
 command line and in the demo's ``[tracker] web`` alike (8080 may be taken on
 a shared machine).  Then the admin logs in through the front page's form,
 as a browser would (Origin and Referer of ``[tracker] web``).
@@ -20,27 +21,35 @@ import pytest
 from helpers.deploy import form_with
 from helpers.servers import LocalSession, ServerProcess, free_port
 
-README = Path(__file__).resolve().parent.parent / "README.rst"
-#: How the one-liners start in the README.
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.rst"
+#: The documentation page holding the one-liners (and the lines around them).
+GETTING_STARTED = ROOT / "docs" / "getting-started.rst"
+#: How the one-liners start in the documents.
 PREFIX = "ROUNDUP_TRACKER_HOME=trackers/demo "
 DEMO_PORT = "8080"
 
 
-def one_liners() -> list[str]:
-    """The README's indented lines starting with :data:`PREFIX`."""
+def one_liners(document: Path = GETTING_STARTED) -> list[str]:
+    """The document's indented lines starting with :data:`PREFIX`."""
     lines = [
         line.strip()
-        for line in README.read_text().splitlines()
+        for line in document.read_text().splitlines()
         if line.startswith("    " + PREFIX)
     ]
     return lines
 
 
-def test_the_readme_has_the_five_one_liners() -> None:
-    servers = [line.split()[1] for line in one_liners()]
+@pytest.mark.parametrize("document", [README, GETTING_STARTED], ids=lambda p: p.name)
+def test_the_documents_have_the_five_one_liners(document: Path) -> None:
+    servers = [line.split()[1] for line in one_liners(document)]
     assert servers == ["gunicorn", "granian", "waitress-serve", "hypercorn", "uwsgi"]
-    for line in one_liners():
+    for line in one_liners(document):
         assert line.count(DEMO_PORT) == 1, line
+
+
+def test_the_readme_and_the_docs_give_the_same_one_liners() -> None:
+    assert one_liners(README) == one_liners(GETTING_STARTED)
 
 
 @pytest.mark.slow
@@ -93,15 +102,16 @@ def test_readme_one_liner_serves_the_demo_and_logs_in(
             assert rest.status_code == 200, rest.text[:500]
 
 
-def test_the_servers_extra_is_named_above_the_one_liners() -> None:
+@pytest.mark.parametrize("document", [README, GETTING_STARTED], ids=lambda p: p.name)
+def test_the_servers_extra_is_named_above_the_one_liners(document: Path) -> None:
     """``pip install 'roundup-wsgi[servers]'`` installs what the lines run."""
     import configparser
 
     setup = configparser.ConfigParser()
-    setup.read(README.parent / "setup.cfg")
+    setup.read(ROOT / "setup.cfg")
     extra = setup["options.extras_require"]["servers"].split()
     assert {"gunicorn", "granian", "hypercorn"} <= set(extra)
-    text = README.read_text()
+    text = document.read_text()
     named = re.search(r"pip\s+install\s+'roundup-wsgi\[servers\]'", text)
     assert named
     assert named.start() < text.index("    " + PREFIX)
@@ -109,6 +119,6 @@ def test_the_servers_extra_is_named_above_the_one_liners() -> None:
 
 def test_the_stream_mode_example_listens_where_web_says() -> None:
     """granian's default port is 8000: the example names host and port."""
-    lines = README.read_text().splitlines()
+    lines = (ROOT / "docs" / "write-modes.rst").read_text().splitlines()
     start = next(i for i, line in enumerate(lines) if "WRITE_MODE=stream \\" in line)
     assert "--host 127.0.0.1 --port 8080" in lines[start + 1]

@@ -553,8 +553,8 @@ def test_stock_fails_ours_works(
     request: pytest.FixtureRequest,
 ) -> None:
     """granian's and hypercorn's WSGI ``start_response`` return None: stock
-    Roundup can't write its pages (README, "Servers tried"); ours answers
-    pages, HEAD and 304 alike."""
+    Roundup can't write its pages (docs/deployment/index.rst, "Servers
+    tried"); ours answers pages, HEAD and 304 alike."""
     server = request.node.callspec.params["stock_and_ours_none_returned"]
     stock, ours = stock_and_ours_none_returned
     broken = anon.get(stock.url("issue"))

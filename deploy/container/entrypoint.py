@@ -16,7 +16,7 @@ ROUNDUP_DATA                    database and attachments ([main] database
 ROUNDUP_BIND                    gunicorn's bind address (0.0.0.0:8080)
 ROUNDUP_WORKERS                 gunicorn workers (default 2 x CPUs + 1);
                                 WEB_CONCURRENCY is read too
-ROUNDUP_WSGI_*                  roundup_wsgi.app's options (README)
+ROUNDUP_WSGI_*                  roundup_wsgi.app's options (docs/configuration.rst)
 ROUNDUP_INIT_TEMPLATE, _BACKEND, _WEB, _DB_HOST, _DB_PORT, _DB_NAME,
 _DB_USER                        ``roundup-wsgi init`` options, first start only
 ROUNDUP_ADMIN_PASSWORD_FILE     admin password for a new tracker

@@ -21,7 +21,7 @@ V = TypeVar("V")
 
 class ByteBoundedLRU(Generic[V]):
     """Values by key, at most ``max_bytes`` of them (each counted for the
-    bytes given to :meth:`_store`), least recently used evicted first.
+    bytes given to ``_store``), least recently used evicted first.
 
     Thread-safe: one lock, held for dictionary operations only.
 

@@ -104,14 +104,14 @@ class RequestIds:
     :param app: the WSGI application.
     :param generate: makes a new id (called when no trusted id came); must
         return a string of :data:`SAFE_ID`.
-
-    ``environ[ENVIRON_KEY]``, when set, is a :class:`~.finish.Finished`
-    (:class:`~.finish.FinishHooks` sets it); its note ``trace_id`` is the id.
     :param header: the header read from trusted proxies and sent back
         (``X-Request-ID``).
     :param respond: send the id in the response's ``header``.
     :raises ValueError: ``header`` is not an HTTP header name (RFC 9110,
         section 5.1: a token).
+
+    ``environ[ENVIRON_KEY]``, when set, is a :class:`~.finish.Finished`
+    (:class:`~.finish.FinishHooks` sets it); its note ``trace_id`` is the id.
     """
 
     def __init__(

@@ -10,7 +10,7 @@ directory searched before the one that held the file).  :meth:`~ResponseCache.ge
 checks those with ``os.stat`` on every hit, so an edited, replaced, created
 or removed file makes the entry stale at once and it is dropped.
 
-The memory held is bounded (:attr:`ResponseCache.max_bytes`, the body,
+The memory held is bounded (``ResponseCache``'s ``max_bytes``, the body,
 headers and key of each entry counted), least recently used evicted.
 Nothing here knows which requests may be cached: the caller decides, and
 stores only answers whose bytes depend on nothing but the key and the
@@ -130,7 +130,7 @@ class ResponseCache(ByteBoundedLRU[CachedResponse]):
     Thread-safe (:class:`~.lru.ByteBoundedLRU`; the ``os.stat`` calls of a
     hit run outside its lock).
 
-    :param max_bytes: the most bytes held (each entry as :func:`entry_size`
+    :param max_bytes: the most bytes held (each entry as ``entry_size()``
         counts it); an entry larger than a quarter of it is not kept.
     :raises ValueError: ``max_bytes`` is not a positive number of bytes.
     """

@@ -50,5 +50,7 @@ if TYPE_CHECKING:
     #: A PEP 3333 application: ``app(environ, start_response) -> app_iter``.
     WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 else:
+    #: The WSGI environ: ``{CGI variable or wsgi.* key: value}`` (PEP 3333).
     Environ = dict[str, Any]
+    #: A PEP 3333 application: ``app(environ, start_response) -> app_iter``.
     WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]

@@ -35,7 +35,7 @@ dispatcher's ``write_mode`` (``buffer``, the default, ``server`` or
 In the ``write`` and ``no-write`` modes the tests in :data:`EXPECTED_FAILURES`
 are marked ``xfail(strict=True)`` with the reason: they check a documented
 difference of roundup-wsgi (OPTIONS outside ``/rest`` answers 501 Not
-Implemented, README.rst; Roundup answers 405 with its own page), so they
+Implemented, docs/differences.rst; Roundup answers 405 with its own page), so they
 must fail, and a pass is reported as an error.
 
 ``--roundup-wsgi-poll-interval=SECONDS``

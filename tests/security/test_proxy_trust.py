@@ -1,10 +1,11 @@
 """Who may read ``/-/health``, ``/-/ready`` and ``/-/metrics``, and whose
-``X-Forwarded-*`` count, under each real server the README documents.
+``X-Forwarded-*`` count, under each real server the documentation covers.
 
 Every server has its own proxy-header handling: waitress 3 removes
 ``X-Forwarded-*`` from peers it does not itself trust (so
-``roundup-wsgi serve --trusted-proxy`` turns that off and the README says to
-pass ``--no-clear-untrusted-proxy-headers`` to ``waitress-serve``), gunicorn
+``roundup-wsgi serve --trusted-proxy`` turns that off and
+docs/deployment/waitress.rst says to pass
+``--no-clear-untrusted-proxy-headers`` to ``waitress-serve``), gunicorn
 sets ``wsgi.url_scheme`` from ``X-Forwarded-Proto`` sent by its
 ``forwarded_allow_ips`` (``deploy/gunicorn.conf.py`` makes them our trusted
 proxies), granian and hypercorn pass the headers on untouched.  In each case
@@ -113,7 +114,7 @@ def start(
 
 
 def command(server: str, port: int, home: Path, trusted: bool) -> list[str]:
-    """The command line the README gives for ``server``."""
+    """The command line the documentation gives for ``server``."""
     if server == "serve":
         return [
             sys.executable,
