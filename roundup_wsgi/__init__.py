@@ -27,19 +27,28 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.2.0.dev0"
 
-__all__ = ["WRITE_MODES", "RequestDispatcher", "Writer", "__version__", "make_app"]
+__all__ = [
+    "WRITE_MODES",
+    "RequestDispatcher",
+    "WriteMode",
+    "Writer",
+    "__version__",
+    "make_app",
+]
 
 #: Public name -> the module defining it.
 _LAZY = {
-    "WRITE_MODES": ".dispatcher",
+    "WRITE_MODES": ".options",
     "RequestDispatcher": ".dispatcher",
+    "WriteMode": ".options",
     "Writer": ".request",
     "make_app": ".app",
 }
 
 if TYPE_CHECKING:
     from .app import make_app
-    from .dispatcher import WRITE_MODES, RequestDispatcher
+    from .dispatcher import RequestDispatcher
+    from .options import WRITE_MODES, WriteMode
     from .request import Writer
 
 

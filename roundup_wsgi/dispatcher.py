@@ -35,7 +35,7 @@ from roundup.cgi.client import BinaryFieldStorage, NotFound
 
 from . import dbpool, failures, pythonexpr, request_body, static
 from .compression import DEFAULT_STATIC_CACHE_SIZE, MAX_CACHED_FILE, FileCompressor
-from .options import WRITE_MODES
+from .options import WRITE_MODES, WriteMode
 from .request import Request
 from .stream import streaming
 from .tracker import (
@@ -50,7 +50,7 @@ from .wsgi.requestid import REQUEST_ID
 from .wsgi.responsecache import DEFAULT_MAX_BYTES, ResponseCache
 from .wsgi.types import ExcInfo, StartResponse
 
-__all__ = ["WRITE_MODES", "RequestDispatcher", "new_request_id"]
+__all__ = ["WRITE_MODES", "RequestDispatcher", "WriteMode", "new_request_id"]
 
 logger = logging.getLogger("roundup_wsgi")
 
@@ -191,7 +191,8 @@ class RequestDispatcher:
         Where the installed Roundup always caches
         (:data:`ROUNDUP_ALWAYS_CACHES`), so does this, and a
         ``cache_tracker`` key gives Roundup's ``FutureWarning``.
-    :param write_mode: one of :data:`~roundup_wsgi.options.WRITE_MODES`.
+    :param write_mode: a :class:`~roundup_wsgi.options.WriteMode` or its
+        text (``"auto"``, ``"buffer"``, ``"server"``, ``"stream"``).
     :param static_fast_path: answer ``GET``/``HEAD`` of ``@@file/...`` and
         ``_file/...`` without opening the tracker database, with Roundup's
         own static-file code (:mod:`roundup_wsgi.static`); the response is
@@ -228,8 +229,6 @@ class RequestDispatcher:
         tracker and process (0: none kept).
     :param reuse_db_idle: seconds a kept database may sit unused; it is
         closed at most 1.5 times that after its last request.
-    :raises ImportError: ``write_mode="stream"`` without the greenlet
-        package (the message names the extra ``roundup-wsgi[stream]``).
     :raises ValueError: ``max_request_body`` or ``static_cache_size`` is
         not a size, ``reuse_db_max`` or ``reuse_db_idle`` is negative,
         ``write_mode`` is unknown or ``home`` is not a tracker home
@@ -250,7 +249,7 @@ class RequestDispatcher:
         lang: str | None = None,
         feature_flags: dict[str, Any] | None = None,
         *,
-        write_mode: str = "auto",
+        write_mode: WriteMode | str = WriteMode.AUTO,
         static_fast_path: bool = True,
         max_request_body: int | None = request_body.DEFAULT_MAX_REQUEST_BODY,
         static_cache_size: int = DEFAULT_STATIC_CACHE_SIZE,
@@ -259,11 +258,7 @@ class RequestDispatcher:
         reuse_db_max: int = dbpool.DEFAULT_MAX_KEPT,
         reuse_db_idle: float = dbpool.DEFAULT_IDLE_LIMIT,
     ) -> None:
-        if write_mode not in WRITE_MODES:
-            raise ValueError(
-                f"write_mode={write_mode!r} is not a write mode: use one of "
-                + ", ".join(repr(mode) for mode in WRITE_MODES)
-            )
+        mode = WriteMode.of(write_mode)
         self.home = check_tracker_home(home)
         # Before anything opens the database (which Roundup would create).
         check_tracker_ready(self.home)
@@ -272,22 +267,14 @@ class RequestDispatcher:
         self.feature_flags = feature_flags or {}
         if ROUNDUP_ALWAYS_CACHES and "cache_tracker" in self.feature_flags:
             warnings.warn(CACHE_TRACKER_IGNORED, FutureWarning, stacklevel=2)
-        self.write_mode = write_mode
-        #: The write mode the Request is given (``"stream"`` runs as
-        #: ``"server"`` inside :mod:`roundup_wsgi.stream`).
-        self._request_mode = "server" if write_mode == "stream" else write_mode
-        self._streaming = None
-        if write_mode == "stream":
-            self._streaming = streaming(self.respond)
-        elif write_mode == "auto":
-            try:
-                self._streaming = streaming(self.respond)
-            except ImportError:
-                logger.warning(
-                    "write_mode 'auto' needs greenlet (pip install greenlet); "
-                    "using 'buffer': CSV exports are held whole before sending"
-                )
-                self._request_mode = "buffer"
+        self.write_mode = mode
+        #: ``STREAM`` and ``AUTO`` run :meth:`respond` in a greenlet
+        #: (:mod:`roundup_wsgi.stream`); the others call it directly.
+        self._streaming = (
+            streaming(self.respond)
+            if mode in (WriteMode.STREAM, WriteMode.AUTO)
+            else None
+        )
         self.static_fast_path = static_fast_path
         #: The tracker the static-file fast path reads its config from when
         #: trackers are not cached (opened on first use, then kept).
@@ -405,7 +392,7 @@ class RequestDispatcher:
         # Roundup's Client changes the environ (PATH_INFO, CONTENT_LENGTH);
         # work on a copy so the server's and middlewares' one is untouched.
         env = dict(environ)
-        request = Request(env, start_response, self._request_mode)
+        request = Request(env, start_response, self.write_mode)
         try:
             self._handle(env, request)
             if request.sendfile_error is not None:

@@ -389,9 +389,7 @@ WITHOUT_MODULE = (
 
 
 @pytest.mark.parametrize(
-    ("flags", "module"),
-    [(["--metrics"], "prometheus_client"), (["--write-mode", "stream"], "greenlet")],
-    ids=["metrics", "stream"],
+    ("flags", "module"), [(["--metrics"], "prometheus_client")], ids=["metrics"]
 )
 def test_a_failed_start_leaves_the_demo_config_byte_identical(
     tmp_path: Path, flags: list[str], module: str
