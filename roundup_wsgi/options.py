@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 from .compression import DEFAULT_STATIC_CACHE_SIZE
 from .request_body import DEFAULT_MAX_REQUEST_BODY
-from .wsgi.mount import TRACKER_NAME
+from .wsgi.mount import MOUNT_NAME
 from .wsgi.requestid import DEFAULT_HEADER as DEFAULT_REQUEST_ID_HEADER
 from .wsgi.responsecache import DEFAULT_MAX_BYTES
 
@@ -441,7 +441,7 @@ def parse_trackers(
                 f"{source}: {item.strip()!r} is not NAME=TRACKER_HOME; "
                 f"write e.g. {example}"
             )
-        if not TRACKER_NAME.match(name) or name in (".", ".."):
+        if not MOUNT_NAME.match(name) or name in (".", ".."):
             raise ConfigError(
                 f"{source}: tracker name {name!r} cannot be a URL path segment: "
                 "use letters, digits and - . _ ~ only (e.g. bugs)"

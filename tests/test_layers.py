@@ -8,6 +8,8 @@ source with :mod:`ast`, so a lazy import inside a function counts too.
 from __future__ import annotations
 
 import ast
+import importlib
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -97,3 +99,65 @@ def test_the_package_has_all_three_layers() -> None:
     names = {module for module, _ in modules()}
     assert {"roundup_wsgi.wsgi.adapters", "roundup_wsgi.dispatcher"} <= names
     assert "roundup_wsgi.cli.command" in names
+
+
+#: Words the generic layer's own texts (messages, pages) must not use:
+#: Roundup (its package name roundup_wsgi aside), trackers, its REST path.
+ROUNDUP_WORDS = re.compile(r"\broundup\b(?![_-]wsgi)|tracker|/rest\b", re.IGNORECASE)
+
+
+def texts_of(path: Path) -> list[str]:
+    """The string constants of a module that are not docstrings."""
+    tree = ast.parse(path.read_text(), str(path))
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(
+            node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef
+        )
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    return [
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and id(node) not in docstrings
+    ]
+
+
+@pytest.mark.parametrize(
+    ("module", "path"),
+    [(m, p) for m, p in modules() if layer(m) == 0],
+    ids=lambda x: str(x),
+)
+def test_wsgi_layer_texts_name_no_roundup(module: str, path: Path) -> None:
+    """Page texts and messages of roundup_wsgi.wsgi are generic: the glue
+    passes Roundup's (e.g. ``Mount(title="Roundup trackers index")``);
+    deprecated old names excepted."""
+    found = [
+        text
+        for text in texts_of(path)
+        if ROUNDUP_WORDS.search(text) and text not in ("TrackerMount", "TRACKER_NAME")
+    ]
+    assert not found, f"{module} speaks of Roundup: {found}"
+
+
+@pytest.mark.parametrize(
+    "package", ["roundup_wsgi", "roundup_wsgi.wsgi", "roundup_wsgi.cli"]
+)
+def test_package_maps_name_every_module(package: str) -> None:
+    """Each package's docstring names each of its modules (``:mod:`.name```)."""
+    doc = importlib.import_module(package).__doc__ or ""
+    depth = package.count(".") + 1
+    names = {
+        module.rpartition(".")[2]
+        for module, path in modules()
+        if module.count(".") == depth
+        and module.startswith(package + ".")
+        and path.name != "__init__.py"
+    }
+    missing = sorted(n for n in names if f":mod:`.{n}`" not in doc)
+    assert not missing, f"{package}'s docstring leaves out {missing}"

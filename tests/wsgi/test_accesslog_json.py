@@ -25,14 +25,18 @@ def answer(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
     return [b"hello"]
 
 
-def log_one(environ: dict[str, Any], trackers: dict[str, str] | None = None) -> str:
+def log_one(
+    environ: dict[str, Any],
+    names: dict[str, str] | None = None,
+    name_field: str = "app",
+) -> str:
     """The text the JSON access log writes for one request to ``answer``."""
     stream = io.StringIO()
     logger = logging.getLogger("test.accesslog.json")
     logger.handlers[:] = [LineHandler(stream)]
     logger.setLevel(logging.INFO)
     logger.propagate = False
-    app = FinishHooks(answer, [AccessLog(logger, "json", trackers)])
+    app = FinishHooks(answer, [AccessLog(logger, "json", names, name_field)])
     env = {"REQUEST_METHOD": "GET", "PATH_INFO": "/", **environ}
     result = app(env, lambda status, headers, exc_info=None: None)
     b"".join(result)
@@ -71,7 +75,7 @@ def test_the_fields() -> None:
         "request_id": "rid-1",
         "user_agent": "curl/8",
         "referer": "https://bugs.example/",
-        "tracker": "bugs",
+        "app": "bugs",
         "user": "demo",
     }
 
@@ -80,7 +84,14 @@ def test_time_has_microseconds() -> None:
     line = json.loads(log_one({}, {"": "bugs"}))
     assert line["time"][19] == ".", line["time"]
     assert len(line["time"]) == 32, line["time"]
+    assert line["app"] == "bugs"
+
+
+def test_the_name_field_is_a_parameter() -> None:
+    line = json.loads(log_one({"PATH_INFO": "/x"}, {"": "bugs"}, "tracker"))
     assert line["tracker"] == "bugs"
+    assert "app" not in line
+    assert json.loads(log_one({}))["app"] is None
 
 
 @pytest.mark.parametrize(
