@@ -340,21 +340,15 @@ class AccessLog:
         self._template["taskName"] = None
 
     def __call__(self, finished: Finished) -> None:
-        """Log the line of ``finished``.
-
-        The record is an ordinary INFO :class:`logging.LogRecord` (handlers,
-        filters and formatters see every attribute), made without calling
-        ``LogRecord.__init__`` and ``Logger.findCaller``: its constant
-        attributes are copied from one made at start, and only the time,
-        thread and process are filled in (the time is the response's end,
-        from the clock readings :class:`~.finish.FinishHooks` made), which
-        costs a fifth of ``Logger.info``'s work.  It goes to
-        ``Logger.handle`` as ``Logger.info`` sends it.
+        """Log the line of ``finished`` as an ordinary INFO
+        :class:`logging.LogRecord` (handlers, filters and formatters see
+        every attribute), built from a template made at start rather than by
+        ``Logger.info`` (a fifth of its work); the time is the response's end.
 
         The line is the record's argument (``msg`` is ``"%s"``), never its
-        format: a filter that formats a message without arguments with the
-        record's attributes (as Roundup's ``context_filter`` does) would
-        otherwise expand ``%(...)s`` or ``%25s`` of a request target.
+        format, so a filter formatting messages with the record's attributes
+        (as Roundup's ``context_filter`` does) cannot expand ``%(...)s`` or
+        ``%25s`` of a request target.
         """
         logger = self.logger
         if not logger.isEnabledFor(_INFO):
