@@ -84,17 +84,19 @@ class WriteMode(str, enum.Enum):
 
         :raises ValueError: no such mode (the message lists them).
         """
-        try:
-            return cls(value)
-        except ValueError:
+        mode = _WRITE_MODES_BY_TEXT.get(value) if isinstance(value, str) else None
+        if mode is None:
             raise ValueError(
                 f"write_mode={value!r} is not a write mode: use one of "
                 + ", ".join(repr(mode.value) for mode in cls)
-            ) from None
+            )
+        return mode
 
 
 #: The write modes, the first the default.
 WRITE_MODES: tuple[WriteMode, ...] = tuple(WriteMode)
+#: The write modes by their texts (and by themselves: they are ``str``).
+_WRITE_MODES_BY_TEXT: dict[str, WriteMode] = {mode.value: mode for mode in WriteMode}
 
 
 class ConfigError(RuntimeError):

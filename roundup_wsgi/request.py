@@ -55,6 +55,8 @@ __all__ = [
 #: Roundup's own per-row writes do.
 STREAM_BLOCK = 4000
 
+_AUTO, _SERVER, _STREAM = WriteMode.AUTO, WriteMode.SERVER, WriteMode.STREAM
+
 #: ``encoder(status, headers, filename, offset, length)``: a compressed body
 #: for a ``sendfile`` call (``headers`` changed to match, in place), or
 #: ``None`` to send the file as stored
@@ -213,8 +215,10 @@ class Request:
         #: its response cache (a static file; ``None``: not kept).
         self.cache_as: tuple[Hashable, Dependencies] | None = None
         self._server_start_response = start_response
-        self._write_through = write_mode in (WriteMode.SERVER, WriteMode.STREAM)
-        self._auto = write_mode is WriteMode.AUTO
+        # (identity with module globals: an Enum class's attributes and a
+        # str-Enum's == cost ten times as much, once per request)
+        self._write_through = write_mode is _SERVER or write_mode is _STREAM
+        self._auto = write_mode is _AUTO
         self._declared_length = False  # "auto": Roundup gave a Content-Length
         #: "auto" once streaming: the write callable and the writes not sent.
         self._stream_write: WriteCallable | None = None
