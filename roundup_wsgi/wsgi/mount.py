@@ -154,20 +154,14 @@ def _send(page: errorpages.Page, start_response: Callable[..., Any]) -> list[byt
     return [body]
 
 
-#: Old names, kept for code that imported them (deprecated).
-_DEPRECATED = {
-    "TrackerMount": ("Mount", Mount),
-    "TRACKER_NAME": ("MOUNT_NAME", MOUNT_NAME),
-}
-
-
 def __getattr__(name: str) -> Any:
-    if name in _DEPRECATED:
-        new_name, value = _DEPRECATED[name]
+    """``TrackerMount``, this class's old name (in the README's source map),
+    as a deprecated alias of :class:`Mount`."""
+    if name == "TrackerMount":
         warnings.warn(
-            f"roundup_wsgi.wsgi.mount.{name} is deprecated: use {new_name}",
+            "roundup_wsgi.wsgi.mount.TrackerMount is deprecated: use Mount",
             DeprecationWarning,
             stacklevel=2,
         )
-        return value
+        return Mount
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
