@@ -55,7 +55,7 @@ nitpick_ignore_regex = [
     # Python's standard library, as the annotations and docstrings name it.
     (
         r"py:(class|func|exc|data|meth)",
-        r"(collections\.abc|functools|http|io|ipaddress|json|logging|os"
+        r"(collections\.abc|enum|functools|http|io|ipaddress|json|logging|os"
         r"|tempfile|types)\.\w+",
     ),
     # Roundup, WebOb and Werkzeug.

@@ -2,19 +2,34 @@
 
 The public entry point is :class:`RequestDispatcher`, a drop-in replacement
 for ``roundup.cgi.wsgi_handler.RequestDispatcher`` that returns the response
-body as the WSGI app_iter instead of writing it through the server's write
+body as the app_iter instead of writing it through the server's write
 callable (PEP 3333, "The write() Callable").
 
 The package is in three layers, each importing only those below it:
 
-* :mod:`roundup_wsgi.wsgi`: WSGI tools that know nothing of Roundup
-  (adapters between WSGI flavours, file bodies, error pages, mounting,
-  trusted proxies);
-* the modules at this level: the Roundup glue (:mod:`.dispatcher`,
-  :mod:`.request`, :mod:`.static`, :mod:`.stream`, :mod:`.failures`,
-  :mod:`.request_body`, :mod:`.tracker`, :mod:`.options`, :mod:`.app`,
-  :mod:`.paste`);
-* :mod:`roundup_wsgi.cli`: the ``roundup-wsgi`` command.
+* :mod:`roundup_wsgi.wsgi`: WSGI tools that know nothing of Roundup;
+* the Roundup glue, the modules at this level:
+
+  - serving: :mod:`.dispatcher` (the WSGI application),
+    :mod:`.request` (the request object Roundup's ``Client`` writes to),
+    :mod:`.stream` (the ``stream``/``auto`` write modes), :mod:`.static`
+    (static files without the database), :mod:`.compression` (files
+    compressed as Roundup does), :mod:`.request_body` (size limit, chunked
+    bodies), :mod:`.failures` (errors inside ``Client`` as 500/503 pages);
+  - Roundup's objects: :mod:`.tracker` (tracker homes), :mod:`.dbpool`
+    (databases kept between requests), :mod:`.permissions` (remembered
+    permission checks), :mod:`.isolation` (trackers kept apart in one
+    process), :mod:`.pythonexpr` (template expressions that keep nothing);
+  - assembly and operations: :mod:`.options` (the options table),
+    :mod:`.app` (``make_app`` and ``application``), :mod:`.paste`
+    (PasteDeploy), :mod:`.health` (``/-/health``, ``/-/ready``),
+    :mod:`.metrics` (Prometheus), :mod:`.webcheck` (the ``[tracker] web``
+    warning);
+  - old import paths: :mod:`.adapters`, :mod:`.proxy` (re-exports of
+    :mod:`roundup_wsgi.wsgi`'s);
+
+* :mod:`roundup_wsgi.cli`: the ``roundup-wsgi`` command (also ``python -m
+  roundup_wsgi``, :mod:`.__main__`).
 
 The names below are imported lazily (PEP 562), so ``import
 roundup_wsgi.wsgi`` works without Roundup installed.
@@ -27,19 +42,28 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.2.0.dev0"
 
-__all__ = ["WRITE_MODES", "RequestDispatcher", "Writer", "__version__", "make_app"]
+__all__ = [
+    "WRITE_MODES",
+    "RequestDispatcher",
+    "WriteMode",
+    "Writer",
+    "__version__",
+    "make_app",
+]
 
 #: Public name -> the module defining it.
 _LAZY = {
-    "WRITE_MODES": ".dispatcher",
+    "WRITE_MODES": ".options",
     "RequestDispatcher": ".dispatcher",
+    "WriteMode": ".options",
     "Writer": ".request",
     "make_app": ".app",
 }
 
 if TYPE_CHECKING:
     from .app import make_app
-    from .dispatcher import WRITE_MODES, RequestDispatcher
+    from .dispatcher import RequestDispatcher
+    from .options import WRITE_MODES, WriteMode
     from .request import Writer
 
 

@@ -36,7 +36,7 @@ from .wsgi.accesslog import FORMATS as ACCESS_LOG_FORMATS
 from .wsgi.accesslog import LOGGER_NAME as ACCESS_LOGGER
 from .wsgi.accesslog import AccessLog, LineHandler
 from .wsgi.finish import FinishHook, FinishHooks
-from .wsgi.mount import TrackerMount
+from .wsgi.mount import Mount
 from .wsgi.proxy import parse_networks
 from .wsgi.requestid import DEFAULT_HEADER as DEFAULT_REQUEST_ID_HEADER
 from .wsgi.requestid import RequestIds
@@ -88,7 +88,7 @@ def make_app(
 
     :param tracker_home_or_mapping: a tracker home directory, giving a
         :class:`~roundup_wsgi.dispatcher.RequestDispatcher`; or ``{name:
-        tracker home}``, giving a :class:`~roundup_wsgi.wsgi.mount.TrackerMount`
+        tracker home}``, giving a :class:`~roundup_wsgi.wsgi.mount.Mount`
         that serves each under ``/<name>/``.
     :param trusted_proxies: addresses or networks of reverse proxies whose
         ``X-Forwarded-*`` headers are honoured (``"127.0.0.1 ::1"``); the
@@ -140,7 +140,8 @@ def make_app(
             for name, home in tracker_home_or_mapping.items()
         }
         labels = {name: name for name in dispatchers}
-        app = TrackerMount(dispatchers)
+        # The index page and texts of roundup-server's.
+        app = Mount(dispatchers, title="Roundup trackers index", noun="tracker")
     else:
         dispatcher = RequestDispatcher(os.fspath(tracker_home_or_mapping), **options)
         dispatchers = {"": dispatcher}
@@ -181,7 +182,9 @@ def make_app(
         hooks.append(counters.finished)
     if access_log:
         _log_to_stderr_unless_configured()
-        hooks.append(AccessLog(format=access_log_format, trackers=labels))  # type: ignore[arg-type]
+        hooks.append(
+            AccessLog(format=access_log_format, names=labels, name_field="tracker")  # type: ignore[arg-type]
+        )
     if hooks:
         app = FinishHooks(app, hooks)
     return app

@@ -35,7 +35,7 @@ from roundup.cgi.client import BinaryFieldStorage, NotFound
 
 from . import dbpool, failures, pythonexpr, request_body, static
 from .compression import DEFAULT_STATIC_CACHE_SIZE, MAX_CACHED_FILE, FileCompressor
-from .options import WRITE_MODES
+from .options import WRITE_MODES, WriteMode
 from .request import Request
 from .stream import streaming
 from .tracker import (
@@ -50,7 +50,7 @@ from .wsgi.requestid import REQUEST_ID
 from .wsgi.responsecache import DEFAULT_MAX_BYTES, ResponseCache
 from .wsgi.types import ExcInfo, StartResponse
 
-__all__ = ["WRITE_MODES", "RequestDispatcher", "new_request_id"]
+__all__ = ["WRITE_MODES", "RequestDispatcher", "WriteMode", "new_request_id"]
 
 logger = logging.getLogger("roundup_wsgi")
 
@@ -155,6 +155,18 @@ CACHE_TRACKER_IGNORED = (
     "your RequestDispatcher call."
 )
 
+#: The 501 page's text for OPTIONS outside ``/rest`` (Roundup answers CORS
+#: preflights only for its REST API).
+OPTIONS_OUTSIDE_REST = (
+    "OPTIONS is only supported for the tracker's REST API (/rest/...)."
+)
+#: The 500 page's text (without ``debug``) for an exception that escaped
+#: Roundup's ``Client``.
+ERROR_LOGGED = (
+    "The tracker could not complete this request; "
+    "the error has been logged for the administrator."
+)
+
 #: ``PATH_INFO`` prefixes of static files, as the server gives them.
 _STATIC_PATHS = tuple("/" + prefix for prefix in static.STATIC_PREFIXES)
 
@@ -162,82 +174,54 @@ _STATIC_PATHS = tuple("/" + prefix for prefix in static.STATIC_PREFIXES)
 class RequestDispatcher:
     """Serve one Roundup tracker as a WSGI application.
 
-    Same constructor and behaviour as Roundup's
-    ``roundup.cgi.wsgi_handler.RequestDispatcher``, except that the response
-    body is returned as the app_iter, files are streamed
-    (``wsgi.file_wrapper`` or 64 KiB blocks, Range honoured) and compressed
-    as Roundup's ``compress_encode`` would, in bounded memory
-    (:mod:`.compression`), OPTIONS outside
-    ``/rest`` answers 501 Not Implemented, and an exception escaping Roundup's
-    ``Client`` becomes a logged 500 page.
-
-    Also: a request body over ``max_request_body`` answers 413 unread
-    (:mod:`.request_body`); a database that cannot be used (locked, read-only,
-    server down) answers 503 with ``Retry-After`` (:mod:`.failures`); an
-    exception Roundup's own last-resort handler caught becomes the same
-    logged 500 page (:mod:`.failures`).
+    Constructor and behaviour as Roundup's
+    ``roundup.cgi.wsgi_handler.RequestDispatcher``, except that: the body is
+    returned as the app_iter (:mod:`.request`, :mod:`.stream`); files are
+    streamed (``wsgi.file_wrapper`` or 64 KiB blocks, Range honoured) and
+    compressed in bounded memory (:mod:`.compression`); static files are
+    answered without the database (:mod:`.static`); OPTIONS outside
+    ``/rest`` answers 501; a body over ``max_request_body`` answers 413
+    unread (:mod:`.request_body`); an unusable database (locked, read-only,
+    server down) answers 503 with ``Retry-After``, and any other exception
+    from Roundup's ``Client`` a logged 500 page (:mod:`.failures`).
 
     :param home: the tracker home directory.
-    :param debug: open the tracker without optimisation (templates reloaded)
-        and show internal detail (tracebacks, causes) in error pages, as
-        the tracker's ``[web] debug`` does; without either, error pages
-        show no paths, exception text or SQL (that goes to the log).
-    :param timing: passed to Roundup as ``CGI_SHOW_TIMING`` (timing
-        information in pages).
+    :param debug: open the tracker unoptimised (templates reloaded) and show
+        tracebacks and causes in error pages (also shown when the tracker's
+        ``[web] debug`` is set; otherwise they only go to the log).
+    :param timing: Roundup's ``CGI_SHOW_TIMING`` (timings in pages).
     :param lang: default UI language, e.g. ``"de"``.
-    :param feature_flags: Roundup's feature flags;
-        ``{"cache_tracker": False}`` opens the tracker anew for every
-        request, as Roundup 2.4-2.6 do (by default it is opened once).
-        Where the installed Roundup always caches
-        (:data:`ROUNDUP_ALWAYS_CACHES`), so does this, and a
-        ``cache_tracker`` key gives Roundup's ``FutureWarning``.
-    :param write_mode: one of :data:`~roundup_wsgi.options.WRITE_MODES`.
+    :param feature_flags: Roundup's feature flags; ``{"cache_tracker":
+        False}`` opens the tracker for every request, as Roundup 2.4-2.6 do,
+        except where Roundup always caches (:data:`ROUNDUP_ALWAYS_CACHES`:
+        then Roundup's ``FutureWarning``).
+    :param write_mode: a :class:`~roundup_wsgi.options.WriteMode` or its
+        text (``"auto"``, ``"buffer"``, ``"server"``, ``"stream"``).
     :param static_fast_path: answer ``GET``/``HEAD`` of ``@@file/...`` and
-        ``_file/...`` without opening the tracker database, with Roundup's
-        own static-file code (:mod:`roundup_wsgi.static`); the response is
-        the one Roundup gives.  Not used for requests with an
-        ``Authorization`` header, nor for a tracker whose ``Client``
-        overrides ``main``, ``inner_main``, ``determine_user``,
-        ``determine_context`` or ``opendb``.  ``False`` sends them through
-        ``Client.main`` like any other request.
+        ``_file/...`` without opening the database, with Roundup's own code
+        (:mod:`.static`; not for requests with ``Authorization`` nor a
+        ``Client`` overriding the methods it bypasses).
     :param max_request_body: the largest request body accepted, in bytes
-        (default :data:`~roundup_wsgi.request_body.DEFAULT_MAX_REQUEST_BODY`,
-        64 MiB); larger ones answer 413 before Roundup reads them
-        (:mod:`roundup_wsgi.request_body`).  ``None``: no limit.
+        (default 64 MiB, :data:`~.request_body.DEFAULT_MAX_REQUEST_BODY`;
+        ``None``: no limit).
     :param static_cache_size: bytes of compressed static files kept in
-        memory (default 4 MiB; 0: none), so a repeated ``@@file/style.css``
-        with ``Accept-Encoding: gzip`` costs no compression
-        (:mod:`roundup_wsgi.compression`).
+        memory (default 4 MiB; 0: none).
     :param static_response_cache_size: bytes of whole static-file answers
-        kept in memory (default 4 MiB; 0: none kept): once the fast path
-        has answered a ``GET``/``HEAD`` of ``@@file/...``, the same
-        request (same path, ``Accept-Encoding``, ``If-None-Match``,
-        ``If-Modified-Since``, charset cookie; no query string, ``Range``
-        or ``Authorization``) gets the same status, headers and bytes
-        again without Roundup's code running, for as long as the file (and
-        the static-file directories searched before it) are unchanged,
-        checked with ``os.stat`` on every request.  Not used for a tracker
-        whose ``Client`` overrides a method of
-        :data:`~roundup_wsgi.static.CACHED_METHODS`.
-    :param reuse_db: keep each worker thread's tracker database open between
-        requests (rolled back, caches cleared, user switched as Roundup's
-        ``Client.opendb`` does) instead of opening it for every request;
-        see :mod:`roundup_wsgi.dbpool` for what closes it and when it is
-        not used (debug mode, non-SQL backends).
-    :param reuse_db_max: most databases kept open between requests, per
-        tracker and process (0: none kept).
-    :param reuse_db_idle: seconds a kept database may sit unused; it is
-        closed at most 1.5 times that after its last request.
-    :raises ImportError: ``write_mode="stream"`` without the greenlet
-        package (the message names the extra ``roundup-wsgi[stream]``).
-    :raises ValueError: ``max_request_body`` or ``static_cache_size`` is
-        not a size, ``reuse_db_max`` or ``reuse_db_idle`` is negative,
-        ``write_mode`` is unknown or ``home`` is not a tracker home
-        (:class:`~roundup_wsgi.tracker.TrackerHomeError`) or cannot serve
-        a page: a required option unset, the database not initialised
-        (:class:`~roundup_wsgi.tracker.TrackerNotReadyError`, from
-        :func:`~roundup_wsgi.tracker.check_tracker_ready`); the message
-        names it and the fix.
+        kept in memory and given again, without Roundup's code, while the
+        file and the directories searched before it are unchanged (checked
+        with ``os.stat`` per request; default 4 MiB; 0: none;
+        :data:`~.static.CACHED_METHODS`).
+    :param reuse_db: keep each worker thread's database open between
+        requests (:mod:`.dbpool`).
+    :param reuse_db_max: most databases kept, per tracker and process
+        (0: none).
+    :param reuse_db_idle: seconds a kept database may sit unused; closed at
+        most 1.5 times that after its last request.
+    :raises ValueError: a size or count out of range, an unknown
+        ``write_mode``, or ``home`` not a tracker home
+        (:class:`~.tracker.TrackerHomeError`) or not ready to serve
+        (:class:`~.tracker.TrackerNotReadyError`); the message names the
+        fix.
     :raises roundup.configuration.ConfigurationError: the tracker's
         config.ini is invalid (the message names the option).
     """
@@ -250,7 +234,7 @@ class RequestDispatcher:
         lang: str | None = None,
         feature_flags: dict[str, Any] | None = None,
         *,
-        write_mode: str = "auto",
+        write_mode: WriteMode | str = WriteMode.AUTO,
         static_fast_path: bool = True,
         max_request_body: int | None = request_body.DEFAULT_MAX_REQUEST_BODY,
         static_cache_size: int = DEFAULT_STATIC_CACHE_SIZE,
@@ -259,11 +243,7 @@ class RequestDispatcher:
         reuse_db_max: int = dbpool.DEFAULT_MAX_KEPT,
         reuse_db_idle: float = dbpool.DEFAULT_IDLE_LIMIT,
     ) -> None:
-        if write_mode not in WRITE_MODES:
-            raise ValueError(
-                f"write_mode={write_mode!r} is not a write mode: use one of "
-                + ", ".join(repr(mode) for mode in WRITE_MODES)
-            )
+        mode = WriteMode.of(write_mode)
         self.home = check_tracker_home(home)
         # Before anything opens the database (which Roundup would create).
         check_tracker_ready(self.home)
@@ -272,22 +252,14 @@ class RequestDispatcher:
         self.feature_flags = feature_flags or {}
         if ROUNDUP_ALWAYS_CACHES and "cache_tracker" in self.feature_flags:
             warnings.warn(CACHE_TRACKER_IGNORED, FutureWarning, stacklevel=2)
-        self.write_mode = write_mode
-        #: The write mode the Request is given (``"stream"`` runs as
-        #: ``"server"`` inside :mod:`roundup_wsgi.stream`).
-        self._request_mode = "server" if write_mode == "stream" else write_mode
-        self._streaming = None
-        if write_mode == "stream":
-            self._streaming = streaming(self.respond)
-        elif write_mode == "auto":
-            try:
-                self._streaming = streaming(self.respond)
-            except ImportError:
-                logger.warning(
-                    "write_mode 'auto' needs greenlet (pip install greenlet); "
-                    "using 'buffer': CSV exports are held whole before sending"
-                )
-                self._request_mode = "buffer"
+        self.write_mode = mode
+        #: ``STREAM`` and ``AUTO`` run :meth:`respond` in a greenlet
+        #: (:mod:`roundup_wsgi.stream`); the others call it directly.
+        self._streaming = (
+            streaming(self.respond)
+            if mode in (WriteMode.STREAM, WriteMode.AUTO)
+            else None
+        )
         self.static_fast_path = static_fast_path
         #: The tracker the static-file fast path reads its config from when
         #: trackers are not cached (opened on first use, then kept).
@@ -405,7 +377,7 @@ class RequestDispatcher:
         # Roundup's Client changes the environ (PATH_INFO, CONTENT_LENGTH);
         # work on a copy so the server's and middlewares' one is untouched.
         env = dict(environ)
-        request = Request(env, start_response, self._request_mode)
+        request = Request(env, start_response, self.write_mode)
         try:
             self._handle(env, request)
             if request.sendfile_error is not None:
@@ -424,7 +396,7 @@ class RequestDispatcher:
         path = env.get("PATH_INFO", "")
         if method == "OPTIONS":
             if not (path == "/rest" or path.startswith("/rest/")):
-                request.send_page(errorpages.not_implemented(env))
+                request.send_page(errorpages.not_implemented(env, OPTIONS_OUTSIDE_REST))
                 return
             # A CORS preflight for Roundup's REST API: no request body.
             env["CONTENT_LENGTH"] = "0"
@@ -642,12 +614,14 @@ class RequestDispatcher:
             if self._show_detail()
             else None
         )
-        request.send_page(errorpages.internal_server_error(env, detail), exc_info)
+        page = errorpages.internal_server_error(env, detail, ERROR_LOGGED)
+        request.send_page(page, exc_info)
 
     def _unavailable(
         self, env: dict[str, Any], request: Request, exc_info: ExcInfo, cause: str
     ) -> None:
-        """503 + Retry-After for a database outage (:mod:`.failures`)."""
+        """503 + Retry-After for a database outage
+        (:func:`~.failures.service_unavailable`)."""
         logger.error(
             "%s %s: database of tracker %s unavailable, answered 503: %s",
             *_logged_request(env),

@@ -238,7 +238,7 @@ class Operations:
     to ``app``.
 
     :param app: the application: one tracker's dispatcher, or a
-        :class:`~roundup_wsgi.wsgi.mount.TrackerMount`.
+        :class:`~roundup_wsgi.wsgi.mount.Mount`.
     :param trackers: ``{name: RequestDispatcher}``; one tracker at the root
         is named ``""``.
     :param networks: addresses or networks allowed to read the answers

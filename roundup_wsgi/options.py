@@ -16,6 +16,7 @@ application reads it:
 
 from __future__ import annotations
 
+import enum
 import json
 import os
 import re
@@ -26,7 +27,7 @@ from typing import Any, Literal
 
 from .compression import DEFAULT_STATIC_CACHE_SIZE
 from .request_body import DEFAULT_MAX_REQUEST_BODY
-from .wsgi.mount import TRACKER_NAME
+from .wsgi.mount import MOUNT_NAME
 from .wsgi.requestid import DEFAULT_HEADER as DEFAULT_REQUEST_ID_HEADER
 from .wsgi.responsecache import DEFAULT_MAX_BYTES
 
@@ -53,21 +54,49 @@ _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 _NONE = ("", "none")
 
-#: ``"auto"`` (the default): a response whose length Roundup declared
-#: (``Content-Length``: every page, file, REST and XML-RPC answer) is held
-#: whole as in ``"buffer"`` (an error before its end is a clean 500 page);
-#: one of unknown length (the CSV export) is streamed from its first write
-#: as in ``"stream"``.
-#: Without greenlet it falls back to ``"buffer"`` (logged).
-#: ``"buffer"``: the body is collected and returned as the app_iter; the
-#: server's write callable is never used (the same bytes on every server).
-#: ``"server"``: Roundup's writes go to the server's write callable when
-#: ``start_response`` returns one, else to the buffer.
-#: ``"stream"``: ``Client.main`` runs in a greenlet and each write is sent
-#: at once as a chunk of the app_iter (:mod:`roundup_wsgi.stream`).
-WriteMode = Literal["auto", "buffer", "server", "stream"]
+
+class WriteMode(str, enum.Enum):
+    """How response bodies reach the server; its values are the option's
+    texts (``write_mode = buffer``, ``--write-mode buffer``).
+
+    ``AUTO`` (the default): a body whose length Roundup declared
+    (``Content-Length``: pages, files, REST and XML-RPC answers) is held
+    whole as in ``BUFFER``; one of unknown length (the CSV export) is
+    streamed from its first write as in ``STREAM``.  ``BUFFER``: the body
+    is returned as the app_iter; the server's write callable is never used.
+    ``SERVER``: writes go to the write callable ``start_response`` returns,
+    else to the buffer.  ``STREAM``: ``Client.main`` runs in a greenlet and
+    each write is sent at once as a chunk of the app_iter
+    (:mod:`roundup_wsgi.stream`).
+    """
+
+    AUTO = "auto"
+    BUFFER = "buffer"
+    SERVER = "server"
+    STREAM = "stream"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @classmethod
+    def of(cls, value: str) -> WriteMode:
+        """The member named by ``value`` (a member or its text).
+
+        :raises ValueError: no such mode (the message lists them).
+        """
+        mode = _WRITE_MODES_BY_TEXT.get(value) if isinstance(value, str) else None
+        if mode is None:
+            raise ValueError(
+                f"write_mode={value!r} is not a write mode: use one of "
+                + ", ".join(repr(mode.value) for mode in cls)
+            )
+        return mode
+
+
 #: The write modes, the first the default.
-WRITE_MODES: tuple[str, ...] = typing.get_args(WriteMode)
+WRITE_MODES: tuple[WriteMode, ...] = tuple(WriteMode)
+#: The write modes by their texts (and by themselves: they are ``str``).
+_WRITE_MODES_BY_TEXT: dict[str, WriteMode] = {mode.value: mode for mode in WriteMode}
 
 
 class ConfigError(RuntimeError):
@@ -136,7 +165,7 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "write_mode",
         WriteMode,
-        "auto",
+        WriteMode.AUTO,
         "how response bodies reach the server: auto (pages whole, exports "
         "streamed), buffer, server or stream",
     ),
@@ -302,7 +331,8 @@ def convert(text: str, hint: Any) -> Any:
 
     ``bool``: ``1/true/yes/on`` or ``0/false/no/off`` (any case); ``int``,
     ``float``: Python's syntax (``_`` separators allowed); ``X | None``: an
-    empty text or ``none`` is ``None``; ``Literal[...]``: one of the values;
+    empty text or ``none`` is ``None``; ``Literal[...]`` or an
+    :class:`enum.Enum`: one of the values;
     ``dict``: a JSON object or ``key=value`` pairs separated by commas or
     newlines, each value converted as JSON when it parses (``false``,
     ``3``) and kept as text otherwise; ``list``/``tuple``: items separated
@@ -325,6 +355,11 @@ def convert(text: str, hint: Any) -> Any:
             except ValueError as exc:
                 errors.append(str(exc))
         raise ValueError("; or ".join(errors))
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        for member in hint:
+            if text == str(member.value):
+                return member
+        raise ValueError("expected one of " + ", ".join(str(m.value) for m in hint))
     if origin is typing.Literal:
         for value in args:
             if text == str(value):
@@ -409,7 +444,7 @@ def parse_trackers(
                 f"{source}: {item.strip()!r} is not NAME=TRACKER_HOME; "
                 f"write e.g. {example}"
             )
-        if not TRACKER_NAME.match(name) or name in (".", ".."):
+        if not MOUNT_NAME.match(name) or name in (".", ".."):
             raise ConfigError(
                 f"{source}: tracker name {name!r} cannot be a URL path segment: "
                 "use letters, digits and - . _ ~ only (e.g. bugs)"

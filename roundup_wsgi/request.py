@@ -26,6 +26,7 @@ from typing import Any
 from roundup.cgi.wsgi_handler import Headers
 
 from .compression import roundup_accept_encoding
+from .options import WriteMode
 from .wsgi.adapters import waits_for_first_chunk
 from .wsgi.errorpages import Page, status_line
 from .wsgi.files import open_file_body
@@ -53,6 +54,8 @@ __all__ = [
 #: smaller ones stay in a plain bytes buffer emptied by each send, as
 #: Roundup's own per-row writes do.
 STREAM_BLOCK = 4000
+
+_AUTO, _SERVER, _STREAM = WriteMode.AUTO, WriteMode.SERVER, WriteMode.STREAM
 
 #: ``encoder(status, headers, filename, offset, length)``: a compressed body
 #: for a ``sendfile`` call (``headers`` changed to match, in place), or
@@ -169,22 +172,25 @@ class Request:
 
     :param environ: the request's WSGI environ.
     :param start_response: the server's ``start_response``.
-    :param write_mode: ``"buffer"`` (body returned as the app_iter),
-        ``"server"`` (body written through the server's write callable when
-        ``start_response`` returns one, buffered when it returns ``None``)
-        or ``"auto"`` (a response with a ``Content-Length``, as Roundup
-        gives every page, file and REST answer, is held whole as in
-        ``"buffer"``; one without, as the CSV export, calls the server's
-        ``start_response`` at its first write and goes through the write
-        callable it returns: streamed).
+    :param write_mode: how the body reaches the server
+        (:class:`~roundup_wsgi.options.WriteMode`, or its text): ``BUFFER``
+        returns it as the app_iter; ``SERVER`` and ``STREAM`` write it
+        through the write callable the server's ``start_response`` returns
+        (buffered when that is ``None``; in ``STREAM`` it is
+        :mod:`roundup_wsgi.stream`'s); ``AUTO`` holds a body with a
+        ``Content-Length`` whole, as ``BUFFER``, and streams one without
+        (the CSV export) through the write callable from its first write.
+    :raises ValueError: ``write_mode`` is no write mode.
     """
 
     def __init__(
         self,
         environ: dict[str, Any],
         start_response: StartResponse,
-        write_mode: str = "buffer",
+        write_mode: WriteMode | str = WriteMode.BUFFER,
     ) -> None:
+        if not isinstance(write_mode, WriteMode):
+            write_mode = WriteMode.of(write_mode)
         self.environ = environ
         self.headers = RequestHeaders(environ)
         self.rfile = environ.get("wsgi.input")
@@ -209,8 +215,10 @@ class Request:
         #: its response cache (a static file; ``None``: not kept).
         self.cache_as: tuple[Hashable, Dependencies] | None = None
         self._server_start_response = start_response
-        self._write_through = write_mode == "server"
-        self._auto = write_mode == "auto"
+        # (identity with module globals: an Enum class's attributes and a
+        # str-Enum's == cost ten times as much, once per request)
+        self._write_through = write_mode is _SERVER or write_mode is _STREAM
+        self._auto = write_mode is _AUTO
         self._declared_length = False  # "auto": Roundup gave a Content-Length
         #: "auto" once streaming: the write callable and the writes not sent.
         self._stream_write: WriteCallable | None = None

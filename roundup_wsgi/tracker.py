@@ -359,7 +359,6 @@ def set_tracker_web(home: str | os.PathLike[str], url: str) -> None:
 #: that installs each (the extras are roundup-wsgi's).
 OPTIONAL_PACKAGES = {
     "jinja2": "pip install 'roundup-wsgi[jinja2]'",
-    "greenlet": "pip install 'roundup-wsgi[stream]'",
     "brotli": "pip install 'roundup-wsgi[compression]'",
     "zstd": "pip install 'roundup-wsgi[compression]'",
     "psycopg2": "pip install 'roundup-wsgi[postgresql]'",

@@ -102,7 +102,7 @@ class WebAddressCheck:
     documentation).
 
     :param app: the application (a dispatcher or a
-        :class:`~roundup_wsgi.wsgi.mount.TrackerMount`).
+        :class:`~roundup_wsgi.wsgi.mount.Mount`).
     :param dispatchers: ``{name: RequestDispatcher}``, one tracker at the
         root named ``""``; mounted ones are told by the first segment of
         ``PATH_INFO``.

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import importlib
+import io
+import json
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,7 +21,8 @@ import roundup_wsgi.app
 from roundup_wsgi import RequestDispatcher
 from roundup_wsgi.app import find_layer, make_app
 from roundup_wsgi.options import ConfigError
-from roundup_wsgi.wsgi.mount import TrackerMount
+from roundup_wsgi.wsgi.accesslog import LOGGER_NAME
+from roundup_wsgi.wsgi.mount import Mount
 from roundup_wsgi.wsgi.proxy import TrustedProxyFix
 
 
@@ -161,7 +165,7 @@ def test_application_serves_several_trackers(
     monkeypatch.setenv("ROUNDUP_WSGI_TRUSTED_PROXIES", "127.0.0.1")
     app = app_module.application.build()  # type: ignore[attr-defined]
     assert isinstance(app, TrustedProxyFix)
-    mount = find_layer(app, TrackerMount)
+    mount = find_layer(app, Mount)
     assert {name: d.home for name, d in mount.apps.items()} == {
         "bugs": str(bugs),
         "support": str(other),
@@ -232,6 +236,42 @@ def test_two_real_trackers(make_tracker: Callable[[str], Path]) -> None:
     style = app.get("/bugs/@@file/style.css")
     assert style.body == (bugs / "html" / "style.css").read_bytes()
     assert "Not found: nosuchclass" in app.get("/bugs/nosuchclass", status=404).text
+
+
+def test_several_trackers_keep_roundup_servers_texts(
+    make_tracker: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The generic Mount and access log get the tracker texts from make_app:
+    roundup-server's index title, "tracker" in the 404 and 405 pages and
+    the JSON log's ``tracker`` field."""
+    bugs = make_tracker("http://localhost/bugs/")
+    stream = io.StringIO()
+    access = logging.getLogger(LOGGER_NAME)
+    monkeypatch.setattr(access, "handlers", [logging.StreamHandler(stream)])
+    monkeypatch.setattr(access, "propagate", False)
+    level = access.level
+    access.setLevel(logging.INFO)
+    try:
+        app = make_app({"bugs": bugs}, access_log=True, access_log_format="json")
+        web = TestApp(app)
+        index = web.get("/")
+        web.get("/bugs/@@file/style.css")
+    finally:
+        access.setLevel(level)
+    logged = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert index.html.title.string == "Roundup trackers index"
+    assert index.html.h1.string == "Roundup trackers index"
+    missing = web.get("/nosuch/", status=404).text
+    assert (
+        "There is no tracker named &#x27;nosuch&#x27; here; the index at / "
+        "lists the trackers." in missing
+    )
+    assert "The tracker index only answers GET and HEAD." in web.post("/", status=405)
+    assert [(line["path"], line["tracker"]) for line in logged] == [
+        ("/", None),
+        ("/bugs/@@file/style.css", "bugs"),
+    ]
+    assert all("app" not in line for line in logged)
 
 
 def test_forged_forwarded_host_does_not_pass_roundups_csrf_check(

@@ -223,7 +223,10 @@ def test_options_outside_rest_is_501_html(apps: dict[str, RequestDispatcher]) ->
         "Content-Type",
     ).startswith("text/html")
     assert b"<h1>501 Not Implemented</h1>" in result.body
-    assert b"/rest" in result.body
+    assert (
+        b"OPTIONS is only supported for the tracker&#x27;s REST API (/rest/...)."
+        in result.body
+    )
 
 
 def test_options_under_rest_is_roundups_cors_preflight(
@@ -261,6 +264,10 @@ def test_exception_escaping_client_is_logged_500_without_traceback(
     assert header(result, "Content-Type").startswith("text/html")
     assert b"Traceback" not in result.body
     assert b"test-boom" not in result.body
+    assert (
+        b"The tracker could not complete this request; the error has been "
+        b"logged for the administrator." in result.body
+    )
     [record] = [r for r in caplog.records if r.name == "roundup_wsgi"]
     assert "GET /test-boom" in record.getMessage()
     assert record.exc_info is not None

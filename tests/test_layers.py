@@ -8,6 +8,7 @@ source with :mod:`ast`, so a lazy import inside a function counts too.
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -97,3 +98,100 @@ def test_the_package_has_all_three_layers() -> None:
     names = {module for module, _ in modules()}
     assert {"roundup_wsgi.wsgi.adapters", "roundup_wsgi.dispatcher"} <= names
     assert "roundup_wsgi.cli.command" in names
+
+
+#: Words the generic layer's own texts (messages, pages) must not use:
+#: Roundup (its package name roundup_wsgi aside), trackers, its REST path.
+ROUNDUP_WORDS = re.compile(r"\broundup\b(?![_-]wsgi)|tracker|/rest\b", re.IGNORECASE)
+
+
+def texts_of(path: Path) -> list[str]:
+    """The string constants of a module that are not docstrings."""
+    tree = ast.parse(path.read_text(), str(path))
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(
+            node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef
+        )
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    return [
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and id(node) not in docstrings
+    ]
+
+
+@pytest.mark.parametrize(
+    ("module", "path"),
+    [(m, p) for m, p in modules() if layer(m) == 0],
+    ids=lambda x: str(x),
+)
+def test_wsgi_layer_texts_name_no_roundup(module: str, path: Path) -> None:
+    """Page texts and messages of roundup_wsgi.wsgi are generic: the glue
+    passes Roundup's (e.g. ``Mount(title="Roundup trackers index")``);
+    the deprecated old name TrackerMount excepted."""
+    found = [
+        text
+        for text in texts_of(path)
+        if ROUNDUP_WORDS.search(text.replace("TrackerMount", ""))
+    ]
+    assert not found, f"{module} speaks of Roundup: {found}"
+
+
+@pytest.mark.parametrize(
+    "package", ["roundup_wsgi", "roundup_wsgi.wsgi", "roundup_wsgi.cli"]
+)
+def test_package_maps_name_every_module(package: str) -> None:
+    """Each package's docstring names each of its modules (``:mod:`.name```)."""
+    init = PACKAGE.parent.joinpath(*package.split("."), "__init__.py")
+    doc = ast.get_docstring(ast.parse(init.read_text())) or ""  # no import:
+    # roundup_wsgi.cli imports Roundup, and this runs without it too
+    depth = package.count(".") + 1
+    names = {
+        module.rpartition(".")[2]
+        for module, path in modules()
+        if module.count(".") == depth
+        and module.startswith(package + ".")
+        and path.name != "__init__.py"
+    }
+    missing = sorted(n for n in names if f":mod:`.{n}`" not in doc)
+    assert not missing, f"{package}'s docstring leaves out {missing}"
+
+
+#: Modules with no behaviour of their own to test (type aliases only).
+NO_TESTS = {"roundup_wsgi.wsgi.types"}
+#: The tests folder (also in the sdist).
+TESTS = Path(__file__).resolve().parent
+
+
+@pytest.mark.parametrize("package", ["wsgi", "cli"])
+def test_tests_mirror_the_package(package: str) -> None:
+    """tests/<package>/ holds test_<module>.py (or test_<module>_<aspect>.py)
+    for each module of roundup_wsgi/<package>/, and no other test module."""
+    names = {
+        module.rpartition(".")[2]
+        for module, _ in modules()
+        if module.startswith(f"roundup_wsgi.{package}.")
+    }
+    tests = {path.stem for path in (TESTS / package).glob("test_*.py")}
+    missing = sorted(
+        name
+        for name in names
+        if f"test_{name}" not in tests
+        and f"roundup_wsgi.{package}.{name}" not in NO_TESTS
+    )
+    stray = sorted(
+        test
+        for test in tests
+        if not any(test == f"test_{n}" or test.startswith(f"test_{n}_") for n in names)
+    )
+    assert not missing, f"tests/{package}/ has no test module for {missing}"
+    assert not stray, (
+        f"tests/{package}/{stray} name no module of roundup_wsgi.{package}"
+    )

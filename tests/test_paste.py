@@ -14,7 +14,7 @@ from roundup_wsgi.app import find_layer
 from roundup_wsgi.dispatcher import ROUNDUP_ALWAYS_CACHES
 from roundup_wsgi.options import ConfigError
 from roundup_wsgi.paste import app_factory
-from roundup_wsgi.wsgi.mount import TrackerMount
+from roundup_wsgi.wsgi.mount import Mount
 from roundup_wsgi.wsgi.proxy import TrustedProxyFix
 
 
@@ -56,7 +56,7 @@ def test_loadapp_several_trackers_relative_to_the_ini(
     )
     app = loadapp(uri)
     assert isinstance(app, TrustedProxyFix)
-    assert sorted(find_layer(app, TrackerMount).apps) == ["bugs", "support"]
+    assert sorted(find_layer(app, Mount).apps) == ["bugs", "support"]
     web = TestApp(app, extra_environ={"HTTP_HOST": "localhost"})
     assert "Sample issue one" in web.get("/support/issue1").text
 

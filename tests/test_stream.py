@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import sys
 from pathlib import Path
 from typing import Any
 from wsgiref.util import FileWrapper
@@ -154,14 +153,6 @@ def test_files_still_use_the_servers_file_wrapper(
     assert isinstance(app_iter, FileWrapper)
     assert len(b"".join(app_iter)) == seeded.BIG_FILE_SIZE
     app_iter.close()
-
-
-def test_stream_mode_without_greenlet_names_the_extra(
-    stream_app: RequestDispatcher, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setitem(sys.modules, "greenlet", None)
-    with pytest.raises(ImportError, match=r"roundup-wsgi\[stream\]"):
-        RequestDispatcher(stream_app.home, write_mode="stream")
 
 
 # -- a write()-using application under granian ---------------------------------

@@ -17,6 +17,7 @@ can call them.
 
 from __future__ import annotations
 
+import enum
 import importlib
 import pkgutil
 import types
@@ -48,6 +49,8 @@ def type_text(hint: Any) -> str:
         return text + " or none" if type(None) in args else text
     if origin is typing.Literal:
         return "one of " + ", ".join(f"``{value}``" for value in args)
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        return "one of " + ", ".join(f"``{member.value}``" for member in hint)
     if hint is bool:
         return "boolean"
     if hint is int:

@@ -1,10 +1,14 @@
 """The ``roundup-wsgi`` command line.
 
-* :mod:`.command`: the argument parser, ``main()`` and the subcommands
-  (``serve``, ``init``, ``check``, ``wsgi-script``);
+* :mod:`.command`: ``main()`` and the subcommands ``init``, ``check`` and
+  ``wsgi-script``;
+* :mod:`.arguments`: the argument parser and its value types (a flag per
+  option of :data:`roundup_wsgi.options.OPTIONS`);
+* :mod:`.serve`: ``serve``, one tracker, several or the demo, on waitress;
 * :mod:`.demo`: the demo tracker ``serve`` creates on first run;
 * :mod:`.check`: the diagnostics behind ``roundup-wsgi check``;
-* :mod:`.wsgi_script`: the mod_wsgi script behind ``roundup-wsgi wsgi-script``.
+* :mod:`.wsgi_script`: the mod_wsgi script behind ``roundup-wsgi wsgi-script``;
+* :mod:`.output`: errors, notes and warnings as the command prints them.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ option added there gets its flag here without edits.
 from __future__ import annotations
 
 import argparse
+import enum
 import re
 import typing
 from collections.abc import Callable, Mapping, Sequence
@@ -288,7 +289,8 @@ class OneLineErrorParser(argparse.ArgumentParser):
 
 def _add_option_flag(group: Any, option: Option) -> None:
     """Add the flag of one table option: ``--name``/``--no-name`` for a
-    boolean, a repeatable flag for a list, ``choices`` for a ``Literal``,
+    boolean, a repeatable flag for a list, ``choices`` for a ``Literal`` or
+    an :class:`enum.Enum`,
     otherwise a value converted by :func:`~roundup_wsgi.options.convert`."""
     kwargs: dict[str, Any] = {"dest": option.name, "default": option.default}
     help_text = option.help
@@ -300,6 +302,8 @@ def _add_option_flag(group: Any, option: Option) -> None:
         help_text += " (repeatable)"
     elif origin is typing.Literal:
         kwargs["choices"] = typing.get_args(option.hint)
+    elif isinstance(option.hint, type) and issubclass(option.hint, enum.Enum):
+        kwargs.update(type=_converter(option), choices=tuple(option.hint))
     else:
         kwargs.update(type=_converter(option), metavar=option.name.upper())
     if option.default is not None and option.hint is not bool:

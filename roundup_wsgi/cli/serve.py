@@ -154,8 +154,6 @@ def _check_packages(args: argparse.Namespace) -> None:
     needed = []
     if args.metrics:
         needed.append(("--metrics", "prometheus_client", "metrics"))
-    if args.write_mode == "stream":
-        needed.append(("--write-mode stream", "greenlet", "stream"))
     for flag, module, extra in needed:
         try:
             importlib.import_module(module)

@@ -1,7 +1,8 @@
 """WSGI tools that know nothing of Roundup.
 
 Each module here works for any PEP 3333 application and imports neither
-Roundup nor anything from ``roundup_wsgi`` outside this package:
+Roundup nor anything from ``roundup_wsgi`` outside this package; page texts
+are parameters (the glue passes Roundup's):
 
 * :mod:`.types`: the shapes of ``environ``, ``start_response``, ``exc_info``
   and applications, for type hints;
@@ -11,7 +12,14 @@ Roundup nor anything from ``roundup_wsgi`` outside this package:
   (``wsgi.file_wrapper`` or bounded blocks);
 * :mod:`.encoding`: ``Accept-Encoding`` with q-values, compression of a
   file as it is sent, a cache of compressed variants;
-* :mod:`.errorpages`: the error pages the dispatcher writes itself;
-* :mod:`.mount`: several applications under ``/<name>/``;
-* :mod:`.proxy`: ``X-Forwarded-*`` honoured only from trusted proxies.
+* :mod:`.lru`: a thread-safe mapping bounded in bytes, least recently used
+  evicted;
+* :mod:`.responsecache`: whole responses kept while their files are
+  unchanged;
+* :mod:`.errorpages`: error pages rendered by webob;
+* :mod:`.mount`: several applications under ``/<name>/`` with an index;
+* :mod:`.proxy`: ``X-Forwarded-*`` honoured only from trusted proxies;
+* :mod:`.requestid`: a request id from trusted proxies, or a new one;
+* :mod:`.finish`: hooks run once when a response has ended;
+* :mod:`.accesslog`: the access log (combined or JSON lines), a finish hook.
 """

@@ -240,27 +240,33 @@ def _text(value: str) -> str:
     return raw.decode("utf-8", "backslashreplace")
 
 
-def format_json(finished: Finished, trackers: Mapping[str, str] | None = None) -> str:
+def format_json(
+    finished: Finished,
+    names: Mapping[str, str] | None = None,
+    name_field: str = "app",
+) -> str:
     """The JSON access-log line of one finished response: an object with
     ``time`` (the request's start, RFC 3339 in UTC with microseconds),
     ``remote_addr``, ``method``, ``path`` (``SCRIPT_NAME`` and
     ``PATH_INFO`` as UTF-8 text), ``query`` (redacted by
     :func:`redact_query`), ``protocol``, ``status`` (a number), ``bytes``,
     ``duration_us``, ``request_id``, ``user_agent``, ``referer``,
-    ``tracker`` and ``user`` (the Roundup user, where known), each null when
+    ``name_field`` (the application's name) and ``user`` (the note
+    ``"user"`` the application made, else ``REMOTE_USER``), each null when
     unknown; encoded by :func:`json.dumps` in ASCII (RFC 8259).
 
-    :param trackers: ``{mount name: tracker}`` (``{"": name}`` for one
-        tracker at ``/``), for ``tracker``.
+    :param names: ``{mount name: application name}`` (``{"": name}`` for
+        one application at ``/``), for ``name_field``.
+    :param name_field: the key of the application's name.
     """
     environ = finished.environ
     get = environ.get
     path = (get("SCRIPT_NAME") or "") + (get("PATH_INFO") or "")
-    tracker = None
-    if trackers:
-        tracker = trackers.get("")
-        if tracker is None:
-            tracker = trackers.get(path[1:].partition("/")[0])
+    name = None
+    if names:
+        name = names.get("")
+        if name is None:
+            name = names.get(path[1:].partition("/")[0])
     status = finished.status
     code = status[:3] if status and status[:3].isdigit() else None
     notes = finished.notes
@@ -282,7 +288,7 @@ def format_json(finished: Finished, trackers: Mapping[str, str] | None = None) -
             "request_id": notes.get("trace_id"),
             "user_agent": _text(agent) if agent is not None else None,
             "referer": _text(referer) if referer is not None else None,
-            "tracker": tracker,
+            name_field: name,
             "user": str(user) if user is not None else None,
         },
         ensure_ascii=True,
@@ -301,8 +307,9 @@ class AccessLog:
     :param logger: the logger; default ``roundup_wsgi.access``.  Nothing is
         formatted while it is not enabled for INFO.
     :param format: ``"combined"`` or ``"json"`` (:data:`FORMATS`).
-    :param trackers: for ``"json"``: ``{mount name: tracker}``, see
+    :param names: for ``"json"``: ``{mount name: application name}``, see
         :func:`format_json`.
+    :param name_field: for ``"json"``: the key of the application's name.
     :raises ValueError: an unknown ``format``.
     """
 
@@ -310,7 +317,8 @@ class AccessLog:
         self,
         logger: logging.Logger | None = None,
         format: Literal["combined", "json"] = "combined",
-        trackers: Mapping[str, str] | None = None,
+        names: Mapping[str, str] | None = None,
+        name_field: str = "app",
     ) -> None:
         if format not in FORMATS:
             raise ValueError(
@@ -318,8 +326,8 @@ class AccessLog:
             )
         self._format: Callable[[Finished], str] = format_line
         if format == "json":
-            names = dict(trackers or {})
-            self._format = lambda finished: format_json(finished, names)
+            known = dict(names or {})
+            self._format = lambda finished: format_json(finished, known, name_field)
         self.logger = logger or logging.getLogger(LOGGER_NAME)
         # A record made the ordinary way, once: the attributes every record
         # of this Python has, with the values that stay the same.
@@ -332,22 +340,15 @@ class AccessLog:
         self._template["taskName"] = None
 
     def __call__(self, finished: Finished) -> None:
-        """Log the line of ``finished``.
-
-        The record is an ordinary INFO :class:`logging.LogRecord` (handlers,
-        filters and formatters see every attribute), made without calling
-        ``LogRecord.__init__`` and ``Logger.findCaller``: its constant
-        attributes are copied from one made at start, and only the time,
-        thread and process are filled in (the time is the response's end,
-        from the clock readings :class:`~.finish.FinishHooks` made), which
-        costs a fifth of ``Logger.info``'s work.  It goes to
-        ``Logger.handle`` as ``Logger.info`` sends it.
+        """Log the line of ``finished`` as an ordinary INFO
+        :class:`logging.LogRecord` (handlers, filters and formatters see
+        every attribute), built from a template made at start rather than by
+        ``Logger.info`` (a fifth of its work); the time is the response's end.
 
         The line is the record's argument (``msg`` is ``"%s"``), never its
-        format: a filter that formats a message without arguments with the
-        record's attributes (Roundup's ``context_filter``, which Roundup
-        adds to every handler when it loads a tracker's configuration) would
-        otherwise expand ``%(...)s`` or ``%25s`` of a request target.
+        format, so a filter formatting messages with the record's attributes
+        (as Roundup's ``context_filter`` does) cannot expand ``%(...)s`` or
+        ``%25s`` of a request target.
         """
         logger = self.logger
         if not logger.isEnabledFor(_INFO):

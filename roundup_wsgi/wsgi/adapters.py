@@ -14,13 +14,11 @@ iterable of bytes.
       the application runs to its return inside the call; what it wrote is
       kept in a list and sent first, then its app_iter is streamed.
   ``"greenlet"``
-      the application runs in a greenlet (``pip install
-      'roundup-wsgi[stream]'``); each write() switches back to the server,
-      whose iteration yields that chunk at once.  Memory: one chunk.
+      the application runs in a greenlet; each write() switches back to
+      the server, whose iteration yields that chunk at once.  Memory: one chunk.
   ``"thread"``
       the application runs in a worker thread that hands each write() over
-      a bounded queue (a write blocks while the queue is full); for
-      interpreters without greenlet.
+      a bounded queue (a write blocks while the queue is full).
 
 * :func:`iterable_only` chains the two: a WSGI 1 application whose writes
   are delivered through its app_iter, for servers whose ``start_response``
@@ -47,12 +45,13 @@ PEP 3333 rules kept in every mode (section names of PEP 3333 in quotes):
 
 from __future__ import annotations
 
-import importlib
 import threading
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
 from contextvars import copy_context
 from typing import Any
+
+import greenlet
 
 from .types import ExcInfo, HeaderList, StartResponse, WriteCallable, WSGIApp
 
@@ -79,9 +78,6 @@ WSGI2App = Callable[[dict[str, Any]], WSGI2Response]
 
 #: The ways :func:`wsgi1_to_wsgi2` runs a WSGI 1 application.
 MODES = ("buffer", "greenlet", "thread")
-
-#: The extra that installs greenlet.
-STREAM_EXTRA = "roundup-wsgi[stream]"
 
 
 class StartResponseError(RuntimeError):
@@ -296,23 +292,8 @@ def _run_buffered(app: WSGIApp, environ: dict[str, Any]) -> WSGI2Response:
 # -- greenlet -----------------------------------------------------------------
 
 
-def _greenlet_module() -> Any:
-    """The ``greenlet`` module.
-
-    :raises ImportError: it is not installed; the message names the extra.
-    """
-    try:
-        return importlib.import_module("greenlet")
-    except ImportError as error:
-        raise ImportError(
-            "mode='greenlet' (and RequestDispatcher's write_mode='stream') "
-            f"needs the greenlet package: pip install '{STREAM_EXTRA}' "
-            "(or use mode='thread')"
-        ) from error
-
-
 class _GreenletCall(_Call):
-    def __init__(self, app: WSGIApp, greenlet: Any) -> None:
+    def __init__(self, app: WSGIApp) -> None:
         super().__init__(app)
         self.getcurrent = greenlet.getcurrent
         self.child = greenlet.greenlet(self.run)
@@ -378,10 +359,8 @@ class _GreenletBody(_Body):
         self._app_iter = app_iter
 
 
-def _run_greenlet(
-    app: WSGIApp, environ: dict[str, Any], greenlet: Any
-) -> WSGI2Response:
-    call = _GreenletCall(app, greenlet)
+def _run_greenlet(app: WSGIApp, environ: dict[str, Any]) -> WSGI2Response:
+    call = _GreenletCall(app)
     result = call.resume(environ)
     if not call.child.dead:  # stopped in its first write()
         body = _GreenletBody(call, None)
@@ -570,8 +549,6 @@ def wsgi1_to_wsgi2(
     :param queue_size: ``"thread"`` mode: how many written chunks may wait
         for the server before a write() blocks (>= 1).
     :raises ValueError: unknown ``mode`` or ``queue_size`` < 1.
-    :raises ImportError: ``mode="greenlet"`` without the greenlet package
-        (the message names the extra ``roundup-wsgi[stream]``).
 
     ``app2`` raises :class:`StartResponseError` when ``app`` breaks the
     start_response protocol, and whatever ``app`` raises before its first
@@ -586,10 +563,9 @@ def wsgi1_to_wsgi2(
     if queue_size < 1:
         raise ValueError(f"queue_size={queue_size!r}: it must be 1 or more")
     if mode == "greenlet":
-        greenlet = _greenlet_module()
 
         def app2(environ: dict[str, Any]) -> WSGI2Response:
-            return _run_greenlet(app, environ, greenlet)
+            return _run_greenlet(app, environ)
     elif mode == "thread":
 
         def app2(environ: dict[str, Any]) -> WSGI2Response:

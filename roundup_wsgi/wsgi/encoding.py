@@ -1,16 +1,15 @@
 """Content codings: negotiation, compression of file bodies, a cache of variants.
 
-Three tools for a WSGI application that compresses responses, none of them
-tied to Roundup:
+Three tools for a WSGI application that compresses responses:
 
 * :func:`accepted_codings` reads ``Accept-Encoding`` as RFC 9110 12.5.3
   says: q-values (``gzip;q=0`` refuses gzip), ``*`` for any coding not
   named, ``x-gzip`` as ``gzip`` (RFC 9110 8.4.1.3);
 * :func:`compress` compresses bytes at once, :class:`CompressedFile`
   compresses a file as it is sent, one block at a time (memory bounded
-  whatever its size); both with the parameters of Roundup's
-  ``Client.compress_encode`` (gzip level 5, brotli quality 4 text mode,
-  zstd level 3), so a body is the same either way;
+  whatever its size); both with the same parameters (gzip level 5, brotli
+  quality 4 text mode, zstd level 3: those of Roundup's
+  ``Client.compress_encode``), so a body is the same either way;
 * :class:`VariantCache` keeps compressed variants of files, least recently
   used evicted past a size in bytes, an entry stale once its file's inode,
   size or modification time change.
@@ -215,7 +214,7 @@ def accepted_codings(
 
 
 def compress(data: bytes, coding: str, mtime: float | None = None) -> bytes:
-    """``data`` compressed at once with ``coding`` (Roundup's parameters).
+    """``data`` compressed at once with ``coding`` (the levels above).
 
     gzip is ``gzip.compress(data, compresslevel=5)``'s output; ``mtime``
     (seconds since the epoch, default now) goes into its header.

@@ -1,8 +1,9 @@
-"""Responses the dispatcher writes itself (not Roundup's Client).
+"""Error pages an application writes itself, as ``(status, headers, body)``.
 
-They are webob HTTP exceptions rendered to ``(status, headers, body)``, so
-the status line, the escaping of details, content negotiation (HTML, JSON or
-plain text from the ``Accept`` header) and HEAD handling are webob's.
+They are webob HTTP exceptions rendered, so the status line, the escaping of
+details, content negotiation (HTML, JSON or plain text from the ``Accept``
+header) and HEAD handling are webob's.  The texts are parameters; the
+defaults name no application.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from webob import exc
 from webob.util import status_generic_reasons
 
 __all__ = [
+    "LOGGED",
     "Page",
     "bad_request",
     "internal_server_error",
@@ -34,10 +36,10 @@ _DEBUG_TEMPLATE = "${explanation}<br /><br />\n<pre>${detail}</pre>\n${html_comm
 def status_line(code: int) -> str:
     """Return the status line for ``code``, e.g. ``"404 Not Found"``.
 
-    Reason phrases are Python's :class:`http.HTTPStatus` ones, the table
-    Roundup's own handler uses (``BaseHTTPRequestHandler.responses``); a code
-    outside it gets webob's generic reason for its class (e.g. ``"599
-    Server Error"``) instead of Roundup's ``KeyError``.
+    Reason phrases are Python's :class:`http.HTTPStatus` ones (those of
+    ``http.server.BaseHTTPRequestHandler.responses``); a code outside it
+    gets webob's generic reason for its class (e.g. ``"599 Unknown Server
+    Error"``) instead of a ``KeyError``.
     """
     code = int(code)
     try:
@@ -71,16 +73,15 @@ def render(error: exc.WSGIHTTPException, environ: Mapping[str, Any]) -> Page:
     return status, list(headers), body
 
 
-def not_implemented(environ: Mapping[str, Any]) -> Page:
-    """501 for a method the tracker does not implement here (OPTIONS outside
-    ``/rest``; Roundup answers CORS preflights only for its REST API)."""
-    method = environ.get("REQUEST_METHOD", "")
-    return render(
-        exc.HTTPNotImplemented(
-            detail=f"{method} is only supported for the tracker's REST API (/rest/...)."
-        ),
-        environ,
-    )
+def not_implemented(environ: Mapping[str, Any], detail: str | None = None) -> Page:
+    """501 for a request method not implemented here.
+
+    :param detail: the page's text (escaped), e.g. where the method is
+        supported; default ``"<METHOD> is not implemented here."``.
+    """
+    if detail is None:
+        detail = f"{environ.get('REQUEST_METHOD', '')} is not implemented here."
+    return render(exc.HTTPNotImplemented(detail=detail), environ)
 
 
 def bad_request(environ: Mapping[str, Any], reason: str) -> Page:
@@ -89,17 +90,23 @@ def bad_request(environ: Mapping[str, Any], reason: str) -> Page:
     return render(exc.HTTPBadRequest(detail=reason), environ)
 
 
-def internal_server_error(environ: Mapping[str, Any], traceback: str | None) -> Page:
-    """500 for an exception that escaped Roundup's Client.
+#: :func:`internal_server_error`'s text without a traceback.
+LOGGED = (
+    "The server could not complete this request; "
+    "the error has been logged for the administrator."
+)
+
+
+def internal_server_error(
+    environ: Mapping[str, Any], traceback: str | None, detail: str = LOGGED
+) -> Page:
+    """500 for an exception that escaped the application.
 
     :param traceback: shown (escaped, preformatted) only when given, i.e. in
-        debug mode; otherwise the page says the error was logged.
+        debug mode; otherwise the page shows ``detail`` (escaped).
     """
     if traceback is None:
-        error = exc.HTTPInternalServerError(
-            detail="The tracker could not complete this request; "
-            "the error has been logged for the administrator."
-        )
+        error = exc.HTTPInternalServerError(detail=detail)
     else:
         error = exc.HTTPInternalServerError(
             detail=traceback, body_template=_DEBUG_TEMPLATE

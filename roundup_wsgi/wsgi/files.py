@@ -1,9 +1,9 @@
 """File bodies: attachments and static files sent without reading them whole.
 
-Roundup's ``Client.write_file`` calls ``request.sendfile(filename, offset,
-length)`` when the request object has that method, after it has worked out
-the Range, ETag and Content-Length.  :func:`open_file_body` turns that call
-into a WSGI app_iter:
+:func:`open_file_body` turns a file, or a range of it (an application
+that has worked out the Range, ETag and Content-Length, as Roundup's
+``Client.write_file`` does before it calls ``request.sendfile(filename,
+offset, length)``) into a WSGI app_iter:
 
 * the server's ``wsgi.file_wrapper`` when it offers one (PEP 3333, "Optional
   Platform-Specific File Handling"), so waitress, gunicorn and mod_wsgi can

@@ -1,21 +1,22 @@
-"""Several trackers in one WSGI application, each under ``/<name>/``.
+"""Several WSGI applications in one, each under ``/<name>/``.
 
-:class:`TrackerMount` looks at the first segment of ``PATH_INFO``, moves it
-to ``SCRIPT_NAME`` (PEP 3333, "environ Variables": ``SCRIPT_NAME`` is "the
+:class:`Mount` looks at the first segment of ``PATH_INFO``, moves it to
+``SCRIPT_NAME`` (PEP 3333, "environ Variables": ``SCRIPT_NAME`` is "the
 initial portion of the request URL's path that corresponds to the
 application object", ``PATH_INFO`` "the remainder") and calls that
-tracker's application.  Like ``roundup-server`` it answers ``/`` with an
-index page listing the trackers and redirects ``/name`` to ``/name/``;
-an unknown name is a 404.
+application, as Werkzeug's ``DispatcherMiddleware`` does.  It answers ``/``
+with an index page of links to the applications, redirects ``/name`` to
+``/name/`` and answers an unknown name with 404; the page texts are its
+parameters.
 
-Each tracker's ``[tracker] web`` must end in its mount point, e.g.
-``https://bugs.example/bugs/``: Roundup builds its links from that setting,
-not from ``SCRIPT_NAME``.
+An application that builds absolute links from its own setting rather than
+``SCRIPT_NAME`` must be configured with its mount point.
 """
 
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from html import escape
 from typing import Any
@@ -27,33 +28,49 @@ from webob import exc
 from . import errorpages
 from .types import WSGIApp
 
-__all__ = ["TRACKER_NAME", "TrackerMount"]
+__all__ = ["MOUNT_NAME", "Mount"]
 
-#: A tracker name in a URL: one path segment of URL-unreserved characters
-#: (RFC 3986, section 2.3), so it needs no quoting.
-TRACKER_NAME = re.compile(r"^[A-Za-z0-9_~-][A-Za-z0-9._~-]*$")
+#: A mount name: one path segment of URL-unreserved characters (RFC 3986,
+#: section 2.3), so it needs no quoting.
+MOUNT_NAME = re.compile(r"^[A-Za-z0-9_~-][A-Za-z0-9._~-]*$")
 
 
-class TrackerMount:
-    """Serve several tracker applications under ``/<name>/``.
+class Mount:
+    """Serve several WSGI applications under ``/<name>/``.
 
-    :param apps: ``{name: WSGI application}``, e.g. ``{"bugs":
-        RequestDispatcher("/srv/bugs")}``; a name is one URL path segment of
-        letters, digits and ``-._~`` (matched case-sensitively).
+    :param apps: ``{name: WSGI application}``; a name is one URL path
+        segment of letters, digits and ``-._~`` (:data:`MOUNT_NAME`,
+        matched case-sensitively).
+    :param title: the index page's title and heading.
+    :param noun: what an application is called in the texts of the 404 and
+        405 pages and of errors (``"There is no {noun} named 'x' here"``).
+    :param plural: ``noun``'s plural; default ``noun + "s"``.
     :raises ValueError: no application, or a name that is not such a
         segment (the message names it).
     """
 
-    def __init__(self, apps: Mapping[str, WSGIApp]) -> None:
+    def __init__(
+        self,
+        apps: Mapping[str, WSGIApp],
+        *,
+        title: str = "Index",
+        noun: str = "application",
+        plural: str | None = None,
+    ) -> None:
         if not apps:
-            raise ValueError("TrackerMount needs at least one tracker: {name: app}")
+            raise ValueError(
+                f"{type(self).__name__} needs at least one {noun}: {{name: app}}"
+            )
         for name in apps:
-            if not TRACKER_NAME.match(name) or name in (".", ".."):
+            if not MOUNT_NAME.match(name) or name in (".", ".."):
                 raise ValueError(
-                    f"tracker name {name!r} cannot be a URL path segment: use "
+                    f"{noun} name {name!r} cannot be a URL path segment: use "
                     "letters, digits and - . _ ~ only (e.g. bugs)"
                 )
         self.apps = dict(apps)
+        self.title = title
+        self.noun = noun
+        self.plural = plural if plural is not None else noun + "s"
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
@@ -70,8 +87,8 @@ class TrackerMount:
             return _send(
                 errorpages.render(
                     exc.HTTPNotFound(
-                        detail=f"There is no tracker named {name!r} here; the "
-                        "index at / lists the trackers."
+                        detail=f"There is no {self.noun} named {name!r} here; "
+                        f"the index at / lists the {self.plural}."
                     ),
                     environ,
                 ),
@@ -102,12 +119,12 @@ class TrackerMount:
     def _index(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
     ) -> Iterable[bytes]:
-        """The index page: a list of links to the trackers, sorted by name,
-        as ``roundup-server`` shows; GET and HEAD only."""
+        """The index page: links to the applications, sorted by name; GET
+        and HEAD only."""
         method = environ.get("REQUEST_METHOD", "GET")
         if method not in ("GET", "HEAD"):
             error = exc.HTTPMethodNotAllowed(
-                detail="The tracker index only answers GET and HEAD."
+                detail=f"The {self.noun} index only answers GET and HEAD."
             )
             error.allow = ("GET", "HEAD")
             return _send(errorpages.render(error, environ), start_response)
@@ -116,10 +133,11 @@ class TrackerMount:
             f'<li><a href="{base}/{quote(name)}/">{escape(name)}</a></li>\n'
             for name in sorted(self.apps)
         )
+        title = escape(self.title)
         body = (
             '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
-            "<title>Roundup trackers index</title></head>\n"
-            f"<body><h1>Roundup trackers index</h1>\n<ol>\n{items}</ol>\n"
+            f"<title>{title}</title></head>\n"
+            f"<body><h1>{title}</h1>\n<ol>\n{items}</ol>\n"
             "</body></html>\n"
         ).encode()
         headers = [
@@ -134,3 +152,16 @@ def _send(page: errorpages.Page, start_response: Callable[..., Any]) -> list[byt
     status, headers, body = page
     start_response(status, headers)
     return [body]
+
+
+def __getattr__(name: str) -> Any:
+    """``TrackerMount``, this class's old name (in the README's source map),
+    as a deprecated alias of :class:`Mount`."""
+    if name == "TrackerMount":
+        warnings.warn(
+            "roundup_wsgi.wsgi.mount.TrackerMount is deprecated: use Mount",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return Mount
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

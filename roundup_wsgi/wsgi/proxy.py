@@ -9,7 +9,8 @@ directly could set those headers itself.  :class:`TrustedProxyFix` applies
 ProxyFix only when ``REMOTE_ADDR`` is one of the configured proxy addresses
 or networks; from anyone else the forwarding headers (``X-Forwarded-*`` and
 RFC 7239 ``Forwarded``) are removed before the application sees them, so
-Roundup's own ``X-Forwarded-Host`` CSRF check cannot be fed a forged value.
+its own checks of them (e.g. a CSRF check of ``X-Forwarded-Host``) cannot be
+fed a forged value.
 
 A request from a trusted proxy whose ``X-Forwarded-For`` names no client
 (the proxy sent none, or the server dropped it: waitress 3 does unless told

@@ -24,7 +24,6 @@ from helpers.wsgi import StartResponseRecorder, as_hypercorn
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from roundup_wsgi.wsgi import adapters
 from roundup_wsgi.wsgi.adapters import (
     MODES,
     StartResponseError,
@@ -550,17 +549,6 @@ def test_unknown_mode_and_bad_queue_size_are_value_errors() -> None:
         wsgi1_to_wsgi2(app, "gevent")
     with pytest.raises(ValueError, match=r"queue_size=0"):
         iterable_only(app, "thread", queue_size=0)
-
-
-def test_missing_greenlet_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "greenlet", None)
-
-    def app(environ: Any, start_response: Any) -> Any:
-        return []
-
-    with pytest.raises(ImportError, match=r"pip install 'roundup-wsgi\[stream\]'"):
-        wsgi1_to_wsgi2(app, "greenlet")
-    assert adapters.STREAM_EXTRA == "roundup-wsgi[stream]"
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -1,27 +1,16 @@
-"""Tests of roundup_wsgi.wsgi.finish (finish hooks) and
-roundup_wsgi.wsgi.accesslog (the access-log line), Roundup-free."""
+"""Tests of roundup_wsgi.wsgi.finish: finish hooks."""
 
 from __future__ import annotations
 
 import io
-import logging
 from collections.abc import Iterator
 from typing import Any
 from wsgiref.util import FileWrapper, setup_testing_defaults
 from wsgiref.validate import validator
 
-import apachelogs
 import pytest
 from helpers.wsgi import request_garbage
 
-from roundup_wsgi.wsgi import accesslog
-from roundup_wsgi.wsgi.accesslog import (
-    LOG_FORMAT,
-    AccessLog,
-    LineHandler,
-    format_line,
-    redact_query,
-)
 from roundup_wsgi.wsgi.finish import Finished, FinishHooks, add_finish_hook, note
 
 
@@ -207,62 +196,6 @@ def test_valid_under_wsgiref_validator() -> None:
     result.close()
 
 
-# -- the access-log line -------------------------------------------------------
-
-
-def finished_record(**env: Any) -> Finished:
-    record = Finished(
-        environ(**env),
-        status="206 Partial Content",
-        bytes_sent=5,
-        started=1_700_000_000.0,
-        duration=0.0123,
-        notes={"trace_id": "T1"},
-    )
-    return record
-
-
-def test_line_parses_as_the_combined_format_plus_two_fields() -> None:
-    record = finished_record(
-        REQUEST_METHOD="GET",
-        PATH_INFO="/file1/a b.txt",
-        QUERY_STRING="x=1&__login_password=hunter2&api_token=t",
-        REMOTE_ADDR="192.0.2.1",
-        HTTP_REFERER='http://x/"quoted"',
-        HTTP_USER_AGENT="agent\\1",
-        HTTP_AUTHORIZATION="Basic ZGVtbzpzZWNyZXQ=",
-        SERVER_PROTOCOL="HTTP/1.1",
-    )
-    line = format_line(record)
-    entry = apachelogs.LogParser(LOG_FORMAT).parse(line)
-    assert entry.remote_host == "192.0.2.1"
-    assert entry.request_line == (
-        "GET /file1/a%20b.txt?x=1&__login_password=***&api_token=*** HTTP/1.1"
-    )
-    assert entry.final_status == 206
-    assert entry.bytes_sent == 5
-    assert entry.headers_in == {
-        "Referer": 'http://x/"quoted"',
-        "User-Agent": "agent\\1",
-    }
-    assert entry.request_duration_microseconds == 12300
-    assert entry.notes == {"trace_id": "T1"}
-    assert "hunter2" not in line
-    assert "ZGVtbzpzZWNyZXQ=" not in line
-
-
-def test_redact_query_keeps_other_parameters() -> None:
-    assert redact_query("@action=login&password=x") == "@action=login&password=***"
-    assert redact_query("a=1&b=2") == "a=1&b=2"
-
-
-def test_access_log_hook_logs_at_info(caplog: pytest.LogCaptureFixture) -> None:
-    logger = logging.getLogger("test.access")
-    with caplog.at_level(logging.INFO, logger="test.access"):
-        AccessLog(logger)(finished_record(REQUEST_METHOD="HEAD"))
-    assert caplog.records[0].getMessage().startswith("- - - [")  # no REMOTE_ADDR
-
-
 @pytest.mark.parametrize("hypercorn", [False, True])
 def test_an_empty_body_under_finish_hooks_starts_the_response_on_hypercorn(
     hypercorn: bool,
@@ -284,85 +217,3 @@ def test_an_empty_body_under_finish_hooks_starts_the_response_on_hypercorn(
     assert chunks == ([b""] if hypercorn else [])
     assert recorder.status == "304 Not Modified"
     assert seen[0].status == "304 Not Modified"
-
-
-def test_line_handler_alone_gets_the_same_lines_without_a_record() -> None:
-    stream = io.StringIO()
-    handler = LineHandler(stream)
-    logger = logging.getLogger("test.access.line")
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
-    seen: list[logging.LogRecord] = []
-    hook = AccessLog(logger)
-    try:
-        hook(finished_record(PATH_INFO="/a%(process)d"))  # written directly
-        handler.addFilter(lambda record: seen.append(record) or True)
-        hook(finished_record(PATH_INFO="/a%(process)d"))  # through a record
-    finally:
-        logger.removeHandler(handler)
-    first, second = stream.getvalue().splitlines()
-    assert first == second == format_line(finished_record(PATH_INFO="/a%(process)d"))
-    assert "/a%(process)d " in first
-    (record,) = seen
-    assert (record.levelno, record.name, record.getMessage()) == (
-        logging.INFO,
-        "test.access.line",
-        first,
-    )
-
-
-def test_line_handler_write_error_goes_to_handle_error(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    class Broken(io.StringIO):
-        def write(self, text: str) -> int:
-            raise OSError("disk full")
-
-    handler = LineHandler(Broken())
-    errors: list[logging.LogRecord] = []
-    monkeypatch.setattr(handler, "handleError", errors.append)
-    handler.write_line("a line", "test.access")
-    assert [(r.name, r.getMessage()) for r in errors] == [("test.access", "a line")]
-
-
-def test_line_from_remembered_request_parts_is_the_same_line() -> None:
-    """The second line of a request comes from the remembered parts: it is
-    the line a first request gives, and requests that differ in any field
-    never share parts."""
-    fields = {
-        "PATH_INFO": "/issue1",
-        "QUERY_STRING": "@template=item",
-        "HTTP_REFERER": "http://x/",
-        "HTTP_USER_AGENT": "agent/1",
-        "REMOTE_ADDR": "192.0.2.1",
-    }
-    accesslog._parts.clear()
-    first = format_line(finished_record(**fields))
-    assert format_line(finished_record(**fields)) == first
-    accesslog._parts.clear()
-    assert format_line(finished_record(**fields)) == first
-    for name in [*fields, "REMOTE_USER", "SCRIPT_NAME", "SERVER_PROTOCOL"]:
-        other = format_line(finished_record(**{**fields, name: "/o"}))
-        assert other != first, name
-
-
-def test_remembered_parts_stay_bounded() -> None:
-    accesslog._parts.clear()
-    for number in range(accesslog._PARTS_MAX + 10):
-        format_line(finished_record(PATH_INFO=f"/issue{number}"))
-    assert len(accesslog._parts) <= accesslog._PARTS_MAX
-
-
-def test_unsafe_characters_escaped_in_every_field() -> None:
-    record = finished_record(
-        PATH_INFO="/caf\xc3\xa9",  # UTF-8 bytes as the server's latin-1 text
-        HTTP_USER_AGENT="a\tb\x7f",
-        REMOTE_USER='u"1',
-    )
-    record.notes["trace_id"] = 'id"\n'
-    line = format_line(record)
-    assert '"GET /caf%C3%A9 HTTP/1.0"' in line
-    assert '"a\\x09b\\x7f"' in line
-    assert ' - u\\"1 [' in line
-    assert line.endswith(' id\\"\\x0a')

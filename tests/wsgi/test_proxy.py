@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from webtest import TestApp
 
-from roundup_wsgi.wsgi.mount import TrackerMount
+from roundup_wsgi.wsgi.mount import Mount
 from roundup_wsgi.wsgi.proxy import CLIENT_UNKNOWN, TrustedProxyFix, parse_networks
 
 FORWARDED = {
@@ -58,7 +58,7 @@ def test_untrusted_clients_cannot_spoof(remote_addr: str) -> None:
     assert seen["wsgi.url_scheme"] == "http"
     assert seen["HTTP_HOST"] == "app:8000"
     assert seen["SCRIPT_NAME"] == ""
-    assert seen["forwarding"] == []  # Roundup never sees the forged headers
+    assert seen["forwarding"] == []  # the application never sees the forged headers
 
 
 def test_bad_proxy_addresses_are_named() -> None:
@@ -70,7 +70,7 @@ def test_bad_proxy_addresses_are_named() -> None:
 
 def test_redirect_behind_a_trusted_proxy() -> None:
     """The mount's redirect uses the forwarded scheme, host and prefix."""
-    mount = TrackerMount({"bugs": show_environ})
+    mount = Mount({"bugs": show_environ})
     app = TrustedProxyFix(mount, "127.0.0.1")
     reply = TestApp(app, extra_environ={"REMOTE_ADDR": "127.0.0.1"}).get(
         "/bugs", headers=FORWARDED

@@ -59,7 +59,7 @@ def chunked_post(
 
 def rest_headers(web: str) -> dict[str, str]:
     """A REST POST as admin (Basic), with the headers Roundup's CSRF checks
-    want (tests/test_faults.py's ``rest_create``)."""
+    want (tests/scenarios/test_faults.py's ``rest_create``)."""
     return {
         "Content-Type": "application/json",
         "X-Requested-With": "rest",

@@ -11,6 +11,7 @@ import pytest
 from helpers.checks import TRACKER_CHECKS, by_check
 from roundup.configuration import CoreConfig
 
+from roundup_wsgi import cli
 from roundup_wsgi.cli.check import ServingUser, run_checks
 
 WEB = "http://localhost/"
@@ -163,3 +164,30 @@ def test_util_names_once_each_pass(tracker_home: Path) -> None:
     utils = by_check(run_checks(tracker_home))["template utils"]
     assert utils.ok is True
     assert utils.message == "1 registered by extensions, no name twice"
+
+
+# -- the check subcommand ------------------------------------------------------
+
+
+def test_check_passes(tracker_home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["check", str(tracker_home), "--url", "http://localhost"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("\nok  ") + out.startswith("ok  ") == 9
+    assert "ok    template utils: 0 registered by extensions, no name twice" in out
+    assert out.rstrip().endswith("All checks passed.")
+
+
+def test_check_fails_with_the_fix(
+    tracker_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = "https://bugs.example/tracker/"
+    assert cli.main(["check", str(tracker_home), "--url", url]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL  tracker web: [tracker] web = http://localhost/" in out
+    assert f"      fix: set 'web = {url}' in the [tracker] section" in out
+    assert out.rstrip().endswith("1 check failed.")
+
+
+def test_check_missing_home(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["check", str(tmp_path / "none")]) == 1
+    assert "roundup-wsgi init" in capsys.readouterr().out

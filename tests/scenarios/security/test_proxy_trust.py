@@ -42,7 +42,7 @@ pytestmark = pytest.mark.slow
 
 pytest.importorskip("prometheus_client")
 
-DEPLOY_DIR = Path(__file__).resolve().parents[2] / "deploy"
+DEPLOY_DIR = Path(__file__).resolve().parents[3] / "deploy"
 #: The trusted proxy's address (the proxy on the same machine).
 PROXY = "127.0.0.1"
 #: A loopback peer that is no trusted proxy.

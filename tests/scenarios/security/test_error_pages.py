@@ -1,7 +1,7 @@
 """Error pages show no internal detail (issue 19, class 2).
 
 Every error page (400, 403, 404, 413, 500, 503) is sent under each failure
-the fault tests make (tests/test_faults.py, tests/test_failures.py): the
+the fault tests make (tests/scenarios/test_faults.py, tests/test_failures.py): the
 attachment store unwritable (``chattr +i`` on ``db/files/msg/0``), the
 ``db`` directory read-only, a full disk (a small tmpfs over
 ``db/files/msg/0``), a locked sqlite database, PostgreSQL stopped and an
@@ -30,13 +30,13 @@ from pathlib import Path
 
 import pytest
 from helpers import loadclient, pg, seeded
+from helpers.faults import read_only, serve
 from helpers.servers import HTTP_TIMEOUT, waitress_command
 from helpers.system import require_program
 from roundup.configuration import CoreConfig
 
 # The fault tests' ways to break a tracker (reused, not copied).
 from test_failures import locked_home, write_lock  # noqa: F401
-from test_faults import read_only, serve
 from webob import Request
 
 from roundup_wsgi import RequestDispatcher

@@ -1,8 +1,8 @@
-"""Tests of the ``roundup-wsgi`` command (roundup_wsgi.cli).
+"""Tests of roundup_wsgi.cli.serve: ``roundup-wsgi serve``.
 
-Most tests call :func:`roundup_wsgi.cli.main` in-process; ``serve`` gets a
-fake waitress server whose ``run()`` raises KeyboardInterrupt (Ctrl-C), so
-it returns at once.  One slow test runs the real command as a subprocess.
+Most tests call :func:`roundup_wsgi.cli.main` in-process with a fake
+waitress server whose ``run()`` raises KeyboardInterrupt (Ctrl-C), so it
+returns at once.  Slow tests run the real command as a subprocess.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import shlex
 import socket
 import subprocess
 import sys
@@ -20,58 +19,18 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import roundup
+from helpers.cli import admin_password_verifies, error_line, the_error
 from helpers.servers import ServerProcess, free_port
 from helpers.wsgi import FakeServer
 from roundup import instance
+from webtest import TestApp
 
-from roundup_wsgi import __version__, cli
+from roundup_wsgi import cli
 from roundup_wsgi.cli import demo
 from roundup_wsgi.tracker import tracker_web
 
 #: urllib opener that ignores any ``*_proxy`` environment variables.
 OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-@pytest.fixture
-def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Run the test in ``tmp_path``, where the demo is ``trackers/demo``."""
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
-def error_line(capsys: pytest.CaptureFixture[str]) -> str:
-    """The single ``roundup-wsgi: error:`` line on stderr (asserted)."""
-    out, err = capsys.readouterr()
-    assert out == ""
-    assert "Traceback" not in err
-    lines = err.splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("roundup-wsgi: error: ")
-    return lines[0]
-
-
-def admin_password_verifies(home: Path | str, password: str) -> bool:
-    db = instance.open(str(home)).open("admin")
-    try:
-        return bool(db.user.get(db.user.lookup("admin"), "password") == password)
-    finally:
-        db.close()
-
-
-# --- general ---------------------------------------------------------------
-
-
-def test_version(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["--version"]) == 0
-    out = capsys.readouterr().out
-    assert __version__ in out
-    assert f"Roundup {roundup.__version__}" in out
-
-
-def test_no_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main([]) == 2
-    assert "required" in capsys.readouterr().err
 
 
 # --- serve: errors -----------------------------------------------------------
@@ -134,11 +93,6 @@ def test_serve_port_in_use(
     line = error_line(capsys)
     assert f"cannot listen on 127.0.0.1:{port}" in line
     assert "--port" in line
-
-
-def test_serve_rejects_a_bad_port(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["serve", "--port", "70000"]) == 2
-    assert "not a port number" in capsys.readouterr().err
 
 
 # --- serve: the demo tracker -------------------------------------------------
@@ -275,84 +229,6 @@ def test_serve_does_not_warn_when_tracker_web_matches(
     assert f"Serving {home} at http://127.0.0.1:8128/" in out
 
 
-# --- init ----------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("backend", ["sqlite", "anydbm"])
-def test_init_creates_a_working_tracker(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], backend: str
-) -> None:
-    home = tmp_path / "bugs"
-    argv = ["init", str(home), "--backend", backend, "--admin-password", "s3cret"]
-    assert cli.main(argv) == 0
-    out = capsys.readouterr().out
-    assert f"Created a Roundup tracker at {home}" in out
-    assert f"backend {backend}" in out
-    assert "web URL: http://127.0.0.1:8080/" in out
-    assert "log in as admin / s3cret" in out
-    assert f"roundup-wsgi serve {home}" in out
-    assert admin_password_verifies(home, "s3cret")
-    config = instance.open(str(home)).config
-    assert config["RDBMS_BACKEND"] == backend
-
-
-def test_init_generates_and_prints_the_admin_password(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    home = tmp_path / "bugs"
-    assert cli.main(["init", str(home), "--web", "http://localhost:9000"]) == 0
-    out = capsys.readouterr().out
-    match = re.search(r"log in as admin / (\S+)", out)
-    assert match
-    assert "generated password" in out
-    assert admin_password_verifies(home, match.group(1))
-    assert tracker_web(home) == "http://localhost:9000/"
-    assert f"roundup-wsgi serve {home} --host localhost --port 9000" in out
-
-
-def test_init_refuses_a_non_empty_directory(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    (tmp_path / "notes.txt").write_text("keep me")
-    assert cli.main(["init", str(tmp_path)]) == 2
-    line = error_line(capsys)
-    assert f"cannot create a tracker in {tmp_path}" in line
-    assert "choose a new path or remove it" in line
-    assert (tmp_path / "notes.txt").read_text() == "keep me"
-
-
-def test_init_db_options_need_postgresql(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    argv = ["init", str(tmp_path / "bugs"), "--db-host", "db", "--db-name", "bugs"]
-    assert cli.main(argv) == 2
-    line = error_line(capsys)
-    assert "--db-host, --db-name: only valid with --backend postgresql" in line
-    assert not (tmp_path / "bugs").exists()
-
-
-def test_init_unreachable_postgresql(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    home = tmp_path / "bugs"
-    argv = ["init", str(home), "--backend", "postgresql"]
-    argv += ["--db-host", "127.0.0.1", "--db-port", str(free_port())]
-    assert cli.main(argv) == 2
-    line = error_line(capsys)
-    assert f"cannot create a tracker at {home}: " in line
-    assert "check --db-host, --db-port" in line
-    assert not home.exists()
-
-
-def test_init_unknown_template(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert cli.main(["init", str(tmp_path / "bugs"), "--template", "nosuch"]) == 2
-    err = capsys.readouterr().err
-    assert "invalid choice: 'nosuch'" in err
-    assert "classic" in err
-
-
 # --- the real command ----------------------------------------------------------
 
 
@@ -389,9 +265,7 @@ WITHOUT_MODULE = (
 
 
 @pytest.mark.parametrize(
-    ("flags", "module"),
-    [(["--metrics"], "prometheus_client"), (["--write-mode", "stream"], "greenlet")],
-    ids=["metrics", "stream"],
+    ("flags", "module"), [(["--metrics"], "prometheus_client")], ids=["metrics"]
 )
 def test_a_failed_start_leaves_the_demo_config_byte_identical(
     tmp_path: Path, flags: list[str], module: str
@@ -460,30 +334,6 @@ def test_serve_web_is_the_demos_public_url(
     assert "--web http://" in err
 
 
-@pytest.mark.parametrize(
-    "url",
-    [
-        "ftp://bugs.example/",
-        "bugs.example:8080/",
-        "http://bugs.example/a?b=1",
-        "http://user@bugs.example/",
-        "http://bugs.example:99999/",
-    ],
-)
-def test_serve_web_is_validated(
-    in_tmp: Path,
-    servers_made: list[FakeServer],
-    capsys: pytest.CaptureFixture[str],
-    url: str,
-) -> None:
-    assert cli.main(["serve", "--web", url]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith(f"roundup-wsgi serve: error: argument --web: {url!r}: ")
-    assert len(err.splitlines()) == 1
-    assert not servers_made
-    assert not (in_tmp / "trackers").exists()
-
-
 def test_serve_warns_when_it_mounts_a_tracker_elsewhere_than_its_web_path(
     make_tracker: Callable[[str], Path],
     servers_made: list[FakeServer],
@@ -503,85 +353,6 @@ def test_serve_warns_when_it_mounts_a_tracker_elsewhere_than_its_web_path(
     assert cli.main(["serve", f"support={home}", "--port", "8133"]) == 0
     err = capsys.readouterr().err
     assert "mounts the tracker at /support/" in err
-
-
-def test_init_prints_the_serve_command_of_a_web_path(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    home = tmp_path / "bugs"
-    web = "http://127.0.0.1:8080/bugs/"
-    assert cli.main(["init", str(home), "--web", web, "--admin-password", "x"]) == 0
-    assert f"Next, serve it with: roundup-wsgi serve bugs={home}\n" in (
-        capsys.readouterr().out
-    )
-    other = tmp_path / "other"
-    web = "https://example.org/trackers/other/"
-    assert cli.main(["init", str(other), "--web", web, "--admin-password", "x"]) == 0
-    assert (
-        f"roundup-wsgi serve other={other} --web https://example.org/trackers/\n"
-    ) in capsys.readouterr().out
-
-
-@pytest.mark.slow
-def test_the_serve_command_init_prints_serves_the_tracker_at_its_web(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """The printed command, run: the page at [tracker] web answers 200."""
-    port = free_port()
-    home = tmp_path / "bugs"
-    web = f"http://127.0.0.1:{port}/bugs/"
-    assert cli.main(["init", str(home), "--web", web, "--admin-password", "x"]) == 0
-    out = capsys.readouterr().out
-    printed = re.search(r"^Next, serve it with: (.*)$", out, re.MULTILINE)
-    assert printed
-    words = shlex.split(printed.group(1))
-    assert words[0] == "roundup-wsgi"
-    command = [sys.executable, "-m", "roundup_wsgi", *words[1:]]
-    with (
-        ServerProcess(command, port, tmp_path, name="init-serve", ready_path="/"),
-        OPENER.open(web + "issue", timeout=30) as response,
-    ):
-        assert response.status == 200
-        assert b"<title>" in response.read()
-
-
-def test_serve_unknown_option_points_to_serves_help(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    assert cli.main(["serve", "--frobnicate"]) == 2
-    assert capsys.readouterr().err == (
-        "roundup-wsgi serve: error: unrecognized arguments: --frobnicate "
-        "(see roundup-wsgi serve --help)\n"
-    )
-    assert cli.main(["init", "x", "--frobnicate"]) == 2
-    assert "(see roundup-wsgi init --help)" in capsys.readouterr().err
-
-
-def test_init_database_options_have_help(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["init", "--help"]) == 0
-    text = " ".join(capsys.readouterr().out.split())
-    for flag, setting in [
-        ("--db-host H", "[rdbms] host"),
-        ("--db-port P", "[rdbms] port"),
-        ("--db-name N", "[rdbms] name"),
-        ("--db-user U", "[rdbms] user"),
-        ("--db-password P", "[rdbms] password"),
-    ]:
-        assert re.search(rf"{re.escape(flag)} \w[^-]*\({re.escape(setting)}", text)
-
-
-def test_docs_serve_synopsis_names_every_write_mode() -> None:
-    from roundup_wsgi.dispatcher import WRITE_MODES
-
-    page = Path(__file__).resolve().parent.parent / "docs" / "command.rst"
-    synopsis = next(
-        line
-        for line in page.read_text().splitlines()
-        if line.startswith("``roundup-wsgi serve [TRACKER_HOME]")
-    )
-    modes = re.search(r"--write-mode ([a-z|]+)", synopsis)
-    assert modes
-    assert sorted(modes.group(1).split("|")) == sorted(WRITE_MODES)
 
 
 def test_serve_logs_start_and_stop_at_info(
@@ -644,3 +415,67 @@ def test_serve_logs_the_requests_it_waits_for_when_stopping(
     ]
     assert "stopping: no new connections accepted" in messages
     assert "stopping: waiting for 1 request in progress (at most 5 s)" in messages
+
+
+# --- several trackers, trusted proxies ------------------------------------------
+
+
+def test_serve_several_trackers(
+    make_tracker: Callable[[str], Path],
+    servers_made: list[FakeServer],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    bugs = make_tracker("http://127.0.0.1:8130/bugs/")
+    other = make_tracker("http://127.0.0.1:8130/elsewhere/")
+    argv = ["serve", f"bugs={bugs}", f"support={other}", "--port", "8130"]
+    assert cli.main(argv) == 0
+    out, err = capsys.readouterr()
+    assert f"Serving bugs={bugs}, support={other} at http://127.0.0.1:8130/" in out
+    # Only the tracker whose [tracker] web is not its mount point is warned of.
+    assert err.count("warning") == 1
+    assert "set 'web = http://127.0.0.1:8130/support/'" in err
+    web = TestApp(servers_made[0].app, extra_environ={"HTTP_HOST": "x"})
+    assert "Sample issue one" in web.get("/bugs/issue1").text
+    assert 'href="/support/"' in web.get("/").text
+
+
+def test_serve_with_a_trusted_proxy(
+    make_tracker: Callable[[str], Path], servers_made: list[FakeServer]
+) -> None:
+    home = make_tracker("http://127.0.0.1:8131/bugs/")
+    argv = ["serve", f"bugs={home}", "--port", "8131", "--trusted-proxy", "10.0.0.0/8"]
+    assert cli.main(argv) == 0
+    app = TestApp(servers_made[0].app)
+    moved = app.get(
+        "/bugs",
+        headers={"X-Forwarded-Proto": "https", "X-Forwarded-Host": "bugs.example"},
+        extra_environ={"REMOTE_ADDR": "10.2.3.4"},
+    )
+    assert moved.headers["Location"] == "https://bugs.example/bugs/"
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            ["--trusted-proxy", "proxy.lan"],
+            "--trusted-proxy: trusted proxy 'proxy.lan'",
+        ),
+        (["bugs=/nowhere"], "bugs=/nowhere: tracker home /nowhere does not exist"),
+        (["bugs={home}", "bugs={home}"], "'bugs' is given twice"),
+        (["bugs={home}", "{home}"], "give every tracker as NAME=TRACKER_HOME"),
+        (["{home}", "{home}"], "serve takes one TRACKER_HOME, or NAME=TRACKER_HOME"),
+    ],
+)
+def test_serve_errors(
+    tracker_home: Path,
+    servers_made: list[FakeServer],
+    capsys: pytest.CaptureFixture[str],
+    extra: list[str],
+    message: str,
+) -> None:
+    args = [item.format(home=tracker_home) for item in extra]
+    if not any("=" in item or item == str(tracker_home) for item in args):
+        args.insert(0, str(tracker_home))
+    assert cli.main(["serve", *args]) == 2
+    assert message in the_error(capsys)

@@ -20,24 +20,20 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from helpers import loadclient, pg, seeded
+from helpers.faults import read_only, serve
 from helpers.servers import (
-    OUR_APP,
     ServerProcess,
-    free_port,
     gunicorn_command,
     waitress_command,
 )
-from helpers.system import require_program
 
 pytestmark = pytest.mark.slow
 
@@ -101,30 +97,6 @@ def server_pids(server: ServerProcess) -> list[int]:
 
 
 # -- trackers and servers --------------------------------------------------------
-
-
-@contextmanager
-def serve(
-    command: Callable[[int, str], list[str]],
-    home_for: Callable[[str], Path],
-    log_dir: Path,
-    name: str,
-    env: dict[str, str] | None = None,
-) -> Iterator[tuple[ServerProcess, Path]]:
-    """Start ``command`` on a tracker made by ``home_for(web)`` (``env``:
-    more environment variables, e.g. options)."""
-    port = free_port()
-    web = f"http://127.0.0.1:{port}/"
-    home = home_for(web)
-    server = ServerProcess(
-        command(port, OUR_APP),
-        port,
-        log_dir,
-        env={"ROUNDUP_TRACKER_HOME": str(home), **(env or {})},
-        name=name,
-    )
-    with server:
-        yield server, home
 
 
 # -- 1. aborted downloads ------------------------------------------------------------
@@ -300,26 +272,6 @@ def test_auditor_exception_is_a_logged_500(
 
 
 # -- 3. read-only db directory, PostgreSQL stopped ---------------------------------
-
-
-@contextmanager
-def read_only(directory: Path) -> Iterator[None]:
-    """Make ``directory`` unwritable: ``chattr +i`` as root (root ignores
-    permission bits), ``chmod a-w`` otherwise; restored on exit."""
-    if os.geteuid() == 0:
-        chattr = require_program("chattr", "apt-get install e2fsprogs")
-        subprocess.run([chattr, "+i", str(directory)], check=True)
-        try:
-            yield
-        finally:
-            subprocess.run([chattr, "-i", str(directory)], check=True)
-    else:
-        mode = directory.stat().st_mode
-        directory.chmod(mode & ~0o222)
-        try:
-            yield
-        finally:
-            directory.chmod(mode)
 
 
 def rest_create(session: loadclient.Session, web: str, title: str) -> Any:

@@ -8,7 +8,7 @@ real server (waitress):
   ``required`` to refuse those too.)
 
 (``@@file`` / ``_file`` paths that try to leave the static directories are
-tested in ``tests/security/test_static_paths.py``; forwarded headers from
+tested in ``tests/scenarios/security/test_static_paths.py``; forwarded headers from
 untrusted clients with the proxy layer.)
 """
 

@@ -87,7 +87,7 @@ UNMAPPABLE_PATHS = [
     "/@@file/%00",
 ]
 #: More hostile paths for every server (404 or a file inside); the first
-#: ones were tests/test_security.py's.
+#: ones were tests/scenarios/test_security.py's.
 OTHER_PATHS = [
     "/@@file/style.css",
     "/@@file/../config.ini",
