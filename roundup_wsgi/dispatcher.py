@@ -33,7 +33,7 @@ from roundup.cgi import TranslationService
 from roundup.cgi import wsgi_handler as _roundup_wsgi_handler
 from roundup.cgi.client import BinaryFieldStorage, NotFound
 
-from . import dbpool, failures, pythonexpr, request_body, static
+from . import authmemo, dbpool, failures, pythonexpr, request_body, static
 from .compression import DEFAULT_STATIC_CACHE_SIZE, MAX_CACHED_FILE, FileCompressor
 from .options import WRITE_MODES
 from .request import Request
@@ -228,10 +228,19 @@ class RequestDispatcher:
         tracker and process (0: none kept).
     :param reuse_db_idle: seconds a kept database may sit unused; it is
         closed at most 1.5 times that after its last request.
+    :param auth_memo_lifetime: seconds a successful password check of
+        Roundup's login (HTTP Basic auth of REST and XML-RPC clients, the
+        login form) is remembered, as an HMAC of the user id, the password
+        and the stored hash under a per-process random key, so the next
+        request with the same credentials and the same stored hash skips
+        the password hash (:mod:`roundup_wsgi.authmemo`); 0: off.
+    :param auth_memo_size: most successful checks remembered, per
+        tracker and process (least recently used evicted); 0: off.
     :raises ImportError: ``write_mode="stream"`` without the greenlet
         package (the message names the extra ``roundup-wsgi[stream]``).
     :raises ValueError: ``max_request_body`` or ``static_cache_size`` is
-        not a size, ``reuse_db_max`` or ``reuse_db_idle`` is negative,
+        not a size, ``reuse_db_max``, ``reuse_db_idle``,
+        ``auth_memo_lifetime`` or ``auth_memo_size`` is negative,
         ``write_mode`` is unknown or ``home`` is not a tracker home
         (:class:`~roundup_wsgi.tracker.TrackerHomeError`) or cannot serve
         a page: a required option unset, the database not initialised
@@ -258,6 +267,8 @@ class RequestDispatcher:
         static_response_cache_size: int = DEFAULT_MAX_BYTES,
         reuse_db_max: int = dbpool.DEFAULT_MAX_KEPT,
         reuse_db_idle: float = dbpool.DEFAULT_IDLE_LIMIT,
+        auth_memo_lifetime: float = authmemo.DEFAULT_LIFETIME,
+        auth_memo_size: int = authmemo.DEFAULT_SIZE,
     ) -> None:
         if write_mode not in WRITE_MODES:
             raise ValueError(
@@ -314,6 +325,14 @@ class RequestDispatcher:
         # Template expressions keep no request's objects (nor share them
         # between threads): roundup_wsgi/pythonexpr.py.
         pythonexpr.install()
+        #: Successful password checks remembered (None: off).
+        self.auth_memo = authmemo.make_memo(auth_memo_lifetime, auth_memo_size)
+        if self.auth_memo is not None and not authmemo.install():
+            logger.info(
+                "auth_memo: LoginAction.verifyPassword was replaced by "
+                "something else; every login hashes the password"
+            )
+            self.auth_memo = None
         #: Each worker thread's kept database (:mod:`roundup_wsgi.dbpool`).
         self.db_pool = (
             dbpool.DatabasePool(self.home, reuse_db_idle, reuse_db_max)
@@ -571,6 +590,8 @@ class RequestDispatcher:
         else:
             client = tracker.Client(tracker, request, env, form, self.translator)
             watch = failures.ClientGuard(client)
+            if self.auth_memo is not None:
+                authmemo.attach(client, self.auth_memo)
             # Roundup's check lets a sibling directory through (html_private
             # beside html): 404 for a file outside the static directories.
             client.serve_static_file = static.serving_only_inside(
