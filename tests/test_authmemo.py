@@ -494,6 +494,20 @@ def test_a_jwt_issued_through_the_rest_api_logs_in_without_a_hash(
     assert refused[0] == refused[1]
 
 
+def test_a_jwts_roles_never_reach_the_next_request(jwt_pair: Pair) -> None:
+    """Roundup gives a bearer token's roles to the request by setting
+    ``db.user.get_roles``; a kept database (``reuse_db``) drops it before
+    the next request: an anonymous one after an admin's token may not list
+    the users, as with Roundup's dispatcher."""
+    for app in (jwt_pair.ours, jwt_pair.stock):
+        issued = app.post("/rest/jwt/issue", "{}", headers={**ADMIN, **REST_HEADERS})
+        bearer = {"Authorization": "Bearer " + issued.json["data"]["jwt"]}
+        assert app.get("/rest/data/user", headers=bearer).status_int == 200
+        assert app.get("/rest/data/user", status=403).json["error"]["status"] == 403
+    assert jwt_pair.dispatcher.db_pool is not None
+    assert jwt_pair.dispatcher.db_pool.stats["reused"] >= 2
+
+
 # -- time ---------------------------------------------------------------------
 
 
