@@ -24,7 +24,8 @@ ceiling).  It measures, for stock and ours in turn:
   for ``GET /issue``, ``/issue1``, ``/@@file/style.css`` (also with a
   browser's ``Accept-Encoding: gzip, deflate, br``, and that rate of ours
   against the hello-world ceiling measured right before or after it, with
-  both CPU times per request), REST ``GET``
+  both CPU times per request), REST ``GET`` (``/rest/data/issue/1``, and
+  the issue index ``/rest/data/issue``)
   with basic auth and with a JWT (obtained from the tracker's
   ``POST /rest/jwt/issue``), and a REST ``POST`` creating an issue (JWT);
   the same for ours with ``reuse_db`` off;
@@ -157,6 +158,10 @@ REQUESTS = [
     Request("GET /@@file/style.css", "@@file/style.css"),
     Request(STYLE_BROWSER, "@@file/style.css", extra=BROWSER_ACCEPT_ENCODING),
     Request("REST GET, basic auth", "rest/data/issue/1", auth="basic"),
+    # The issue index of the REST API, as an API client polls it (issue 22):
+    # one Basic auth client on each wrk connection, every request after the
+    # check() below is its second or later.
+    Request("REST GET /rest/data/issue, basic auth", "rest/data/issue", auth="basic"),
     Request("REST GET, JWT", "rest/data/issue/1", auth="jwt"),
     Request(
         "REST POST new issue, JWT",

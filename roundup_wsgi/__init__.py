@@ -19,7 +19,8 @@ The package is in three layers, each importing only those below it:
   - Roundup's objects: :mod:`.tracker` (tracker homes), :mod:`.dbpool`
     (databases kept between requests), :mod:`.permissions` (remembered
     permission checks), :mod:`.isolation` (trackers kept apart in one
-    process), :mod:`.pythonexpr` (template expressions that keep nothing);
+    process), :mod:`.pythonexpr` (template expressions that keep nothing),
+    :mod:`.authmemo` (successful password checks remembered);
   - assembly and operations: :mod:`.options` (the options table),
     :mod:`.app` (``make_app`` and ``application``), :mod:`.paste`
     (PasteDeploy), :mod:`.health` (``/-/health``, ``/-/ready``),

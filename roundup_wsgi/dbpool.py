@@ -26,7 +26,9 @@ the request Roundup's ``db.close()`` is intercepted and the database is
 * the per-request state Roundup and its callers put on the database is
   reset to what ``Tracker.open`` left: ``journaltag`` (the user),
   ``journal_uid``, ``tx_Source``, ``i18n``, and every attribute added since
-  (e.g. the wrappers of :class:`~roundup_wsgi.failures.ClientGuard`).
+  (e.g. the wrappers of :class:`~roundup_wsgi.failures.ClientGuard`);
+  so are the attributes of its classes (Roundup's ``determine_user`` sets
+  ``db.user.get_roles`` to a JWT's roles for the request).
 
 Nothing about users is kept: roles, retirement, passwords and sessions are
 read from the database by every request, as with a fresh database, so a
@@ -350,6 +352,7 @@ class _Kept:
 
     __slots__ = (
         "changes",
+        "class_snapshots",
         "data_version",
         "db",
         "nodes",
@@ -379,6 +382,9 @@ class _Kept:
         self.signature = signature
         #: The database's attributes right after ``Tracker.open``.
         self.snapshot = dict(vars(db))
+        #: Each class's (``db.user``...) attributes once opened and watched
+        #: (:meth:`note_classes`).
+        self.class_snapshots: list[tuple[Any, dict[str, Any]]] = []
         self.used = time.monotonic()
         #: The node cache (``db.cache``, ``db.cache_lru``) kept for the next
         #: request, or ``None`` (see "Node cache" in the module docstring).
@@ -393,6 +399,19 @@ class _Kept:
         #: counted once ``watched`` (:func:`_watch_writes`).
         self.writes = [0]
         self.watched = False
+
+    def note_classes(self) -> None:
+        """Note the attributes of the database's classes, to be reset after
+        each request: Roundup's ``determine_user`` sets
+        ``db.user.get_roles`` to a bearer token's roles (JWT), which must not
+        reach the next request."""
+        classes = getattr(self.db, "classes", None)
+        if isinstance(classes, dict):
+            self.class_snapshots = [
+                (cl, dict(vars(cl)))
+                for cl in classes.values()
+                if hasattr(cl, "__dict__")
+            ]
 
 
 class Lease:
@@ -572,6 +591,8 @@ class DatabasePool:
         if _node_cache_supported(db):
             _watch_writes(db, kept.writes)
             kept.watched = True
+        kept.note_classes()
+        if kept.watched:
             self._start_nodes(kept)
         return kept
 
@@ -721,6 +742,13 @@ class DatabasePool:
         for name, value in snapshot.items():
             if name not in _BACKEND_STATE and state.get(name) is not value:
                 state[name] = value
+        for cl, class_snapshot in kept.class_snapshots:
+            class_state = vars(cl)
+            for name in [n for n in class_state if n not in class_snapshot]:
+                del class_state[name]
+            for name, value in class_snapshot.items():
+                if class_state.get(name) is not value:
+                    class_state[name] = value
 
     def _discard(self, kept: _Kept) -> None:
         self.stats["discarded"] += 1

@@ -33,7 +33,7 @@ from roundup.cgi import TranslationService
 from roundup.cgi import wsgi_handler as _roundup_wsgi_handler
 from roundup.cgi.client import BinaryFieldStorage, NotFound
 
-from . import dbpool, failures, pythonexpr, request_body, static
+from . import authmemo, dbpool, failures, pythonexpr, request_body, static
 from .compression import DEFAULT_STATIC_CACHE_SIZE, MAX_CACHED_FILE, FileCompressor
 from .options import WRITE_MODES, WriteMode
 from .request import Request
@@ -217,6 +217,12 @@ class RequestDispatcher:
         (0: none).
     :param reuse_db_idle: seconds a kept database may sit unused; closed at
         most 1.5 times that after its last request.
+    :param auth_memo_lifetime: seconds a successful password check of
+        Roundup's login (Basic auth, the login form) is remembered, so the
+        same credentials with the same stored hash skip the hash
+        (:mod:`.authmemo`); 0: off.
+    :param auth_memo_size: most successful checks remembered, per tracker
+        and process (least recently used evicted); 0: off.
     :raises ValueError: a size or count out of range, an unknown
         ``write_mode``, or ``home`` not a tracker home
         (:class:`~.tracker.TrackerHomeError`) or not ready to serve
@@ -242,6 +248,8 @@ class RequestDispatcher:
         static_response_cache_size: int = DEFAULT_MAX_BYTES,
         reuse_db_max: int = dbpool.DEFAULT_MAX_KEPT,
         reuse_db_idle: float = dbpool.DEFAULT_IDLE_LIMIT,
+        auth_memo_lifetime: float = authmemo.DEFAULT_LIFETIME,
+        auth_memo_size: int = authmemo.DEFAULT_SIZE,
     ) -> None:
         mode = WriteMode.of(write_mode)
         self.home = check_tracker_home(home)
@@ -286,6 +294,14 @@ class RequestDispatcher:
         # Template expressions keep no request's objects (nor share them
         # between threads): roundup_wsgi/pythonexpr.py.
         pythonexpr.install()
+        #: Successful password checks remembered (None: off).
+        self.auth_memo = authmemo.make_memo(auth_memo_lifetime, auth_memo_size)
+        if self.auth_memo is not None and not authmemo.install():
+            logger.info(
+                "auth_memo: LoginAction.verifyPassword was replaced by "
+                "something else; every login hashes the password"
+            )
+            self.auth_memo = None
         #: Each worker thread's kept database (:mod:`roundup_wsgi.dbpool`).
         self.db_pool = (
             dbpool.DatabasePool(self.home, reuse_db_idle, reuse_db_max)
@@ -543,6 +559,8 @@ class RequestDispatcher:
         else:
             client = tracker.Client(tracker, request, env, form, self.translator)
             watch = failures.ClientGuard(client)
+            if self.auth_memo is not None:
+                authmemo.attach(client, self.auth_memo)
             # Roundup's check lets a sibling directory through (html_private
             # beside html): 404 for a file outside the static directories.
             client.serve_static_file = static.serving_only_inside(

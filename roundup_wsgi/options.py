@@ -49,6 +49,11 @@ __all__ = [
 DEFAULT_IDLE_LIMIT = 60.0
 #: ``reuse_db_max``'s default: databases kept per tracker and process.
 DEFAULT_MAX_KEPT = 32
+#: ``auth_memo_lifetime``'s default, in seconds (:mod:`roundup_wsgi.authmemo`).
+DEFAULT_AUTH_MEMO_LIFETIME = 300.0
+#: ``auth_memo_size``'s default: successful verifications kept per tracker
+#: and process.
+DEFAULT_AUTH_MEMO_SIZE = 1024
 
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
@@ -216,6 +221,21 @@ OPTIONS: tuple[Option, ...] = (
         DEFAULT_IDLE_LIMIT,
         "seconds a kept database may sit unused; it is closed at most 1.5 "
         "times that after its last request",
+    ),
+    Option(
+        "auth_memo_lifetime",
+        float,
+        DEFAULT_AUTH_MEMO_LIFETIME,
+        "seconds a successful Basic auth password check is remembered (an "
+        "HMAC of user, password and stored hash; 0: off, every request "
+        "hashes the password)",
+    ),
+    Option(
+        "auth_memo_size",
+        int,
+        DEFAULT_AUTH_MEMO_SIZE,
+        "most successful password checks remembered, per tracker and "
+        "process, least recently used evicted (0: off)",
     ),
     Option(
         "trusted_proxies",
