@@ -228,6 +228,10 @@ class RequestDispatcher:
         tracker and process (0: none kept).
     :param reuse_db_idle: seconds a kept database may sit unused; it is
         closed at most 1.5 times that after its last request.
+    :param node_cache: with ``reuse_db``, give a request the node cache
+        (hyperdb rows) the thread's previous request read when nothing
+        wrote since (see "Node cache" in :mod:`roundup_wsgi.dbpool`; on
+        PostgreSQL it installs a write counter, :mod:`roundup_wsgi.pgversion`).
     :raises ImportError: ``write_mode="stream"`` without the greenlet
         package (the message names the extra ``roundup-wsgi[stream]``).
     :raises ValueError: ``max_request_body`` or ``static_cache_size`` is
@@ -258,6 +262,7 @@ class RequestDispatcher:
         static_response_cache_size: int = DEFAULT_MAX_BYTES,
         reuse_db_max: int = dbpool.DEFAULT_MAX_KEPT,
         reuse_db_idle: float = dbpool.DEFAULT_IDLE_LIMIT,
+        node_cache: bool = True,
     ) -> None:
         if write_mode not in WRITE_MODES:
             raise ValueError(
@@ -320,6 +325,8 @@ class RequestDispatcher:
             if reuse_db
             else None
         )
+        if self.db_pool is not None:
+            self.db_pool.keep_nodes = bool(node_cache)
         self.translator = (
             TranslationService.get_translation(lang, tracker_home=self.home)
             if lang

@@ -188,6 +188,14 @@ OPTIONS: tuple[Option, ...] = (
         "times that after its last request",
     ),
     Option(
+        "node_cache",
+        bool,
+        True,
+        "with reuse_db: give a request the rows the thread's previous one "
+        "read while nothing wrote (sqlite: PRAGMA data_version; PostgreSQL: "
+        "a write counter with triggers it installs); false: read them anew",
+    ),
+    Option(
         "trusted_proxies",
         list[str] | None,
         None,
