@@ -46,8 +46,10 @@ read also checks that every table still has its trigger (a table made
 later, by another host's schema change, or a trigger dropped or disabled):
 if one is missing, the request starts with an empty cache.
 :func:`install` makes the table, the function and the missing triggers
-(under an advisory lock); without the rights to, the cache is off
-(logged once) and pages are read as before.
+(under an advisory lock; ``CREATE TRIGGER`` lets readers go on, and a
+writer's table lock makes it give up after ``lock_timeout`` 200 ms rather
+than wait or deadlock: retried at the next open); without the rights to,
+the cache is off (logged once) and pages are read as before.
 """
 
 from __future__ import annotations
@@ -84,6 +86,8 @@ SLOTS = 64
 TGTYPE = 62
 #: An arbitrary advisory lock key that serialises installers.
 LOCK_KEY = 0x52575347  # "RWSG"
+#: How long the installer waits for a table lock before it gives up.
+LOCK_TIMEOUT = "200ms"
 
 _FUNCTION_BODY = f"""
 BEGIN
@@ -170,6 +174,13 @@ def install(db: Any) -> list[str] | None:
                 _start_own_writes(conn)
                 return names
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
+            if _complete(cursor, names):  # another installer was first
+                conn.rollback()
+                _start_own_writes(conn)
+                return names
+            # Give way rather than wait: a table lock held by a writer
+            # fails the install (retried at the next open), never a request.
+            cursor.execute("SET LOCAL lock_timeout = %s", (LOCK_TIMEOUT,))
             cursor.execute(
                 f"CREATE TABLE IF NOT EXISTS {TABLE} "
                 "(slot integer PRIMARY KEY, n bigint NOT NULL DEFAULT 0)"
@@ -181,14 +192,7 @@ def install(db: Any) -> list[str] | None:
             )
             cursor.execute(f"CREATE SEQUENCE IF NOT EXISTS {SEQUENCE}")
             cursor.execute(_FUNCTION_SQL)
-            for name in names:
-                cursor.execute(f'DROP TRIGGER IF EXISTS {TRIGGER} ON "{name}"')
-                cursor.execute(
-                    f"CREATE TRIGGER {TRIGGER} BEFORE INSERT OR UPDATE OR DELETE "
-                    f'OR TRUNCATE ON "{name}" FOR EACH STATEMENT '
-                    f"EXECUTE FUNCTION {FUNCTION}()"
-                )
-                cursor.execute(f'ALTER TABLE "{name}" ENABLE ALWAYS TRIGGER {TRIGGER}')
+            _create_triggers(cursor, names)
             complete = _complete(cursor, names)
         finally:
             cursor.close()
@@ -211,6 +215,32 @@ def install(db: Any) -> list[str] | None:
         )
         return None
     return names if complete else None
+
+
+def _create_triggers(cursor: Any, names: list[str]) -> None:
+    """Give each table of ``names`` the trigger, enabled always.  Only
+    ``CREATE TRIGGER`` and ``ALTER TABLE ... ENABLE ALWAYS TRIGGER`` (a
+    SHARE ROW EXCLUSIVE lock: readers go on) unless a trigger of that name
+    is not ours (then ``DROP TRIGGER``: ACCESS EXCLUSIVE)."""
+    cursor.execute(
+        "SELECT c.relname, t.tgtype, t.tgfoid = to_regproc(%s), t.tgenabled "
+        "FROM pg_class c LEFT JOIN pg_trigger t ON t.tgrelid = c.oid "
+        "AND t.tgname = %s WHERE c.relnamespace = current_schema()::regnamespace "
+        "AND c.relname = ANY(%s)",
+        (FUNCTION, TRIGGER, names),
+    )
+    for name, tgtype, ours, enabled in cursor.fetchall():
+        if tgtype is not None and (tgtype != TGTYPE or not ours):
+            cursor.execute(f'DROP TRIGGER {TRIGGER} ON "{name}"')
+            tgtype = None
+        if tgtype is None:
+            cursor.execute(
+                f"CREATE TRIGGER {TRIGGER} BEFORE INSERT OR UPDATE OR DELETE "
+                f'OR TRUNCATE ON "{name}" FOR EACH STATEMENT '
+                f"EXECUTE FUNCTION {FUNCTION}()"
+            )
+        if tgtype is None or enabled != "A":
+            cursor.execute(f'ALTER TABLE "{name}" ENABLE ALWAYS TRIGGER {TRIGGER}')
 
 
 def _start_own_writes(conn: Any) -> None:

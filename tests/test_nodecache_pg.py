@@ -369,3 +369,126 @@ def test_without_rights_to_install_pages_are_read_anew(
         assert b"by plain" in compare(app, stock, "/issue")
     finally:
         pool(dispatcher).close_all()
+
+
+def test_a_class_added_by_a_schema_change_gets_its_trigger(
+    home: Path, postgres: pg.PostgresServer, dispatcher: RequestDispatcher
+) -> None:
+    """schema.py gains a class; ``roundup-admin`` creates its tables (the
+    servers stopped: a process still on the old schema would drop them,
+    Roundup's migration), without the trigger; a process opening the new
+    schema installs it, and a raw write to the new table shows."""
+    TestApp(dispatcher, extra_environ={"HTTP_HOST": "localhost"}).get("/issue1")
+    pool(dispatcher).close_all()
+    schema = home / "schema.py"
+    schema.write_text(
+        schema.read_text()
+        + "\nthing = Class(db, 'thing', name=String(), tags=Multilink('keyword'))\n"
+        + "thing.setkey('name')\n"
+        + "db.security.addPermissionToRole('Anonymous', 'Rest Access')\n"
+        + "db.security.addPermissionToRole('Anonymous', 'View', 'thing')\n"
+    )
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "roundup.scripts.roundup_admin",
+            "-i",
+            str(home),
+            "create",
+            "thing",
+            "name=first",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    new = RequestDispatcher(str(home))
+    app = TestApp(new, extra_environ={"HTTP_HOST": "localhost"})
+    try:
+        path = "/rest/data/thing/1?@fields=name"
+        assert app.get(path).json["data"]["attributes"]["name"] == "first"
+        assert app.get(path).json["data"]["attributes"]["name"] == "first"
+        assert pool(new).nodes_kept == 1
+        raw_sql(postgres, home, "UPDATE _thing SET _name = 'raw' WHERE id = 1")
+        assert app.get(path).json["data"]["attributes"]["name"] == "raw"
+        db = roundup.instance.open(str(home)).open("admin")
+        try:
+            db.sql(
+                "SELECT count(*) FROM pg_trigger WHERE tgname = %s AND "
+                "tgrelid::regclass::text IN ('_thing', 'thing__journal', "
+                "'thing_tags')",
+                (pgversion.TRIGGER,),
+            )
+            assert db.cursor.fetchone()[0] == 3
+        finally:
+            db.close()
+    finally:
+        pool(new).close_all()
+
+
+def test_concurrent_writers_all_succeed(
+    dispatcher: RequestDispatcher, stock: TestApp
+) -> None:
+    """Four threads writing the same row and creating issues at once (each
+    its own connection, a counter slot each or shared): no deadlock, no
+    error, and the next page shows the last write."""
+    app = TestApp(dispatcher, extra_environ={"HTTP_HOST": "localhost"})
+    app.authorization = ("Basic", ("admin", seeded.ADMIN_PASSWORD))
+
+    def write(number: int) -> list[int]:
+        statuses = []
+        for round_ in range(3):
+            title = f"T{number}x{round_}"
+            statuses.append(app.get(f"/test-commit-title-1-{title}").status_int)
+            statuses.append(
+                app.post_json(
+                    "/rest/data/issue", {"title": f"new {title}"}, headers=REST_HEADERS
+                ).status_int
+            )
+        return statuses
+
+    with ThreadPoolExecutor(max_workers=4) as writers:
+        results = list(writers.map(write, range(4)))
+    assert all(status in (200, 201) for statuses in results for status in statuses)
+    last = app.get("/test-title-1").text
+    assert last.startswith("T")
+    reader = TestApp(dispatcher, extra_environ={"HTTP_HOST": "localhost"})
+    page = compare(reader, stock, "/issue?@sort=-id&@columns=title")
+    assert last.encode() in page
+    assert page.count(b"new T") == 12
+
+
+def test_an_install_gives_way_to_a_writer(
+    home: Path, postgres: pg.PostgresServer, stock: TestApp
+) -> None:
+    """A trigger to install on a table a writer holds (an open transaction
+    that wrote it): the install gives up after its lock timeout, the page
+    is served (without a kept cache); the next open installs it."""
+    config = roundup.instance.open(str(home)).config
+    first = RequestDispatcher(str(home))
+    TestApp(first, extra_environ={"HTTP_HOST": "localhost"}).get("/issue1")
+    pool(first).close_all()
+    raw_sql(postgres, home, f"DROP TRIGGER {pgversion.TRIGGER} ON _issue")
+    writer = psycopg2.connect(
+        host=postgres.host,
+        port=postgres.port,
+        user=pg.SUPERUSER,
+        dbname=config.RDBMS_NAME,
+    )
+    dispatcher = RequestDispatcher(str(home))
+    app = TestApp(dispatcher, extra_environ={"HTTP_HOST": "localhost"})
+    try:
+        with writer.cursor() as cursor:
+            cursor.execute("UPDATE _issue SET _title = 'pending' WHERE id = 3")
+        for path, headers in PAGES[:3]:
+            compare(app, stock, path, headers)
+        assert pool(dispatcher).nodes_kept == 0
+        writer.rollback()
+        pool(dispatcher).close_all()
+        for path, headers in PAGES[:3]:
+            compare(app, stock, path, headers)
+        assert pool(dispatcher).nodes_kept == 2
+    finally:
+        writer.close()
+        pool(dispatcher).close_all()
