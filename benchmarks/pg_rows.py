@@ -247,7 +247,7 @@ def render_counts(rows: list[Count]) -> str:
     """The statement table."""
     lines = [
         "request (warm thread)  statements stock/ours  connections stock/ours  "
-        "ms in process stock/ours",
+        "wall ms in process stock/ours",
     ]
     for row in rows:
         statements = f"{row.stock_statements:.0f}/{row.ours_statements:.0f}"
