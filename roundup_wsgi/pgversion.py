@@ -13,8 +13,10 @@ one in the tracker's database:
   it fires for ``session_replication_role = replica`` too) on every table
   of Roundup's classes: ``_<class>``, ``<class>__journal`` and each
   Multilink's ``<class>_<property>`` (not ``otks``, ``sessions``);
-* its function adds 1 to the row ``pg_backend_pid() % SLOTS`` once per
-  transaction (a transaction-local setting remembers it did), and advances
+* its function (``SECURITY DEFINER``: any role that may write the tables
+  is counted, without rights on the counter) adds 1 to the row
+  ``pg_backend_pid() % SLOTS`` once per transaction (a transaction-local
+  setting remembers it did), and advances
   the sequence ``roundup_wsgi_own_writes``, whose ``currval`` on a
   connection changes when that connection wrote, committed or not
   (sequences ignore rollbacks).
@@ -99,9 +101,12 @@ BEGIN
     RETURN NULL;
 END
 """
+#: SECURITY DEFINER: a role that may write Roundup's tables but not the
+#: counter (raw SQL, another application) still writes, and is counted.
 _FUNCTION_SQL = (
     f"CREATE OR REPLACE FUNCTION {FUNCTION}() RETURNS trigger "
-    f"LANGUAGE plpgsql AS $body${_FUNCTION_BODY}$body$"
+    "LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT "
+    f"AS $body${_FUNCTION_BODY}$body$"
 )
 
 #: Tables of ``names`` (in the current schema) that carry the trigger.
@@ -259,8 +264,8 @@ def _complete(cursor: Any, names: list[str]) -> bool:
     sequence exists and every table has its trigger."""
     cursor.execute(
         f"SELECT to_regclass('{TABLE}') IS NOT NULL AND to_regclass('{SEQUENCE}') "
-        f"IS NOT NULL AND (SELECT prosrc FROM pg_proc WHERE oid = "
-        f"to_regproc('{FUNCTION}')) = %s",
+        f"IS NOT NULL AND (SELECT prosrc = %s AND prosecdef FROM pg_proc "
+        f"WHERE oid = to_regproc('{FUNCTION}'))",
         (_FUNCTION_BODY,),
     )
     if not cursor.fetchone()[0]:

@@ -492,3 +492,28 @@ def test_an_install_gives_way_to_a_writer(
     finally:
         writer.close()
         pool(dispatcher).close_all()
+
+
+def test_a_role_without_rights_on_the_counter_writes_and_is_counted(
+    ours: TestApp, home: Path, postgres: pg.PostgresServer
+) -> None:
+    """Another application's role, allowed to update ``_issue`` only: its
+    write succeeds (the trigger's function runs as its owner) and shows."""
+    assert ours.get("/test-title-2").text == "Issue with a big attachment"
+    raw_sql(
+        postgres,
+        home,
+        "DO $$ BEGIN CREATE ROLE other LOGIN; EXCEPTION WHEN duplicate_object "
+        "THEN NULL; END $$; GRANT SELECT, UPDATE ON _issue TO other",
+    )
+    config = roundup.instance.open(str(home)).config
+    conn = psycopg2.connect(
+        host=postgres.host, port=postgres.port, user="other", dbname=config.RDBMS_NAME
+    )
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("UPDATE _issue SET _title = 'by other' WHERE id = 2")
+        conn.commit()
+    finally:
+        conn.close()
+    assert ours.get("/test-title-2").text == "by other"
