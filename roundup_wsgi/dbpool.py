@@ -79,7 +79,9 @@ waiting while idle (the server shut down, restarted or dropped it: seen
 without a round trip, so a restarted server answers the next request
 instead of a 503), it sat idle longer than ``idle_limit`` seconds, the
 process forked, or the tracker's ``schema.py``, ``config.ini``,
-``detectors/``, ``extensions/`` or ``lib/`` changed (mtime).  With an
+``detectors/``, ``extensions/`` or ``lib/`` changed (mtime), or PostgreSQL's
+write counter was found incomplete (a trigger missing: it is installed
+again; see "Node cache").  With an
 indexer not known to keep its state in the SQL transaction (``xapian``,
 ``whoosh``) it is closed after every request, as without reuse.  Reuse is
 off (Roundup opens and closes the database itself) for a tracker opened in
@@ -369,6 +371,7 @@ class _Kept:
         "owner",
         "pg_tables",
         "pid",
+        "reopen",
         "signature",
         "snapshot",
         "started",
@@ -408,6 +411,9 @@ class _Kept:
         #: counted once ``watched`` (:func:`_watch_writes`).
         self.writes = [0]
         self.watched = False
+        #: Open it anew before the next request (PostgreSQL: the write
+        #: counter's read failed or a trigger is missing: install again).
+        self.reopen = False
         #: PostgreSQL: the tables whose triggers feed the write counter
         #: (:func:`pgversion.install`); ``None``: sqlite, or not installed.
         self.pg_tables: list[str] | None = None
@@ -660,8 +666,11 @@ class DatabasePool:
         missing, or the read failed and was rolled back)."""
         assert kept.pg_tables is not None
         try:
-            return pgversion.read(kept.db, kept.pg_tables)
+            version = pgversion.read(kept.db, kept.pg_tables)
+            kept.reopen = version is None
+            return version
         except Exception:
+            kept.reopen = True
             logger.debug("reuse_db: reading the write counter failed", exc_info=True)
             try:
                 kept.db.conn.rollback()
@@ -670,6 +679,8 @@ class DatabasePool:
             return None
 
     def _stale(self, kept: _Kept) -> str | None:
+        if kept.reopen:
+            return "the write counter is incomplete: installing it again"
         if kept.pid != os.getpid():
             kept.db = None  # the parent's connection: not ours to close
             return "the process forked"

@@ -299,20 +299,22 @@ def test_a_missing_trigger_turns_the_cache_off(
     dispatcher: RequestDispatcher,
 ) -> None:
     """A table without its trigger (dropped by hand, or made by a schema
-    change elsewhere): no request starts with a kept cache, and a write no
-    trigger counted is still seen."""
+    change elsewhere): the request starts with an empty cache, so a write
+    no trigger counted is seen; the next opens the database anew and
+    installs the trigger again."""
     ours.get("/test-title-2")
     raw_sql(postgres, home, f"DROP TRIGGER {pgversion.TRIGGER} ON _issue")
-    kept = pool(dispatcher).nodes_kept
-    ours.get("/test-title-2")
     raw_sql(postgres, home, "UPDATE _issue SET _title = 'untracked' WHERE id = 2")
+    kept = pool(dispatcher).nodes_kept
     assert ours.get("/test-title-2").text == "untracked"
     assert pool(dispatcher).nodes_kept == kept
-    # A database opened anew installs it again.
-    pool(dispatcher).close_all()
-    ours.get("/test-title-2")
-    ours.get("/test-title-2")
+    assert pool(dispatcher).stats["opened"] == 1
+    for _ in range(2):
+        assert ours.get("/test-title-2").text == "untracked"
+    assert pool(dispatcher).stats["opened"] == 2
     assert pool(dispatcher).nodes_kept == kept + 1
+    raw_sql(postgres, home, "UPDATE _issue SET _title = 'tracked' WHERE id = 2")
+    assert ours.get("/test-title-2").text == "tracked"
 
 
 def test_node_cache_off_installs_nothing(
