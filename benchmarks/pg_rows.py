@@ -137,15 +137,17 @@ def counting() -> Iterator[type[_Counter]]:
 
 @dataclass
 class Count:
-    """One request, counted on a warm thread: per request, stock and ours."""
+    """One request, counted on a warm thread: medians per request for stock,
+    ours with ``node_cache`` off (database reuse only) and ours."""
 
     label: str
-    stock_statements: float
-    ours_statements: float
-    stock_connections: float
-    ours_connections: float
-    stock_ms: float
-    ours_ms: float
+    #: Side ("stock", "reuse only", "ours") -> statements per request.
+    statements: dict[str, float]
+    #: Side -> connections opened per request.
+    connections: dict[str, float]
+    #: Side -> CPU milliseconds of this process per request (PostgreSQL's
+    #: own not counted).
+    cpu_ms: dict[str, float]
 
 
 def _environ(path: str, cookie: str = "") -> dict[str, Any]:
@@ -166,9 +168,10 @@ def _environ(path: str, cookie: str = "") -> dict[str, Any]:
 
 
 def count_statements(home: Path, paths: list[str], repeat: int = 5) -> list[Count]:
-    """Statements and connections per warm request of each of ``paths``
-    (anonymous GETs), stock's dispatcher and ours on ``home``, in this
-    process; the medians of ``repeat`` requests after two warm-ups."""
+    """Statements, connections and CPU time per warm request of each of
+    ``paths`` (anonymous GETs): stock's dispatcher, ours with
+    ``node_cache`` off and ours, on ``home``, in this process; the medians
+    of ``repeat`` requests after two warm-ups."""
     from roundup.cgi.wsgi_handler import RequestDispatcher as Stock
 
     from roundup_wsgi import RequestDispatcher
@@ -176,36 +179,34 @@ def count_statements(home: Path, paths: list[str], repeat: int = 5) -> list[Coun
     rows = []
     with counting() as counter:
         ours = RequestDispatcher(str(home))
-        stock = Stock(str(home))
+        reuse_only = RequestDispatcher(str(home), node_cache=False)
+        sides = (
+            ("stock", Stock(str(home))),
+            ("reuse only", reuse_only),
+            ("ours", ours),
+        )
         for path in paths:
-            figures: dict[str, tuple[list[int], list[int], list[float]]] = {}
-            for name, app in (("stock", stock), ("ours", ours)):
+            row = Count(f"GET /{path}", {}, {}, {})
+            for name, app in sides:
                 statements, connections, times = [], [], []
                 for number in range(repeat + 2):
                     s0, c0 = counter.statements, counter.connections
-                    start = time.perf_counter()
+                    start = time.process_time()
                     status = run_app(app, _environ(path))
-                    took = time.perf_counter() - start
+                    took = time.process_time() - start
                     if not status or not status[-1].startswith("200"):
                         raise SystemExit(f"benchmarks: {name} {path} answered {status}")
                     if number >= 2:
                         statements.append(counter.statements - s0)
                         connections.append(counter.connections - c0)
                         times.append(took * 1e3)
-                figures[name] = (statements, connections, times)
-            rows.append(
-                Count(
-                    f"GET /{path}",
-                    statistics.median(figures["stock"][0]),
-                    statistics.median(figures["ours"][0]),
-                    statistics.median(figures["stock"][1]),
-                    statistics.median(figures["ours"][1]),
-                    statistics.median(figures["stock"][2]),
-                    statistics.median(figures["ours"][2]),
-                )
-            )
-        assert ours.db_pool is not None
-        ours.db_pool.close_all()
+                row.statements[name] = statistics.median(statements)
+                row.connections[name] = statistics.median(connections)
+                row.cpu_ms[name] = statistics.median(times)
+            rows.append(row)
+        for app in (ours, reuse_only):
+            assert app.db_pool is not None
+            app.db_pool.close_all()
     return rows
 
 
@@ -245,15 +246,18 @@ def opening_cost(home: Path, rounds: int = 30) -> dict[str, float]:
 
 def render_counts(rows: list[Count]) -> str:
     """The statement table."""
+    sides = ("stock", "reuse only", "ours")
     lines = [
-        "request (warm thread)  statements stock/ours  connections stock/ours  "
-        "wall ms in process stock/ours",
+        "warm request, in process: stock / ours with node_cache off (reuse "
+        "only) / ours",
     ]
     for row in rows:
-        statements = f"{row.stock_statements:.0f}/{row.ours_statements:.0f}"
-        connections = f"{row.stock_connections:.0f}/{row.ours_connections:.0f}"
         lines.append(
-            f"{row.label:<22} {statements:>23}  {connections:>22}  "
-            f"{row.stock_ms:>19.1f}/{row.ours_ms:.1f}"
+            f"{row.label:<12} statements "
+            + "/".join(f"{row.statements[s]:.0f}" for s in sides)
+            + ", connections "
+            + "/".join(f"{row.connections[s]:.0f}" for s in sides)
+            + ", client CPU ms "
+            + "/".join(f"{row.cpu_ms[s]:.1f}" for s in sides)
         )
     return "\n".join(lines)

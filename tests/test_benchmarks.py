@@ -319,9 +319,10 @@ def test_postgresql_counts_and_form_post(tmp_path: Path) -> None:
             row.label: row for row in pg_rows.count_statements(template, ["issue"], 2)
         }
         index = counts["GET /issue"]
-        assert index.stock_connections == 4
-        assert index.ours_connections == 0
-        assert index.ours_statements * 10 <= index.stock_statements
+        assert index.connections == {"stock": 4, "reuse only": 0, "ours": 0}
+        assert index.statements["ours"] * 10 <= index.statements["stock"]
+        assert index.statements["reuse only"] * 10 > index.statements["stock"]
+        assert "GET /issue" in pg_rows.render_counts(list(counts.values()))
         opening = pg_rows.opening_cost(template, rounds=3)
         assert opening["connections"] == 4
         assert opening["statements"] >= 1
