@@ -50,6 +50,12 @@ measures only the requests whose label contains TEXT (``--only style.css``:
 the static-file rows and the ceiling), without the downloads and the
 operations table.
 
+``--postgresql`` measures the tracker on a throw-away PostgreSQL instead
+(``benchmarks/pg_rows.py``): ``GET /issue``, ``/issue1``, REST ``GET``
+(JWT) and a form ``POST`` creating an issue, stock, ours and ours with
+``reuse_db`` off on one database; then the SQL statements and connections
+per warm request, and what opening Roundup's database costs per request.
+
 ``--cluster`` measures scale-out instead (``benchmarks/cluster.py``):
 ``GET /issue1`` through HAProxy with 1, 2 and 3 app hosts on PostgreSQL,
 with the CPU milliseconds per request of hosts, PostgreSQL and HAProxy.
@@ -78,7 +84,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from helpers import servers  # noqa: E402 - the test suite's server harness (tests/helpers/servers.py)
 
-from . import load, operations, seed, served_instructions, serving  # noqa: E402
+from . import load, operations, pg_rows, seed, served_instructions, serving  # noqa: E402
 
 HELLO_APP = "benchmarks.hello:application"
 OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -104,6 +110,8 @@ class Served:
     name: str
     process: servers.ServerProcess
     token: str = ""
+    #: ``Cookie`` of an admin session (the form POST's).
+    cookie: str = ""
 
     @property
     def url(self) -> str:
@@ -132,7 +140,7 @@ class Request:
     label: str
     path: str
     method: str = "GET"
-    auth: str = ""  # "", "basic" or "jwt"
+    auth: str = ""  # "", "basic", "jwt" or "cookie" (a form POST)
     body: str | None = None
     status: int = 200
     #: Other request headers (a browser's ``Accept-Encoding``).
@@ -141,6 +149,8 @@ class Request:
     def headers(self, server: Served) -> dict[str, str]:
         if not self.auth:
             return dict(self.extra)
+        if self.auth == "cookie":
+            return {**pg_rows.form_headers(server.url, server.cookie), **self.extra}
         auth = ADMIN_BASIC if self.auth == "basic" else f"Bearer {server.token}"
         if self.method == "POST":
             return {**server.rest_headers(auth), **self.extra}
@@ -170,6 +180,23 @@ REQUESTS = [
         auth="jwt",
         body=json.dumps({"title": "benchmark issue"}),
         status=201,
+    ),
+]
+
+
+#: The rows of ``--postgresql`` (JWT: Basic auth would measure PBKDF2).
+PG_REQUESTS = [
+    Request("PostgreSQL: GET /issue", "issue"),
+    Request("PostgreSQL: GET /issue1", "issue1"),
+    Request("PostgreSQL: REST GET, JWT", "rest/data/issue/1", auth="jwt"),
+    Request(
+        "PostgreSQL: form POST new issue",
+        "issue",
+        method="POST",
+        auth="cookie",
+        body=pg_rows.FORM_BODY,
+        # urllib follows Roundup's 302 to the new issue; wrk does not.
+        status=200,
     ),
 ]
 
@@ -304,7 +331,7 @@ def bench_server(
         down: list[Row] = []
         downloads = (
             []
-            if args.only
+            if args.only or args.postgresql
             else [
                 (f"{args.big_mib} MiB file", args.big_path, None),
                 (
@@ -334,11 +361,15 @@ def bench_server(
         if downloads:
             log(f"{label}: downloads measured")
 
+        requests = [
+            r for r in args.request_list if not args.only or args.only in r.label
+        ]
         for server in (stock, ours, off):
             server.token = get_token(server)
+            if any(request.auth == "cookie" for request in requests):
+                server.cookie = pg_rows.login_cookie(server.url)
         ceiling = Row(label, "hello world (ceiling, no Roundup)", "req/s")
         rows.append(ceiling)
-        requests = [r for r in REQUESTS if not args.only or args.only in r.label]
         table = [Row(label, request.label, "req/s") for request in requests]
         for request in requests:
             for server in (stock, ours, off):
@@ -541,6 +572,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "minutes more)",
     )
     parser.add_argument(
+        "--postgresql",
+        action="store_true",
+        help="instead: the tracker on a throw-away PostgreSQL (GET /issue, "
+        "/issue1, REST GET, a form POST; SQL statements per request; the "
+        "cost of opening the database) (needs PostgreSQL)",
+    )
+    parser.add_argument(
         "--cluster",
         action="store_true",
         help="instead: GET /issue1 through HAProxy with 1, 2 and 3 app hosts "
@@ -565,10 +603,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--issues must be at least 1")
     if args.instructions and shutil.which("valgrind") is None:
         parser.error("--instructions needs valgrind: apt-get install valgrind")
-    if args.only and not any(args.only in request.label for request in REQUESTS):
+    args.request_list = PG_REQUESTS if args.postgresql else REQUESTS
+    if args.only and not any(
+        args.only in request.label for request in args.request_list
+    ):
         parser.error(
             f"--only {args.only!r} matches no request: use part of one of "
-            + ", ".join(repr(request.label) for request in REQUESTS)
+            + ", ".join(repr(request.label) for request in args.request_list)
         )
     return args
 
@@ -589,6 +630,9 @@ def main(argv: list[str] | None = None) -> None:
             "benchmarks: pyjwt is missing: pip install '.[test]' (or pip install pyjwt)"
         ) from None
     started_at = time.monotonic()
+    if args.postgresql:
+        run_postgresql(args, wrk, started_at)
+        return
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="roundup-wsgi-bench-") as tmp:
         work = Path(tmp)
@@ -653,6 +697,40 @@ def main(argv: list[str] | None = None) -> None:
         f"round(s) of {args.seconds} s (median of each round's on/off)"
     )
     print(operations.render(served))
+
+
+def run_postgresql(args: argparse.Namespace, wrk: str, started_at: float) -> None:
+    """``--postgresql``: the rows of :data:`PG_REQUESTS` on one PostgreSQL,
+    then the statements per request and the cost of opening the database
+    (``benchmarks/pg_rows.py``)."""
+    from helpers import pg
+
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(prefix="roundup-wsgi-bench-pg-") as tmp:
+        work = Path(tmp)
+        template = work / "template"
+        with pg.running_postgres(work / "pg-log") as postgres:
+            log(f"building the tracker on PostgreSQL: {args.issues} issues")
+            pg_rows.build_template(postgres, template, args.issues)
+            for kind in args.server_list:
+                rows += bench_server(kind, template, work, args, wrk)
+            log("counting statements per request, in process")
+            counts = pg_rows.count_statements(template, ["issue", "issue1"])
+            opening = pg_rows.opening_cost(template)
+    print(
+        f"roundup-wsgi benchmark on PostgreSQL: {args.issues} issues, "
+        f"{args.rounds} round(s) of {args.seconds} s per measurement, wrk -t1 "
+        f"-c{args.connections}; {time.monotonic() - started_at:.0f} s"
+    )
+    print(render(rows))
+    print()
+    print(pg_rows.render_counts(counts))
+    print()
+    print(
+        "Opening Roundup's database as stock does per request (ours keeps it "
+        "per thread): "
+        + ", ".join(f"{name} {value:.2f}" for name, value in opening.items())
+    )
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import random
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from roundup import instance
@@ -81,20 +82,36 @@ def _sentence(rng: random.Random, words: int) -> str:
     return " ".join(rng.choice(WORDS) for _ in range(words))
 
 
-def build_tracker(home: Path, issues: int, big_file_size: int, seed: int = SEED) -> str:
+def build_tracker(
+    home: Path,
+    issues: int,
+    big_file_size: int,
+    seed: int = SEED,
+    backend: str = "sqlite",
+    settings: Mapping[str, str | int] | None = None,
+) -> str:
     """Create and seed the benchmark tracker at ``home`` (must not exist).
 
     :param issues: number of issues (>= 1).
     :param big_file_size: bytes of the large attachment (a ``file`` item
         named :data:`BIG_FILE_NAME`, ``application/octet-stream``).
     :param seed: seed of the random choices (titles, texts, links).
+    :param backend: Roundup's database backend (``postgresql``: give the
+        ``[rdbms]`` options in ``settings``, as ``tests/helpers/pg.py``).
+    :param settings: more config.ini options (``create_tracker``'s).
     :returns: the large attachment's URL path, ``fileN/big.bin``.
     :raises ValueError: ``issues`` < 1.
     """
     if issues < 1:
         raise ValueError(f"issues={issues}: the benchmark needs at least 1 issue")
     rng = random.Random(seed)
-    create_tracker(home, admin_password=ADMIN_PASSWORD, web="http://127.0.0.1/")
+    create_tracker(
+        home,
+        admin_password=ADMIN_PASSWORD,
+        web="http://127.0.0.1/",
+        backend=backend,
+        settings=settings,
+    )
     (home / "interfaces.py").write_text(INTERFACES_PY)
     config = CoreConfig(str(home))
     config["WEB_JWT_SECRET"] = f"{rng.getrandbits(256):064x}"  # benchmark only

@@ -20,7 +20,8 @@ The package is in three layers, each importing only those below it:
     (databases kept between requests), :mod:`.permissions` (remembered
     permission checks), :mod:`.isolation` (trackers kept apart in one
     process), :mod:`.pythonexpr` (template expressions that keep nothing),
-    :mod:`.authmemo` (successful password checks remembered);
+    :mod:`.authmemo` (successful password checks remembered),
+    :mod:`.pgversion` (PostgreSQL's write counter for the row cache);
   - assembly and operations: :mod:`.options` (the options table),
     :mod:`.app` (``make_app`` and ``application``), :mod:`.paste`
     (PasteDeploy), :mod:`.health` (``/-/health``, ``/-/ready``),

@@ -81,7 +81,9 @@ waiting while idle (the server shut down, restarted or dropped it: seen
 without a round trip, so a restarted server answers the next request
 instead of a 503), it sat idle longer than ``idle_limit`` seconds, the
 process forked, or the tracker's ``schema.py``, ``config.ini``,
-``detectors/``, ``extensions/`` or ``lib/`` changed (mtime).  With an
+``detectors/``, ``extensions/`` or ``lib/`` changed (mtime), or PostgreSQL's
+write counter was found incomplete (a trigger missing: it is installed
+again; see "Node cache").  With an
 indexer not known to keep its state in the SQL transaction (``xapian``,
 ``whoosh``) it is closed after every request, as without reuse.  Reuse is
 off (Roundup opens and closes the database itself) for a tracker opened in
@@ -90,8 +92,8 @@ debug mode (not optimised) and a backend that is not SQL (``anydbm``):
 ``opendb`` opens a database of its own (instead of using ``client.db``)
 works: the kept one is then closed.
 
-Node cache (sqlite only)
-------------------------
+Node cache
+----------
 
 Roundup's hyperdb keeps the rows it read in a node cache (``db.cache``,
 ``db.cache_lru``: ``[rdbms] cache_size`` items, 100 by default), thrown
@@ -113,12 +115,21 @@ request on the same thread when nothing can have changed in between:
   the check costs one statement per request);
 * the request did not fail (a failed database is discarded anyway).
 
+On PostgreSQL the same rule holds with a write counter kept in the
+database by triggers on the item, Multilink and journal tables (not the
+sessions and one-time keys): :mod:`roundup_wsgi.pgversion` installs it when
+a database is opened and reads it as the request's first statement, with a
+sequence's ``currval`` for the connection's own writes (rolled back or not,
+as ``total_changes``): one statement per request.  The ``node_cache``
+option (``keep_nodes``) turns it off.
+
 Only the cache the request started with is kept: what it read after a
 commit or rollback of its own (Roundup replaces the cache then) is
 dropped.  Dates and intervals in the kept rows get back the translator
 they are read with (``DateHTMLProperty`` gives them the request's own),
-so a kept row is what a fresh read returns.  PostgreSQL and MySQL
-databases start every request with an empty cache, as before.
+so a kept row is what a fresh read returns.  MySQL databases, and
+PostgreSQL ones whose counter could not be installed, start every request
+with an empty cache, as before.
 """
 
 from __future__ import annotations
@@ -139,7 +150,7 @@ from typing import Any
 from roundup import date, i18n
 from roundup.cgi.client import NotFound
 
-from . import permissions
+from . import permissions, pgversion
 from .options import DEFAULT_IDLE_LIMIT, DEFAULT_MAX_KEPT
 from .tracker import close_database
 
@@ -306,10 +317,14 @@ def _share_sqlite(db: Any) -> bool:
 
 def _node_cache_supported(db: Any) -> bool:
     """True for a database whose node cache may be kept: an sqlite
-    connection (``PRAGMA data_version``) and Roundup's ``dict``/``list``
-    node cache."""
+    connection (``PRAGMA data_version``) or a PostgreSQL one
+    (:mod:`~roundup_wsgi.pgversion`) and Roundup's ``dict``/``list`` node
+    cache."""
     return (
-        isinstance(getattr(db, "conn", None), sqlite3.Connection)
+        (
+            isinstance(getattr(db, "conn", None), sqlite3.Connection)
+            or pgversion.supported(db)
+        )
         and type(getattr(db, "cache", None)) is dict
         and type(getattr(db, "cache_lru", None)) is list
         and isinstance(getattr(db, "classes", None), dict)
@@ -357,7 +372,9 @@ class _Kept:
         "db",
         "nodes",
         "owner",
+        "pg_tables",
         "pid",
+        "reopen",
         "signature",
         "snapshot",
         "started",
@@ -391,14 +408,21 @@ class _Kept:
         self.nodes: tuple[dict[Any, Any], list[Any]] | None = None
         #: The node cache the current request started with.
         self.started: tuple[dict[Any, Any], list[Any]] | None = None
-        #: sqlite's ``PRAGMA data_version`` and ``total_changes`` before the
-        #: current request's first read.
-        self.data_version: int | None = None
+        #: sqlite's ``PRAGMA data_version`` and ``total_changes`` (or
+        #: PostgreSQL's :func:`pgversion.read`) before the current request's
+        #: first read.
+        self.data_version: int | tuple[int, int] | None = None
         self.changes = 0
         #: ``[n]``: the auditors fired n times (a write began) this request,
         #: counted once ``watched`` (:func:`_watch_writes`).
         self.writes = [0]
         self.watched = False
+        #: Open it anew before the next request (PostgreSQL: the write
+        #: counter's read failed or a trigger is missing: install again).
+        self.reopen = False
+        #: PostgreSQL: the tables whose triggers feed the write counter
+        #: (:func:`pgversion.install`); ``None``: sqlite, or not installed.
+        self.pg_tables: list[str] | None = None
 
     def note_classes(self) -> None:
         """Note the attributes of the database's classes, to be reset after
@@ -588,7 +612,13 @@ class DatabasePool:
         permissions.install(db)
         self.stats["opened"] += 1
         kept = _Kept(db, signature, shared)
-        if _node_cache_supported(db):
+        if self.keep_nodes and _node_cache_supported(db):
+            if not isinstance(db.conn, sqlite3.Connection):
+                kept.pg_tables = pgversion.install(db)
+                if kept.pg_tables is None:
+                    return kept
+                if pgversion.skip_savepoints_on_hits(db):
+                    kept.snapshot["getnode"] = db.getnode
             _watch_writes(db, kept.writes)
             kept.watched = True
         kept.note_classes()
@@ -607,26 +637,32 @@ class DatabasePool:
         if not (self.keep_nodes and kept.watched and _node_cache_supported(db)):
             return
         conn = db.conn
-        try:
-            cursor = conn.execute("PRAGMA data_version")
+        if kept.pg_tables is not None:
+            version = self._pg_version(kept)
+            if version is None:
+                return
+        else:
             try:
-                version = cursor.fetchone()[0]
-            finally:
-                cursor.close()
-        except sqlite3.Error:
-            logger.debug("reuse_db: PRAGMA data_version failed", exc_info=True)
-            return
+                cursor = conn.execute("PRAGMA data_version")
+                try:
+                    version = cursor.fetchone()[0]
+                finally:
+                    cursor.close()
+            except sqlite3.Error:
+                logger.debug("reuse_db: PRAGMA data_version failed", exc_info=True)
+                return
+        changes = getattr(conn, "total_changes", 0)
         if (
             nodes is not None
             and version == kept.data_version
-            and conn.total_changes == kept.changes
+            and changes == kept.changes
         ):
             cache, lru = nodes
             _reset_translators(cache)
             db.cache, db.cache_lru = cache, lru
             self.nodes_kept += 1
         kept.data_version = version
-        kept.changes = conn.total_changes
+        kept.changes = changes
         kept.writes[0] = 0
         kept.started = (db.cache, db.cache_lru)
 
@@ -640,11 +676,32 @@ class DatabasePool:
         db = kept.db
         if getattr(db, "transactions", None):
             return
-        if db.conn.total_changes != kept.changes:
+        if kept.pg_tables is None and db.conn.total_changes != kept.changes:
             return
         kept.nodes = started
 
+    @staticmethod
+    def _pg_version(kept: _Kept) -> tuple[int, int] | None:
+        """PostgreSQL's write counter before the request's first read
+        (:func:`pgversion.read`), or ``None`` (keep nothing: a trigger is
+        missing, or the read failed and was rolled back)."""
+        assert kept.pg_tables is not None
+        try:
+            version = pgversion.read(kept.db, kept.pg_tables)
+            kept.reopen = version is None
+            return version
+        except Exception:
+            kept.reopen = True
+            logger.debug("reuse_db: reading the write counter failed", exc_info=True)
+            try:
+                kept.db.conn.rollback()
+            except Exception:
+                logger.debug("reuse_db: rollback failed", exc_info=True)
+            return None
+
     def _stale(self, kept: _Kept) -> str | None:
+        if kept.reopen:
+            return "the write counter is incomplete: installing it again"
         if kept.pid != os.getpid():
             kept.db = None  # the parent's connection: not ours to close
             return "the process forked"

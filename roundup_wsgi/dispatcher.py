@@ -217,6 +217,10 @@ class RequestDispatcher:
         (0: none).
     :param reuse_db_idle: seconds a kept database may sit unused; closed at
         most 1.5 times that after its last request.
+    :param node_cache: with ``reuse_db``, give a request the rows (the node
+        cache) the thread's previous request read when nothing wrote since
+        (:mod:`.dbpool`; on PostgreSQL a write counter,
+        :mod:`.pgversion`).
     :param auth_memo_lifetime: seconds a successful password check of
         Roundup's login (Basic auth, the login form) is remembered, so the
         same credentials with the same stored hash skip the hash
@@ -248,6 +252,7 @@ class RequestDispatcher:
         static_response_cache_size: int = DEFAULT_MAX_BYTES,
         reuse_db_max: int = dbpool.DEFAULT_MAX_KEPT,
         reuse_db_idle: float = dbpool.DEFAULT_IDLE_LIMIT,
+        node_cache: bool = True,
         auth_memo_lifetime: float = authmemo.DEFAULT_LIFETIME,
         auth_memo_size: int = authmemo.DEFAULT_SIZE,
     ) -> None:
@@ -308,6 +313,8 @@ class RequestDispatcher:
             if reuse_db
             else None
         )
+        if self.db_pool is not None:
+            self.db_pool.keep_nodes = bool(node_cache)
         self.translator = (
             TranslationService.get_translation(lang, tracker_home=self.home)
             if lang

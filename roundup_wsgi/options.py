@@ -223,6 +223,14 @@ OPTIONS: tuple[Option, ...] = (
         "times that after its last request",
     ),
     Option(
+        "node_cache",
+        bool,
+        True,
+        "with reuse_db: give a request the rows the thread's previous one "
+        "read while nothing wrote (sqlite: PRAGMA data_version; PostgreSQL: "
+        "a write counter with triggers it installs); false: read them anew",
+    ),
+    Option(
         "auth_memo_lifetime",
         float,
         DEFAULT_AUTH_MEMO_LIFETIME,

@@ -286,3 +286,66 @@ def test_served_instructions_counts_gunicorn_under_valgrind(tmp_path: Path) -> N
         name = f"gunicorn-on-@@file-style.css-{requests}"
         log = (tmp_path / f"log-{name}" / f"{name}.stderr.log").read_text()
         assert log.count('"GET /@@file/style.css HTTP/1.1" 200 ') == requests + 1
+
+
+def test_postgresql_settings() -> None:
+    from benchmarks.__main__ import PG_REQUESTS, REQUESTS
+
+    args = parse_args(["--postgresql", "--quick"])
+    assert args.request_list is PG_REQUESTS
+    assert parse_args([]).request_list is REQUESTS
+    assert [
+        r.label for r in parse_args(["--postgresql", "--only", "POST"]).request_list
+    ]
+    with pytest.raises(SystemExit):
+        parse_args(["--postgresql", "--only", "style.css"])
+
+
+@pytest.mark.slow
+def test_postgresql_counts_and_form_post(tmp_path: Path) -> None:
+    """``--postgresql``'s parts on a real PostgreSQL: the statements and
+    connections per warm request (stock opens 4 connections per page, ours
+    none), the cost of an open, and the form POST wrk repeats creating an
+    issue each time with one session cookie."""
+    from helpers import pg
+
+    from benchmarks import pg_rows, serving
+    from benchmarks.__main__ import PG_REQUESTS, Served, check
+
+    with pg.running_postgres(tmp_path / "pg") as postgres:
+        template = tmp_path / "template"
+        pg_rows.build_template(postgres, template, 55)
+        counts = {
+            row.label: row for row in pg_rows.count_statements(template, ["issue"], 2)
+        }
+        index = counts["GET /issue"]
+        assert index.connections == {"stock": 4, "reuse only": 0, "ours": 0}
+        assert index.statements["ours"] * 10 <= index.statements["stock"]
+        assert index.statements["reuse only"] * 10 > index.statements["stock"]
+        assert "GET /issue" in pg_rows.render_counts(list(counts.values()))
+        opening = pg_rows.opening_cost(template, rounds=3)
+        assert opening["connections"] == 4
+        assert opening["statements"] >= 1
+        form = next(r for r in PG_REQUESTS if r.auth == "cookie")
+        from contextlib import ExitStack
+
+        with ExitStack() as stack:
+            process = serving.serve_copy(
+                stack,
+                servers.waitress_command,
+                servers.OUR_APP,
+                template,
+                tmp_path,
+                "ours",
+                {},
+            )
+            served = Served("ours", process)
+            served.cookie = pg_rows.login_cookie(served.url)
+            check(served, form)
+            check(served, form)
+        db = instance.open(str(template)).open("admin")
+        try:
+            titles = [db.issue.get(i, "title") for i in db.issue.list()]
+        finally:
+            db.close()
+        assert titles.count("benchmark form issue") == 2
