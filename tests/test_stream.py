@@ -9,20 +9,23 @@ test_dispatcher.py.)
 
 from __future__ import annotations
 
-import gc
 import logging
 from pathlib import Path
 from typing import Any
 from wsgiref.util import FileWrapper
 from wsgiref.validate import validator
 
-import greenlet
 import pytest
 import requests
 from apps import write_app
 from helpers import seeded
 from helpers.servers import ServerProcess, free_port, granian_command
-from helpers.wsgi import StartResponseRecorder, call_wsgi, make_environ
+from helpers.wsgi import (
+    StartResponseRecorder,
+    call_wsgi,
+    live_greenlets,
+    make_environ,
+)
 from roundup.cgi import client as roundup_client
 
 from roundup_wsgi import RequestDispatcher
@@ -57,15 +60,6 @@ def main_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     monkeypatch.setattr(roundup_client.Client, "main", main)
     return events
-
-
-def live_greenlets() -> int:
-    gc.collect()
-    return sum(
-        1
-        for obj in gc.get_objects()
-        if isinstance(obj, greenlet.greenlet) and obj and obj.parent is not None
-    )
 
 
 def test_export_rows_reach_the_server_one_by_one(

@@ -256,3 +256,17 @@ def request_garbage(
         gc.set_debug(0)
         gc.garbage.clear()
         gc.enable()
+
+
+def live_greenlets() -> int:
+    """How many greenlets are alive and not a thread's main greenlet, after a
+    collection (``type()``, not ``isinstance()``: a dead ``weakref.proxy``
+    among the collector's objects raises ``ReferenceError`` on the latter)."""
+    import greenlet
+
+    gc.collect()
+    return sum(
+        1
+        for obj in gc.get_objects()
+        if issubclass(type(obj), greenlet.greenlet) and obj and obj.parent is not None
+    )

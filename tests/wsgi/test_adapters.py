@@ -9,7 +9,6 @@ test drives random write()-using applications through every mode.
 from __future__ import annotations
 
 import contextvars
-import gc
 import sys
 import threading
 from collections.abc import Iterable, Iterator
@@ -18,9 +17,8 @@ from typing import Any
 from wsgiref.util import FileWrapper, setup_testing_defaults
 from wsgiref.validate import validator
 
-import greenlet
 import pytest
-from helpers.wsgi import StartResponseRecorder, as_hypercorn
+from helpers.wsgi import StartResponseRecorder, as_hypercorn, live_greenlets
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -112,15 +110,6 @@ class Recorder:
 
     def close(self) -> None:
         self.closes += 1
-
-
-def live_greenlets() -> int:
-    gc.collect()
-    return sum(
-        1
-        for obj in gc.get_objects()
-        if isinstance(obj, greenlet.greenlet) and obj and obj.parent is not None
-    )
 
 
 # -- the property test ---------------------------------------------------------
