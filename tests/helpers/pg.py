@@ -216,9 +216,10 @@ def create_pg_tracker(
     admin_password: str,
     web: str,
     settings: Mapping[str, str | int] | None = None,
+    template: str = "classic",
 ) -> Path:
-    """Create a classic tracker at ``home`` whose database ``database`` lives
-    on ``server`` (Roundup creates the database)."""
+    """Create a tracker at ``home`` from ``template`` whose database
+    ``database`` lives on ``server`` (Roundup creates the database)."""
     from roundup_wsgi.tracker import create_tracker
 
     options = server.rdbms_settings(database)
@@ -227,6 +228,7 @@ def create_pg_tracker(
         create_tracker(
             home,
             admin_password=admin_password,
+            template=template,
             backend="postgresql",
             web=web,
             settings=options,
