@@ -581,8 +581,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--cluster",
         action="store_true",
-        help="instead: GET /issue1 through HAProxy with 1, 2 and 3 app hosts "
-        "(needs haproxy and PostgreSQL)",
+        help="instead: GET /issue1 and /issue through HAProxy with 1, 2 and 3 "
+        "app hosts (benchmarks.cluster; needs haproxy and PostgreSQL)",
     )
     parser.add_argument(
         "--cluster-connections",
@@ -620,7 +620,14 @@ def main(argv: list[str] | None = None) -> None:
     if args.cluster:
         from . import cluster
 
-        cluster.run(args)
+        cluster.main(
+            [
+                "--seconds",
+                str(args.seconds),
+                "--connections",
+                str(args.cluster_connections),
+            ]
+        )
         return
     wrk = load.find_wrk()
     try:

@@ -22,7 +22,13 @@ from helpers.cluster import (
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # benchmarks/ is not installed, only run from here
 
-from benchmarks.cluster import ClusterRow, render  # noqa: E402
+from benchmarks.cluster import (  # noqa: E402
+    ClusterRow,
+    machine_busy_seconds,
+    parse_args,
+    render,
+    scaling_efficiency,
+)
 
 
 def balancer(tmp_path: Path, haproxy: str = "haproxy") -> Balancer:
@@ -92,18 +98,97 @@ def test_a_port_free_on_every_host_address() -> None:
             sock.bind((address, port))
 
 
-@pytest.mark.parametrize("rows", [1, 4])
-def test_benchmark_table(rows: int) -> None:
-    table = render(
-        [
-            ClusterRow(
-                f"{n} host(s), HAProxy", n, 10.0 * n, 1, 2, 0, 100, 9.5, 7.25, 0.5
-            )
-            for n in range(1, rows + 1)
-        ]
+def row(hosts: int, rate: float, path: str = "/issue1") -> ClusterRow:
+    """A measurement of 10 s on 2 cores: PostgreSQL 2 s, HAProxy 1 s, each
+    host 4 s / hosts, wrk 0.5 s, the machine busy 16 s."""
+    cpu = {"PostgreSQL": 2.0, "HAProxy": 1.0, "wrk": 0.5}
+    cpu.update({f"app{n + 1}": 4.0 / hosts for n in range(hosts)})
+    return ClusterRow(
+        path, hosts, rate, 40.0, 90.0, 0, int(rate * 10), 10.0, 2, cpu, 16.0
     )
-    lines = table.splitlines()
-    assert lines[0].split()[:2] == ["setup", "req/s"]
+
+
+def test_benchmark_options() -> None:
+    args = parse_args([])
+    assert (args.seconds, args.hosts, args.connections) == (10, [1, 2, 3], 8)
+    args = parse_args(["--seconds", "3", "--hosts", "3, 1,1", "--connections", "4"])
+    assert (args.seconds, args.hosts, args.connections) == (3, [1, 3], 4)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--hosts", "4"],
+        ["--hosts", "0,1"],
+        ["--hosts", "one"],
+        ["--hosts", ","],
+        ["--seconds", "0"],
+        ["--connections", "-2"],
+        ["--issues", "x"],
+    ],
+)
+def test_benchmark_rejects_bad_options(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        parse_args(argv)
+    assert argv[0] in capsys.readouterr().err
+
+
+def test_scaling_efficiency() -> None:
+    assert scaling_efficiency({1: 100.0, 2: 150.0, 3: 240.0}) == {
+        1: 1.0,
+        2: 0.75,
+        3: 0.8,
+    }
+    # Without a 1-host rate there is nothing to compare with.
+    assert scaling_efficiency({2: 150.0}) == {2: None}
+    assert scaling_efficiency({1: 0.0, 2: 5.0}) == {1: None, 2: None}
+
+
+def test_machine_busy_seconds() -> None:
+    ticks = os.sysconf("SC_CLK_TCK")
+    # user nice system idle iowait irq softirq steal guest guest_nice
+    stat = f"cpu  {ticks * 3} 0 {ticks} {ticks * 50} {ticks * 7} 0 {ticks} 0 0 0\n"
+    stat += "cpu0 1 2 3 4 5 6 7 8 9 10\n"
+    assert machine_busy_seconds(stat) == 5.0
+    assert machine_busy_seconds() > 0
+    with pytest.raises(ValueError, match="/proc/stat"):
+        machine_busy_seconds("intr 1 2 3\n")
+
+
+def test_cpu_shares_of_a_row() -> None:
+    measured = row(2, 100.0)
+    assert measured.share(2.0) == 0.1  # 2 CPU s of 2 cores x 10 s
+    assert measured.other_s == 16.0 - 2.0 - 1.0 - 0.5 - 4.0
+
+
+@pytest.mark.parametrize("rows", [1, 3])
+def test_benchmark_table(rows: int) -> None:
+    measured = [row(n, 10.0 * n) for n in range(1, rows + 1)]
+    efficiency = scaling_efficiency({r.hosts: r.rate for r in measured})
+    for r in measured:
+        r.efficiency = efficiency[r.hosts]
+    lines = render(measured).splitlines()
+    assert lines[0].split()[:4] == ["page", "hosts", "req/s", "eff."]
     assert len(lines) == rows + 2
-    assert "9.50" in lines[2]
-    assert "7.25" in lines[2]
+    header = lines[0].split()
+    assert header.count("%") == 5 + rows  # PG, HAProxy, app1..N, wrk, other, idle
+    first = lines[2].split()
+    # /issue1, 1 host, 10 req/s, eff 1.00, p50, p99, 0 errors, PG 10%, HAProxy 5%,
+    # app1 20%, (app2, app3 "-"), wrk 2%, other 42%, idle 20%, app 40 ms/req,
+    # PG 20 ms/req.
+    assert first[:10] == [
+        "/issue1",
+        "1",
+        "10.0",
+        "1.00",
+        "40",
+        "90",
+        "0",
+        "10",
+        "5",
+        "20",
+    ]
+    assert first[-5:] == ["2", "42", "20", "40.0", "20.0"]
+    assert first[10:-5] == ["-"] * (rows - 1)
