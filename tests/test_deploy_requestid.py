@@ -11,10 +11,12 @@ import json
 import re
 import subprocess
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 from helpers import seeded
+from helpers.cluster import HOST_ADDRESSES, AppHost, Balancer, free_port_on
 from helpers.deploy import (
     ListeningProcess,
     Session,
@@ -253,3 +255,41 @@ def test_json_access_log_of_a_real_server(
     assert entry["bytes"] > 0
     assert "s3cr3t" not in access.read_text()
     assert seeded.DEMO_PASSWORD not in access.read_text()
+
+
+def test_cluster_haproxy_request_id_reaches_the_app_hosts_log(
+    tmp_path: Path, tracker_template: Path
+) -> None:
+    """deploy/cluster/haproxy.cfg (rewritten for loopback by
+    helpers.cluster) in front of one app host of the cluster recipe
+    (gunicorn with deploy/gunicorn.conf.py, its access log on stderr): the
+    id HAProxy logs for a request is the one in the host's access log line,
+    in Roundup's own log lines and in the response."""
+    haproxy = require_program("haproxy", "apt-get install haproxy")
+    front = free_port()
+    web = f"http://127.0.0.1:{front}/"
+    home = tracker(tracker_template, tmp_path / "bugs", web)
+    roundup_log = tmp_path / "roundup.log"
+    log_roundup_to(home, roundup_log)
+    address = HOST_ADDRESSES[0]
+    host = AppHost("app1", address, free_port_on([address]), home, tmp_path / "hosts")
+    balancer = Balancer(haproxy, [host], front, tmp_path / "haproxy")
+    with ExitStack() as stack:
+        stack.callback(host.cleanup)
+        host.start()
+        stack.callback(balancer.stop)
+        balancer.start()
+        with Session() as browser:
+            response = browser.get(
+                web + "issue1?via=cluster", headers={"X-Request-ID": "mine"}
+            )
+        assert response.status_code == 200
+        logged = wait_for(
+            balancer.log_file, r' 200 .*"GET /issue1\?via=cluster HTTP/1\.1" (\S+)$'
+        )
+        request_id = logged.group(1)
+        assert re.fullmatch(r"[0-9A-F]{8}:[0-9A-F]+_[0-9A-F:_]+", request_id), logged
+        assert response.headers["X-Request-ID"] == request_id
+        assert_followed(request_id, "/issue1?via=cluster", host.log_file, roundup_log)
+        assert "mine" not in host.log_file.read_text()
+        assert balancer.failures() == []
