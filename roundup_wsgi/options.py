@@ -243,7 +243,7 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "send_request_id",
         bool,
-        True,
+        False,
         "send the request's id back in the response's request_id_header",
         scope="app",
     ),

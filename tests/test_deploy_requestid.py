@@ -45,9 +45,9 @@ def log_roundup_to(home: Path, log: Path) -> None:
 
 
 def serve(home: Path, port: int, access: Path) -> list[str]:
-    """``roundup-wsgi serve`` trusting 127.0.0.1, access log to ``access``
-    (the response's X-Request-ID is on by default)."""
-    return serve_command(home, port, "--access-log", str(access))
+    """``roundup-wsgi serve`` trusting 127.0.0.1, access log to ``access``,
+    the id in the response's X-Request-ID."""
+    return serve_command(home, port, "--access-log", str(access), "--send-request-id")
 
 
 def wait_for(path: Path, pattern: str, timeout: float = 20.0) -> re.Match[str]:
@@ -229,7 +229,14 @@ def test_cluster_haproxy_request_id_reaches_the_app_hosts_log(
     roundup_log = tmp_path / "roundup.log"
     log_roundup_to(home, roundup_log)
     address = HOST_ADDRESSES[0]
-    host = AppHost("app1", address, free_port_on([address]), home, tmp_path / "hosts")
+    host = AppHost(
+        "app1",
+        address,
+        free_port_on([address]),
+        home,
+        tmp_path / "hosts",
+        env={"ROUNDUP_WSGI_SEND_REQUEST_ID": "on"},
+    )
     balancer = Balancer(haproxy, [host], front, tmp_path / "haproxy")
     with ExitStack() as stack:
         stack.callback(host.cleanup)

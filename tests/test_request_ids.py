@@ -116,13 +116,13 @@ def test_a_bad_id_from_the_proxy_is_replaced_and_not_logged(
 
 
 def test_ids_differ_and_the_header_can_be_off(tracker_home: Path) -> None:
-    web = TestApp(make_app(tracker_home))  # the header is on by default
+    web = TestApp(make_app(tracker_home, send_request_id=True))
     first = web.get("/@@file/style.css").headers["X-Request-ID"]
     second = web.get("/@@file/style.css").headers["X-Request-ID"]  # cached
     third = web.get("/issue1").headers["X-Request-ID"]
     assert len({first, second, third}) == 3
     for options in ({}, {"access_log": True}, {"trusted_proxies": "127.0.0.1"}):
-        web = TestApp(make_app(tracker_home, send_request_id=False, **options))
+        web = TestApp(make_app(tracker_home, **options))  # off by default
         assert "X-Request-ID" not in web.get("/issue1").headers, options
 
 
@@ -136,7 +136,11 @@ def test_without_a_proxy_the_access_logs_id_is_the_responses(
     ignored; the header's name is the option's."""
     web = TestApp(
         make_app(
-            tracker_home, access_log=True, metrics=True, request_id_header="X-Trace"
+            tracker_home,
+            access_log=True,
+            metrics=True,
+            request_id_header="X-Trace",
+            send_request_id=True,
         )
     )
     for _ in range(2):  # the second style.css comes from the response cache
