@@ -377,7 +377,8 @@ class _IdResponse(_Response):
     def start_response(
         self, status: str, headers: HeaderList, exc_info: ExcInfo | None = None
     ) -> WriteCallable | None:
-        """:meth:`_Response.start_response` with the id header added."""
+        """:meth:`_Response.start_response` with the id header added (its
+        body repeated, not called: one call less per request)."""
         value = self.notes.get("trace_id")
         if value is None:
             value = self.notes["trace_id"] = self.new_id()
