@@ -39,7 +39,7 @@ from .wsgi.finish import FinishHook, FinishHooks
 from .wsgi.mount import Mount
 from .wsgi.proxy import parse_networks
 from .wsgi.requestid import DEFAULT_HEADER as DEFAULT_REQUEST_ID_HEADER
-from .wsgi.requestid import RequestIds
+from .wsgi.requestid import RequestIds, check_header_name
 from .wsgi.types import StartResponse, WSGIApp
 
 __all__ = [
@@ -108,9 +108,14 @@ def make_app(
         (:mod:`roundup_wsgi.wsgi.requestid`): read from ``trusted_proxies``
         only (or their ``traceparent``), else a new id; it is Roundup's
         trace id for the request and the access log's.
-    :param send_request_id: send the id back in ``request_id_header`` (off
-        by default: a header costs a cached static answer 2% of its
-        instructions under gunicorn).
+    :param send_request_id: send the id back in ``request_id_header``
+        (with the access log or metrics on, their
+        :class:`~roundup_wsgi.wsgi.finish.FinishHooks` adds it, else
+        :class:`~roundup_wsgi.wsgi.requestid.RequestIds`).  Off by default:
+        under gunicorn the header costs a cached static answer some 12,000
+        instructions (8,700 of them gunicorn's own for one header), which
+        puts the operations layers at +10.7% of the bare dispatcher's, over
+        their +10% budget (``python -m benchmarks --instructions``).
     :param access_log_format: ``"combined"`` or ``"json"``
         (:mod:`roundup_wsgi.wsgi.accesslog`).
     :param options: the ``"dispatcher"`` options of the table
@@ -167,16 +172,7 @@ def make_app(
         drain_file=os.fspath(drain_file) if drain_file is not None else None,
         metrics=counters,
     )
-    # Without a proxy's id to take or a header to send, Roundup's trace id
-    # (made by the dispatcher) is the request's: no layer, no cost.
-    if send_request_id or trusted_proxies is not None:
-        app = RequestIds(
-            app, new_request_id, header=request_id_header, respond=send_request_id
-        )
-    if trusted_proxies is not None:
-        from .wsgi.proxy import TrustedProxyFix
-
-        app = TrustedProxyFix(app, trusted_proxies)
+    check_header_name(request_id_header)
     hooks: list[FinishHook] = []
     if counters is not None:
         hooks.append(counters.finished)
@@ -185,8 +181,25 @@ def make_app(
         hooks.append(
             AccessLog(format=access_log_format, names=labels, name_field="tracker")  # type: ignore[arg-type]
         )
+    # The response's id header: sent by FinishHooks when there are hooks
+    # (it wraps start_response anyway: one list of headers more, no layer),
+    # else by RequestIds.  Without a proxy's id to take, Roundup's trace id
+    # (made by the dispatcher, and noted for FinishHooks) is the request's:
+    # no RequestIds layer under FinishHooks.
+    respond = send_request_id and not hooks
+    if respond or trusted_proxies is not None:
+        app = RequestIds(app, new_request_id, header=request_id_header, respond=respond)
+    if trusted_proxies is not None:
+        from .wsgi.proxy import TrustedProxyFix
+
+        app = TrustedProxyFix(app, trusted_proxies)
     if hooks:
-        app = FinishHooks(app, hooks)
+        app = FinishHooks(
+            app,
+            hooks,
+            id_header=request_id_header if send_request_id else None,
+            new_id=new_request_id,
+        )
     return app
 
 

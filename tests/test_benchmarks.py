@@ -349,3 +349,28 @@ def test_postgresql_counts_and_form_post(tmp_path: Path) -> None:
         finally:
             db.close()
         assert titles.count("benchmark form issue") == 2
+
+
+H2LOAD_OUTPUT = (
+    "finished in 10.00s, 12345.67 req/s, 32.10MB/s\n"
+    "requests: 123457 total, 123457 started, 123457 done, 123457 succeeded, "
+    "0 failed, 0 errored, 0 timeout\n"
+    "status codes: 123457 2xx, 0 3xx, 0 4xx, 0 5xx\n"
+)
+
+
+def test_h2load_summary_is_read_and_failures_refused() -> None:
+    from benchmarks.http2 import BASELINE, CASES, parse_h2load
+    from benchmarks.http2 import render as render_h2
+
+    assert parse_h2load(H2LOAD_OUTPUT) == 12345.67
+    with pytest.raises(ValueError, match="not every request"):
+        parse_h2load(H2LOAD_OUTPUT.replace("123457 2xx", "123000 2xx"))
+    with pytest.raises(ValueError, match="no summary"):
+        parse_h2load("connect failed")
+    rates = {case.label: [100.0, 110.0, 90.0] for case in CASES}
+    rates[BASELINE] = [50.0, 50.0, 50.0]
+    table = render_h2(rates).splitlines()
+    assert len(table) == len(CASES) + 2
+    assert table[2].endswith("2.00")
+    assert table[-1].endswith("1.00")

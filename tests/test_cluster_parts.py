@@ -51,6 +51,8 @@ def test_the_recipe_is_rewritten_for_loopback(tmp_path: Path) -> None:
     assert "uri /-/ready " in config
     assert "http-request disable-l7-retry if !safe_method" in config
     assert "X-Served-By" in config
+    assert "    http-request set-header X-Request-ID %[unique-id]\n" in config
+    assert '%{+Q}r %ID"\n' in config
 
 
 def test_haproxy_accepts_the_rewritten_recipe(tmp_path: Path) -> None:
@@ -76,10 +78,18 @@ def test_failures_are_read_from_the_log(tmp_path: Path) -> None:
         '3294 - - ---- 5/5/0/0/0 0/0 "GET / HTTP/1.1"\n'
         "127.0.0.1:3 [30/Nov/2026:12:55:09.100] roundup roundup/app3 0/0/0/5/5 200 "
         '3294 - - CD-- 5/5/0/0/0 0/0 "GET /issue1 HTTP/1.1"\n'
+        # the recipe's lines end with the request's id (%ID)
+        "127.0.0.1:4 [30/Nov/2026:12:55:09.200] roundup roundup/app1 0/0/0/5/5 502 "
+        '0 - - SH-- 5/5/0/0/0 0/0 "GET /issue2 HTTP/1.1" 7F000001:A1B2_7F000001:1F40'
+        "_692D0B3D_0003:4D2\n"
+        "127.0.0.1:5 [30/Nov/2026:12:55:09.300] roundup roundup/app1 0/0/0/5/5 200 "
+        '3294 - - ---- 5/5/0/0/0 0/0 "GET /issue3 HTTP/1.1" 7F000001:A1B3_7F000001:1F40'
+        "_692D0B3D_0004:4D2\n"
     )
     assert ha.failures() == [
         'app2 503 SC-- "POST / HTTP/1.1"',
         'app3 200 CD-- "GET /issue1 HTTP/1.1"',
+        'app1 502 SH-- "GET /issue2 HTTP/1.1"',
     ]
 
 

@@ -30,16 +30,19 @@ from helpers import seeded
 from helpers.deploy import (
     DEPLOY_DIR,
     ListeningProcess,
+    NginxSite,
     Session,
+    checked_haproxy_config,
     child_users,
-    nginx_config,
     parse_unit,
     readable_python,
     recipe,
     rewrite,
-    self_signed_certificate,
+    serve_command,
+    tracker,
     use_tracker,
     user_exists,
+    venv_program,
 )
 from helpers.servers import ServerProcess, free_port
 from helpers.system import require_program
@@ -63,18 +66,6 @@ def _no_tracker_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
             "ROUNDUP_WSGI_"
         ):
             monkeypatch.delenv(name)
-
-
-def venv_program(name: str) -> str:
-    """A console script installed beside this Python (gunicorn, uwsgi, ...)."""
-    path = Path(sys.executable).with_name(name)
-    if not path.exists():
-        pytest.fail(f"{name} is not installed beside {sys.executable}")
-    return str(path)
-
-
-def tracker(template: Path, home: Path, web: str) -> Path:
-    return seeded.copy_tracker(template, home, web)
 
 
 @contextmanager
@@ -222,32 +213,16 @@ def test_nginx_https_in_front_of_gunicorn(
     https; forwarded headers count from nginx only."""
     nginx = require_program("nginx", "apt-get install nginx-light")
     openssl = require_program("openssl", "apt-get install openssl")
-    https_port, http_port, app_port = free_port(), free_port(), free_port()
+    app_port = free_port()
+    site = NginxSite(nginx, openssl, tmp_path, app_port, "bugs/")
+    https_port, http_port, web, cert = (
+        site.https_port,
+        site.http_port,
+        site.web,
+        site.cert,
+    )
     public = f"https://127.0.0.1:{https_port}/"
-    web = public + "bugs/"
     home = tracker(tracker_template, tmp_path / "bugs", web)
-    cert, key = self_signed_certificate(openssl, tmp_path)
-    site = rewrite(
-        recipe("nginx-roundup.conf"),
-        {
-            "server 127.0.0.1:8080;": f"server 127.0.0.1:{app_port};",
-            "listen 80;": f"listen 127.0.0.1:{http_port};",
-            "listen 443 ssl http2;": f"listen 127.0.0.1:{https_port} ssl http2;",
-            "/var/log/nginx/roundup.access.log": str(tmp_path / "nginx.log"),
-            "server_name bugs.example.org;": "server_name 127.0.0.1;",
-            "/etc/ssl/certs/bugs.example.org.pem": str(cert),
-            "/etc/ssl/private/bugs.example.org.key": str(key),
-        },
-    )
-    nginx_dir = tmp_path / "nginx"
-    nginx_dir.mkdir()
-    config = nginx_config(site, nginx_dir)
-    test = subprocess.run(
-        [nginx, "-t", "-e", str(nginx_dir / "error.log"), "-c", str(config)],
-        capture_output=True,
-        text=True,
-    )
-    assert test.returncode == 0, test.stderr
     app = [
         venv_program("gunicorn"),
         "-c",
@@ -259,10 +234,9 @@ def test_nginx_https_in_front_of_gunicorn(
         "ROUNDUP_TRACKERS": f"bugs={home}",
         "ROUNDUP_WSGI_TRUSTED_PROXIES": "127.0.0.1",
     }
-    proxy = [nginx, "-e", str(nginx_dir / "error.log"), "-c", str(config)]
     with (
         ServerProcess(app, app_port, tmp_path / "logs", env=env, name="gunicorn"),
-        ListeningProcess(proxy, https_port, tmp_path / "logs", name="nginx"),
+        ListeningProcess(site.command, https_port, tmp_path / "logs", name="nginx"),
         Session(verify=str(cert)) as browser,
     ):
         use_tracker(web, verify=str(cert), title="Made over https through nginx")
@@ -675,35 +649,19 @@ def test_haproxy_checks_ready_and_drains(
     front, app1, app2 = free_port(), free_port(), free_port()
     web = f"http://127.0.0.1:{front}/"
     home = tracker(tracker_template, tmp_path / "bugs", web)
-    config = tmp_path / "haproxy.cfg"
-    config.write_text(
-        rewrite(
-            recipe("haproxy.cfg"),
-            {
-                "bind :80": f"bind 127.0.0.1:{front}",
-                "127.0.0.1:8081": f"127.0.0.1:{app1}",
-                "127.0.0.1:8082": f"127.0.0.1:{app2}",
-            },
-        )
+    config = checked_haproxy_config(
+        haproxy,
+        tmp_path / "haproxy.cfg",
+        {
+            "bind :80": f"bind 127.0.0.1:{front}",
+            "127.0.0.1:8081": f"127.0.0.1:{app1}",
+            "127.0.0.1:8082": f"127.0.0.1:{app2}",
+        },
     )
-    checked = subprocess.run(
-        [haproxy, "-c", "-f", str(config)], capture_output=True, text=True
-    )
-    assert checked.returncode == 0, checked.stdout + checked.stderr
     drain = {app1: tmp_path / "drain-1", app2: tmp_path / "drain-2"}
 
     def app(port: int) -> list[str]:
-        return [
-            venv_program("roundup-wsgi"),
-            "serve",
-            str(home),
-            "--port",
-            str(port),
-            "--trusted-proxy",
-            "127.0.0.1",
-            "--drain-file",
-            str(drain[port]),
-        ]
+        return serve_command(home, port, "--drain-file", str(drain[port]))
 
     logs = tmp_path / "logs"
     with (

@@ -9,23 +9,24 @@ from __future__ import annotations
 import http.client
 import json
 import re
-import subprocess
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 from helpers import seeded
+from helpers.cluster import HOST_ADDRESSES, AppHost, Balancer, free_port_on
 from helpers.deploy import (
     ListeningProcess,
+    NginxSite,
     Session,
-    nginx_config,
-    recipe,
-    rewrite,
-    self_signed_certificate,
+    checked_haproxy_config,
+    log_in,
+    serve_command,
+    tracker,
 )
 from helpers.servers import ServerProcess, free_port
 from helpers.system import require_program
-from test_deploy import tracker, venv_program
 from test_http2 import h2_visit
 
 pytestmark = pytest.mark.slow
@@ -44,19 +45,9 @@ def log_roundup_to(home: Path, log: Path) -> None:
 
 
 def serve(home: Path, port: int, access: Path) -> list[str]:
-    """``roundup-wsgi serve`` trusting 127.0.0.1, access log to ``access``."""
-    return [
-        venv_program("roundup-wsgi"),
-        "serve",
-        str(home),
-        "--port",
-        str(port),
-        "--trusted-proxy",
-        "127.0.0.1",
-        "--access-log",
-        str(access),
-        "--send-request-id",
-    ]
+    """``roundup-wsgi serve`` trusting 127.0.0.1, access log to ``access``,
+    the id in the response's X-Request-ID."""
+    return serve_command(home, port, "--access-log", str(access), "--send-request-id")
 
 
 def wait_for(path: Path, pattern: str, timeout: float = 20.0) -> re.Match[str]:
@@ -106,33 +97,16 @@ def test_nginx_request_id_reaches_our_log_and_roundups(
 ) -> None:
     nginx = require_program("nginx", "apt-get install nginx-light")
     openssl = require_program("openssl", "apt-get install openssl")
-    https_port, http_port, app_port = free_port(), free_port(), free_port()
-    web = f"https://127.0.0.1:{https_port}/"
+    app_port = free_port()
+    site = NginxSite(nginx, openssl, tmp_path, app_port)
+    web, cert, nginx_log = site.web, site.cert, site.log
     home = tracker(tracker_template, tmp_path / "bugs", web)
     roundup_log, access = tmp_path / "roundup.log", tmp_path / "access.log"
     log_roundup_to(home, roundup_log)
-    nginx_log = tmp_path / "nginx.log"
-    cert, key = self_signed_certificate(openssl, tmp_path)
-    site = rewrite(
-        recipe("nginx-roundup.conf"),
-        {
-            "server 127.0.0.1:8080;": f"server 127.0.0.1:{app_port};",
-            "listen 80;": f"listen 127.0.0.1:{http_port};",
-            "listen 443 ssl http2;": f"listen 127.0.0.1:{https_port} ssl http2;",
-            "server_name bugs.example.org;": "server_name 127.0.0.1;",
-            "/etc/ssl/certs/bugs.example.org.pem": str(cert),
-            "/etc/ssl/private/bugs.example.org.key": str(key),
-            "/var/log/nginx/roundup.access.log": str(nginx_log),
-        },
-    )
-    nginx_dir = tmp_path / "nginx"
-    nginx_dir.mkdir()
-    config = nginx_config(site, nginx_dir)
-    proxy = [nginx, "-e", str(nginx_dir / "error.log"), "-c", str(config)]
     logs = tmp_path / "logs"
     with (
         ServerProcess(serve(home, app_port, access), app_port, logs, name="app"),
-        ListeningProcess(proxy, https_port, logs, name="nginx"),
+        ListeningProcess(site.command, site.https_port, logs, name="nginx"),
         Session(verify=str(cert)) as browser,
     ):
         # A client's own X-Request-ID is replaced by nginx's $request_id.
@@ -160,23 +134,17 @@ def test_haproxy_request_id_reaches_our_log_and_roundups(
     home = tracker(tracker_template, tmp_path / "bugs", web)
     roundup_log, access = tmp_path / "roundup.log", tmp_path / "access.log"
     log_roundup_to(home, roundup_log)
-    config = tmp_path / "haproxy.cfg"
-    config.write_text(
-        rewrite(
-            recipe("haproxy.cfg"),
-            {
-                "log /dev/log local0": "log stdout format raw local0",
-                "bind :80": f"bind 127.0.0.1:{front}",
-                "127.0.0.1:8081": f"127.0.0.1:{app1}",
-                # one application server: the other is never started
-                "    server app2 127.0.0.1:8082 cookie app2\n": "",
-            },
-        )
+    config = checked_haproxy_config(
+        haproxy,
+        tmp_path / "haproxy.cfg",
+        {
+            "log /dev/log local0": "log stdout format raw local0",
+            "bind :80": f"bind 127.0.0.1:{front}",
+            "127.0.0.1:8081": f"127.0.0.1:{app1}",
+            # one application server: the other is never started
+            "    server app2 127.0.0.1:8082 cookie app2\n": "",
+        },
     )
-    checked = subprocess.run(
-        [haproxy, "-c", "-f", str(config)], capture_output=True, text=True
-    )
-    assert checked.returncode == 0, checked.stdout + checked.stderr
     logs = tmp_path / "logs"
     with (
         ServerProcess(serve(home, app1, access), app1, logs, name="app"),
@@ -224,16 +192,7 @@ def test_json_access_log_of_a_real_server(
         ServerProcess(command, port, tmp_path / "logs", name="app"),
         Session() as browser,
     ):
-        login = browser.post(
-            web,
-            data={
-                "__login_name": seeded.DEMO_USER,
-                "__login_password": seeded.DEMO_PASSWORD,
-                "@action": "login",
-            },
-            headers={"Origin": web.rstrip("/"), "Referer": web},
-        )
-        assert login.status_code == 200
+        log_in(browser, web)
         response = browser.get(
             web + "issue1?token=s3cr3t&x=1",
             headers={"User-Agent": 'evil" \\ \xff agent'},
@@ -253,3 +212,48 @@ def test_json_access_log_of_a_real_server(
     assert entry["bytes"] > 0
     assert "s3cr3t" not in access.read_text()
     assert seeded.DEMO_PASSWORD not in access.read_text()
+
+
+def test_cluster_haproxy_request_id_reaches_the_app_hosts_log(
+    tmp_path: Path, tracker_template: Path
+) -> None:
+    """deploy/cluster/haproxy.cfg (rewritten for loopback by
+    helpers.cluster) in front of one app host of the cluster recipe
+    (gunicorn with deploy/gunicorn.conf.py, its access log on stderr): the
+    id HAProxy logs for a request is the one in the host's access log line,
+    in Roundup's own log lines and in the response."""
+    haproxy = require_program("haproxy", "apt-get install haproxy")
+    front = free_port()
+    web = f"http://127.0.0.1:{front}/"
+    home = tracker(tracker_template, tmp_path / "bugs", web)
+    roundup_log = tmp_path / "roundup.log"
+    log_roundup_to(home, roundup_log)
+    address = HOST_ADDRESSES[0]
+    host = AppHost(
+        "app1",
+        address,
+        free_port_on([address]),
+        home,
+        tmp_path / "hosts",
+        env={"ROUNDUP_WSGI_SEND_REQUEST_ID": "on"},
+    )
+    balancer = Balancer(haproxy, [host], front, tmp_path / "haproxy")
+    with ExitStack() as stack:
+        stack.callback(host.cleanup)
+        host.start()
+        stack.callback(balancer.stop)
+        balancer.start()
+        with Session() as browser:
+            response = browser.get(
+                web + "issue1?via=cluster", headers={"X-Request-ID": "mine"}
+            )
+        assert response.status_code == 200
+        logged = wait_for(
+            balancer.log_file, r' 200 .*"GET /issue1\?via=cluster HTTP/1\.1" (\S+)$'
+        )
+        request_id = logged.group(1)
+        assert re.fullmatch(r"[0-9A-F]{8}:[0-9A-F]+_[0-9A-F:_]+", request_id), logged
+        assert response.headers["X-Request-ID"] == request_id
+        assert_followed(request_id, "/issue1?via=cluster", host.log_file, roundup_log)
+        assert "mine" not in host.log_file.read_text()
+        assert balancer.failures() == []

@@ -17,6 +17,7 @@ from roundup_wsgi.wsgi.accesslog import LOGGER_NAME
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 PROXY = {"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": "198.51.100.4"}
 CLIENT = {"REMOTE_ADDR": "203.0.113.9"}
+LOOPBACK = {"REMOTE_ADDR": "127.0.0.1"}
 
 
 class Seen(logging.Handler):
@@ -120,5 +121,43 @@ def test_ids_differ_and_the_header_can_be_off(tracker_home: Path) -> None:
     second = web.get("/@@file/style.css").headers["X-Request-ID"]  # cached
     third = web.get("/issue1").headers["X-Request-ID"]
     assert len({first, second, third}) == 3
-    web = TestApp(make_app(tracker_home, trusted_proxies="127.0.0.1"))
-    assert "X-Request-ID" not in web.get("/issue1").headers  # the default
+    for options in ({}, {"access_log": True}, {"trusted_proxies": "127.0.0.1"}):
+        web = TestApp(make_app(tracker_home, **options))  # off by default
+        assert "X-Request-ID" not in web.get("/issue1").headers, options
+
+
+@pytest.mark.parametrize("path", ["/issue1", "/@@file/style.css", "/-/health"])
+def test_without_a_proxy_the_access_logs_id_is_the_responses(
+    tracker_home: Path, seen: Seen, path: str
+) -> None:
+    """With hooks and no trusted proxy the finish-hook layer sends the id:
+    Roundup's trace id (noted by the dispatcher, also for a cached answer),
+    or a new one for an answer of the operations layer; a client's own id is
+    ignored; the header's name is the option's."""
+    web = TestApp(
+        make_app(
+            tracker_home,
+            access_log=True,
+            metrics=True,
+            request_id_header="X-Trace",
+            send_request_id=True,
+        )
+    )
+    for _ in range(2):  # the second style.css comes from the response cache
+        seen.roundup.clear()
+        # (from loopback: /-/health answers it)
+        response = get(web, path, LOOPBACK, **{"X-Trace": "forged-2"})
+    sent = response.headers["X-Trace"]
+    assert sent != "forged-2"
+    assert "X-Request-ID" not in response.headers
+    assert seen.access[-1].endswith(" " + sent), (seen.access[-1], sent)
+    if path == "/issue1" and seen.roundup:
+        assert {trace for trace, _ in seen.roundup} == {sent}
+
+
+def test_a_request_id_header_that_is_no_header_name_is_refused(
+    tracker_home: Path,
+) -> None:
+    for options in ({}, {"access_log": True}):
+        with pytest.raises(ValueError, match="is not a header name"):
+            make_app(tracker_home, request_id_header="X Request", **options)

@@ -29,6 +29,7 @@ gunicorn ``logconfig_dict``, ...).
 from __future__ import annotations
 
 import datetime
+import io
 import json
 import logging
 import os
@@ -210,7 +211,19 @@ _FIELDS = (
 
 def format_line(finished: Finished) -> str:
     """The access-log line of one finished response (see :data:`LOG_FORMAT`)."""
-    key = tuple(map(finished.environ.get, _FIELDS))
+    get = finished.environ.get
+    # The fields of _FIELDS, one by one (a third cheaper than map() over it).
+    key = (
+        get("REMOTE_ADDR"),
+        get("REMOTE_USER"),
+        get("REQUEST_METHOD"),
+        get("SCRIPT_NAME"),
+        get("PATH_INFO"),
+        get("QUERY_STRING"),
+        get("SERVER_PROTOCOL"),
+        get("HTTP_REFERER"),
+        get("HTTP_USER_AGENT"),
+    )
     parts = _parts.get(key) or _request_parts(key)
     trace = finished.notes.get("trace_id")
     if not trace:
@@ -406,11 +419,27 @@ class LineHandler(logging.StreamHandler):  # type: ignore[type-arg]
             )
             stream = self.stream
             stream.write(text + self.terminator)
-            stream.flush()
+            if stream is not self._unbuffered:
+                self._flush(stream)
         except RecursionError:
             raise
         except Exception:
             self.handleError(record)
+
+    #: The last stream found to need no flush (see :meth:`_flush`).
+    _unbuffered: object = None
+
+    def _flush(self, stream: Any) -> None:
+        """Flush ``stream``, unless it writes through to an unbuffered file
+        (``sys.stderr`` since Python 3.9: a ``TextIOWrapper`` with
+        ``write_through`` over a ``FileIO``), whose lines are already
+        written: that stream is remembered, and not flushed again."""
+        if getattr(stream, "write_through", False) and isinstance(
+            getattr(stream, "buffer", None), io.FileIO
+        ):
+            self._unbuffered = stream
+            return
+        stream.flush()
 
     def write_line(self, line: str, name: str = LOGGER_NAME) -> None:
         """Write ``line`` as :meth:`emit` writes an INFO record of logger
@@ -425,7 +454,8 @@ class LineHandler(logging.StreamHandler):  # type: ignore[type-arg]
         try:
             stream = self.stream
             stream.write(line + self.terminator)
-            stream.flush()
+            if stream is not self._unbuffered:
+                self._flush(stream)
         except RecursionError:
             raise
         except Exception:

@@ -33,7 +33,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
-from .adapters import note_first_chunk
+from .adapters import SERVER_START_RESPONSE_KEY
 from .types import ExcInfo, HeaderList, StartResponse, WriteCallable
 
 __all__ = [
@@ -198,24 +198,61 @@ class FinishHooks:
     :param app: the WSGI application.
     :param hooks: callbacks run for every request, in order, before those
         added with :func:`add_finish_hook`.
+    :param id_header: a response header (``"X-Request-ID"``) sent with every
+        answer, its value the note ``trace_id`` the application left before
+        calling ``start_response`` (:func:`note`), or else a new one from
+        ``new_id`` (then noted too).  Sent here, in the ``start_response``
+        this layer wraps anyway, it costs a list of headers, not a layer of
+        its own (:class:`~.requestid.RequestIds` sends it where there are no
+        hooks).  None: no such header.
+    :param new_id: makes an id for ``id_header`` (a string of letters,
+        digits and ``. _ : -``); required with it.
+    :raises ValueError: ``id_header`` without ``new_id``.
     """
 
     def __init__(
-        self, app: Callable[..., Iterable[bytes]], hooks: Sequence[FinishHook] = ()
+        self,
+        app: Callable[..., Iterable[bytes]],
+        hooks: Sequence[FinishHook] = (),
+        *,
+        id_header: str | None = None,
+        new_id: Callable[[], str] | None = None,
     ) -> None:
         self.app = app
         self.hooks: tuple[FinishHook, ...] = tuple(hooks)
+        self.id_header = id_header
+        self.new_id = new_id
+        # With an id header, the records are of a subclass knowing it (class
+        # attributes: nothing more to set per request).
+        self._response: type[_Response] = _Response
+        if id_header is not None:
+            if new_id is None:
+                raise ValueError(
+                    f"FinishHooks(id_header={id_header!r}) needs new_id, a "
+                    "function making an id for answers that have none"
+                )
+            self._response = type(
+                "_IdResponse",
+                (_IdResponse,),
+                {
+                    "__slots__": (),
+                    "id_header": id_header,
+                    "new_id": staticmethod(new_id),  # not a method of it
+                },
+            )
 
     def __call__(
         self, environ: dict[str, Any], start_response: StartResponse
     ) -> Iterable[bytes]:
         """Answer one request (PEP 3333 middleware); the app_iter returned
         runs the hooks at ``close()``."""
-        response = _Response(environ, self.hooks, start_response)
+        response = self._response(environ, self.hooks, start_response)
         environ[ENVIRON_KEY] = response
         # The application below sees response.start_response, not the
-        # server's: tell it whether the server waits for the first chunk.
-        note_first_chunk(environ, start_response)
+        # server's: tell it whether the server waits for the first chunk
+        # (note_first_chunk, inlined).
+        if SERVER_START_RESPONSE_KEY not in environ:
+            environ[SERVER_START_RESPONSE_KEY] = start_response
         try:
             result = self.app(environ, response.start_response)
         except BaseException as exc:
@@ -326,6 +363,33 @@ class _Response(Finished):
             if not self._exhausted and self.error is None:
                 self.client_gone = True
             self.finish()
+
+
+class _IdResponse(_Response):
+    """A :class:`_Response` whose answer carries the request's id in the
+    header ``id_header`` (see :class:`FinishHooks`); subclassed per layer
+    with its ``id_header`` and ``new_id``."""
+
+    __slots__ = ()
+    id_header: str
+    new_id: Callable[[], str]
+
+    def start_response(
+        self, status: str, headers: HeaderList, exc_info: ExcInfo | None = None
+    ) -> WriteCallable | None:
+        """:meth:`_Response.start_response` with the id header added (its
+        body repeated, not called: one call less per request)."""
+        value = self.notes.get("trace_id")
+        if value is None:
+            value = self.notes["trace_id"] = self.new_id()
+        headers = [*headers, (self.id_header, value)]
+        write = self._server_start(status, headers, exc_info)
+        self.status = status
+        self.headers = headers
+        if write is None:
+            return None
+        self._server_write = write
+        return self._write
 
 
 def _hook_close(result: Any, record: Finished) -> bool:

@@ -31,6 +31,7 @@ __all__ = [
     "REQUEST_ID",
     "SAFE_ID",
     "RequestIds",
+    "check_header_name",
     "request_id_from",
     "trace_id_of_traceparent",
     "valid_request_id",
@@ -53,8 +54,23 @@ SAFE_ID = re.compile(rf"[A-Za-z0-9._:-]{{1,{MAX_LENGTH}}}")
 _TRACEPARENT = re.compile(
     r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?", re.DOTALL
 )
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _ZERO_TRACE = "0" * 32
 _ZERO_PARENT = "0" * 16
+
+
+def check_header_name(header: str) -> str:
+    """``header`` if it is an HTTP header name (RFC 9110, section 5.1: a
+    token).
+
+    :raises ValueError: it is not (the message names it and the fix).
+    """
+    if not _TOKEN.fullmatch(header):
+        raise ValueError(
+            f"request id header {header!r} is not a header name: use letters, "
+            "digits and -, e.g. X-Request-ID"
+        )
+    return header
 
 
 def valid_request_id(value: str) -> str | None:
@@ -122,11 +138,7 @@ class RequestIds:
         header: str = DEFAULT_HEADER,
         respond: bool = True,
     ) -> None:
-        if not re.fullmatch(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+", header):
-            raise ValueError(
-                f"request id header {header!r} is not a header name: use letters, "
-                "digits and -, e.g. X-Request-ID"
-            )
+        check_header_name(header)
         self.app = app
         self.generate = generate
         self.header = header

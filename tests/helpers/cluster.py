@@ -458,15 +458,17 @@ class Balancer:
             return []
         found = []
         for match in _HTTPLOG.finditer(text):
-            server, status, state, request = match.groups()
+            server, status, state, request, _request_id = match.groups()
             if int(status) >= 500 or int(status) < 0 or state != "----":
                 found.append(f"{server} {status} {state} {request}")
         return found
 
 
 #: One ``option httplog`` line: client, date, frontend, backend/server,
-#: timers, status, bytes, cookies, termination state, ..., request line.
+#: timers, status, bytes, cookies, termination state, ..., request line and
+#: the request's id (the recipe's ``%ID``; none in the plain httplog format).
 _HTTPLOG = re.compile(
-    r"^\S+ \[\S+\] \S+ \S+/(\S+) \S+ (-?\d+) \S+ \S+ \S+ (\S{4}) .*(\"[^\"]*\")$",
+    r"^\S+ \[\S+\] \S+ \S+/(\S+) \S+ (-?\d+) \S+ \S+ \S+ (\S{4}) .*?(\"[^\"]*\")"
+    r"(?: (\S+))?$",
     re.MULTILINE,
 )

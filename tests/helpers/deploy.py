@@ -31,16 +31,22 @@ from .servers import LocalSession, ServerProcess
 __all__ = [
     "DEPLOY_DIR",
     "ListeningProcess",
+    "NginxSite",
     "Session",
+    "checked_haproxy_config",
     "child_users",
     "form_with",
+    "log_in",
     "nginx_config",
     "parse_unit",
     "readable_python",
     "recipe",
     "rewrite",
     "self_signed_certificate",
+    "serve_command",
+    "tracker",
     "use_tracker",
+    "venv_program",
 ]
 
 #: The recipes.
@@ -49,6 +55,37 @@ DEPLOY_DIR = Path(__file__).resolve().parents[2] / "deploy"
 
 #: A requests session that stays on 127.0.0.1 (see servers.LocalSession).
 Session = LocalSession
+
+
+def venv_program(name: str) -> str:
+    """A console script installed beside this Python (gunicorn, uwsgi, ...);
+    the test fails when it is missing."""
+    path = Path(sys.executable).with_name(name)
+    if not path.exists():
+        import pytest
+
+        pytest.fail(f"{name} is not installed beside {sys.executable}")
+    return str(path)
+
+
+def tracker(template: Path, home: Path, web: str) -> Path:
+    """A copy of the seeded tracker ``template`` at ``home`` served at ``web``."""
+    return seeded.copy_tracker(template, home, web)
+
+
+def serve_command(home: Path, port: int, *options: str) -> list[str]:
+    """``roundup-wsgi serve HOME --port PORT --trusted-proxy 127.0.0.1`` (the
+    balancer in front of it runs on loopback) with more ``options``."""
+    return [
+        venv_program("roundup-wsgi"),
+        "serve",
+        str(home),
+        "--port",
+        str(port),
+        "--trusted-proxy",
+        "127.0.0.1",
+        *options,
+    ]
 
 
 class ListeningProcess(ServerProcess):
@@ -98,6 +135,30 @@ class _Forms(HTMLParser):
             self.forms[-1][values["name"]] = values.get("value", "")
 
 
+def log_in(session: Session, web: str, csrf: str = "") -> str:
+    """Log in as ``demo`` through the front page's form of the tracker at
+    ``web`` (Origin and Referer of ``web``); return the page answered.
+
+    :raises AssertionError: the login did not answer 200 with the user's
+        greeting.
+    """
+    origin = re.match(r"^https?://[^/]+", web)
+    assert origin is not None, web
+    login = session.post(
+        web,
+        data={
+            "__login_name": seeded.DEMO_USER,
+            "__login_password": seeded.DEMO_PASSWORD,
+            "@action": "login",
+            "@csrf": csrf,
+        },
+        headers={"Origin": origin.group(0), "Referer": web},
+    )
+    assert login.status_code == 200, login.text[:2000]
+    assert f"Hello, {seeded.DEMO_USER}" in login.text, login.text[:2000]
+    return str(login.text)
+
+
 def form_with(html: str, field: str) -> dict[str, str]:
     """The inputs of the first form that has an input named ``field``."""
     parser = _Forms()
@@ -126,18 +187,7 @@ def use_tracker(web: str, *, verify: str | bool = True, title: str) -> str:
 
         front = session.get(web)
         fields = form_with(front.text, "__login_name")
-        login = session.post(
-            web,
-            data={
-                "__login_name": seeded.DEMO_USER,
-                "__login_password": seeded.DEMO_PASSWORD,
-                "@action": "login",
-                "@csrf": fields.get("@csrf", ""),
-            },
-            headers=headers,
-        )
-        assert login.status_code == 200, login.text[:2000]
-        assert f"Hello, {seeded.DEMO_USER}" in login.text, login.text[:2000]
+        log_in(session, web, fields.get("@csrf", ""))
 
         page = session.get(web + "issue?@template=item")
         fields = form_with(page.text, "title")
@@ -220,6 +270,69 @@ def nginx_config(site: str, directory: Path) -> Path:
         f"    include {directory / 'site.conf'};\n"
         "}\n"
     )
+    return config
+
+
+class NginxSite:
+    """deploy/nginx-roundup.conf (TLS, HTTP/2) on loopback in front of an
+    application server on ``app_port``, with a self-signed certificate.
+
+    :ivar web: the https address (``https://127.0.0.1:PORT/``).
+    :ivar cert: the certificate (for clients' ``verify``).
+    :ivar log: nginx's access log of the site (the recipe's format, the
+        request id last).
+    :ivar command: nginx's command line (``nginx -t`` passed).
+    :ivar https_port: the port of :attr:`web`.
+    :ivar http_port: the plain-HTTP port (it redirects to https).
+    """
+
+    def __init__(
+        self, nginx: str, openssl: str, directory: Path, app_port: int, path: str = ""
+    ) -> None:
+        from .servers import free_port
+
+        self.https_port = https_port = free_port()
+        self.http_port = http_port = free_port()
+        self.web = f"https://127.0.0.1:{self.https_port}/{path}"
+        self.cert, key = self_signed_certificate(openssl, directory)
+        self.log = directory / "nginx.log"
+        site = rewrite(
+            recipe("nginx-roundup.conf"),
+            {
+                "server 127.0.0.1:8080;": f"server 127.0.0.1:{app_port};",
+                "listen 80;": f"listen 127.0.0.1:{http_port};",
+                "listen 443 ssl http2;": f"listen 127.0.0.1:{https_port} ssl http2;",
+                "/var/log/nginx/roundup.access.log": str(self.log),
+                "server_name bugs.example.org;": "server_name 127.0.0.1;",
+                "/etc/ssl/certs/bugs.example.org.pem": str(self.cert),
+                "/etc/ssl/private/bugs.example.org.key": str(key),
+            },
+        )
+        nginx_dir = directory / "nginx"
+        nginx_dir.mkdir()
+        config = nginx_config(site, nginx_dir)
+        self.command = [nginx, "-e", str(nginx_dir / "error.log"), "-c", str(config)]
+        test = subprocess.run(
+            [*self.command[:1], "-t", *self.command[1:]],
+            capture_output=True,
+            text=True,
+        )
+        assert test.returncode == 0, test.stderr
+
+
+def checked_haproxy_config(
+    haproxy: str, config: Path, replacements: Mapping[str, str]
+) -> Path:
+    """Write deploy/haproxy.cfg with ``replacements`` (:func:`rewrite`) to
+    ``config`` and check it with ``haproxy -c``.
+
+    :raises AssertionError: HAProxy refuses it (its output in the message).
+    """
+    config.write_text(rewrite(recipe("haproxy.cfg"), replacements))
+    checked = subprocess.run(
+        [haproxy, "-c", "-f", str(config)], capture_output=True, text=True
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
     return config
 
 

@@ -9,6 +9,7 @@ import io
 import json
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from wsgiref.util import setup_testing_defaults
 
@@ -294,3 +295,24 @@ def test_unsafe_characters_escaped_in_every_field() -> None:
     assert '"a\\x09b\\x7f"' in line
     assert ' - u\\"1 [' in line
     assert line.endswith(' id\\"\\x0a')
+
+
+@pytest.mark.parametrize("write_through", [True, False])
+def test_line_handler_lines_reach_the_file_at_once(
+    tmp_path: Path, write_through: bool
+) -> None:
+    """Each line is in the file as soon as it is written: a write-through
+    stream over an unbuffered file (sys.stderr's kind) is not flushed, a
+    buffered one is."""
+    path = tmp_path / "access.log"
+    raw = open(path, "wb", buffering=0)  # noqa: SIM115 - closed below
+    binary = raw if write_through else io.BufferedWriter(raw)
+    stream = io.TextIOWrapper(binary, "utf-8", write_through=write_through)
+    handler = LineHandler(stream)
+    try:
+        for number in range(3):
+            handler.write_line(f"line {number}")
+            assert path.read_text().splitlines()[-1] == f"line {number}"
+        assert (handler._unbuffered is stream) == write_through
+    finally:
+        stream.close()
