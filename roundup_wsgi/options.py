@@ -1,17 +1,22 @@
 """The options table: every setting of an application, in one place.
 
 Like waitress's ``adjustments.py``, :data:`OPTIONS` lists each option once
-with its name, type, default and help text.  Everything that configures an
-application reads it:
+with its name, type, default, check and help text, and :class:`Settings`
+is the one immutable, validated object built from it (one field per
+option).  Everything that configures an application makes a
+:class:`Settings` and passes it down:
 
-* :class:`~roundup_wsgi.dispatcher.RequestDispatcher` takes the
-  ``"dispatcher"`` options as keyword arguments, with these defaults (a
-  test keeps its signature and the table equal);
-* :func:`~roundup_wsgi.app.make_app` takes all of them;
-* ``roundup_wsgi.app:application`` reads ``ROUNDUP_WSGI_<NAME>`` variables,
-  PasteDeploy ini files read ``name = value`` lines, and ``roundup-wsgi
-  serve`` has a flag for each (``--write-mode``, ``--debug``, ...): all
-  three convert the text with :func:`convert` to the option's type.
+* :func:`~roundup_wsgi.app.make_app` and
+  :class:`~roundup_wsgi.dispatcher.RequestDispatcher` take it as
+  ``settings=``, or their keywords (defaults from :data:`DEFAULTS`; a test
+  keeps their signatures and the table equal), checked by
+  :meth:`Settings.from_kwargs`; ``make_app`` gives the same object to each
+  tracker's dispatcher;
+* ``roundup_wsgi.app:application`` reads ``ROUNDUP_WSGI_<NAME>`` variables
+  (:meth:`Settings.from_environ`), PasteDeploy ini files read ``name =
+  value`` lines, and ``roundup-wsgi serve`` has a flag for each
+  (``--write-mode``, ``--debug``, ...): all three convert the text with
+  :func:`convert` to the option's type, then build the :class:`Settings`.
 """
 
 from __future__ import annotations
