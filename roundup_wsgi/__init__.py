@@ -22,7 +22,8 @@ The package is in three layers, each importing only those below it:
     process), :mod:`.pythonexpr` (template expressions that keep nothing),
     :mod:`.authmemo` (successful password checks remembered),
     :mod:`.pgversion` (PostgreSQL's write counter for the row cache);
-  - assembly and operations: :mod:`.options` (the options table),
+  - assembly and operations: :mod:`.options` (the options table and
+    :class:`.Settings`, the one validated object built from it),
     :mod:`.app` (``make_app`` and ``application``), :mod:`.paste`
     (PasteDeploy), :mod:`.health` (``/-/health``, ``/-/ready``),
     :mod:`.metrics` (Prometheus), :mod:`.webcheck` (the ``[tracker] web``
@@ -47,6 +48,7 @@ __version__ = "0.2.0.dev0"
 __all__ = [
     "WRITE_MODES",
     "RequestDispatcher",
+    "Settings",
     "WriteMode",
     "Writer",
     "__version__",
@@ -57,6 +59,7 @@ __all__ = [
 _LAZY = {
     "WRITE_MODES": ".options",
     "RequestDispatcher": ".dispatcher",
+    "Settings": ".options",
     "WriteMode": ".options",
     "Writer": ".request",
     "make_app": ".app",
@@ -65,7 +68,7 @@ _LAZY = {
 if TYPE_CHECKING:
     from .app import make_app
     from .dispatcher import RequestDispatcher
-    from .options import WRITE_MODES, WriteMode
+    from .options import WRITE_MODES, Settings, WriteMode
     from .request import Writer
 
 

@@ -23,23 +23,22 @@ from .health import DEFAULT_NETWORKS, Operations
 from .metrics import Metrics
 from .options import (
     APP_OPTIONS,
+    DEFAULTS,
     DISPATCHER_OPTIONS,
+    ENV_PREFIX,
     OPTIONS,
     ConfigError,
-    convert,
+    Settings,
+    options_from_environ,
     parse_trackers,
-    split_list,
 )
 from .tracker import TrackerHomeError
 from .webcheck import WebAddressCheck
-from .wsgi.accesslog import FORMATS as ACCESS_LOG_FORMATS
 from .wsgi.accesslog import LOGGER_NAME as ACCESS_LOGGER
 from .wsgi.accesslog import AccessLog, LineHandler
 from .wsgi.finish import FinishHook, FinishHooks
 from .wsgi.mount import Mount
-from .wsgi.proxy import parse_networks
-from .wsgi.requestid import DEFAULT_HEADER as DEFAULT_REQUEST_ID_HEADER
-from .wsgi.requestid import RequestIds, check_header_name
+from .wsgi.requestid import RequestIds
 from .wsgi.types import StartResponse, WSGIApp
 
 __all__ = [
@@ -51,6 +50,7 @@ __all__ = [
     "AccessLogHandler",
     "ConfigError",
     "LazyApplication",
+    "Settings",
     "application",
     "find_layer",
     "make_app",
@@ -63,10 +63,6 @@ logger = logging.getLogger("roundup_wsgi")
 ENV_TRACKER_HOME = "ROUNDUP_TRACKER_HOME"
 #: Environment variable naming several trackers: ``bugs=/srv/bugs,support=/srv/s``.
 ENV_TRACKERS = "ROUNDUP_TRACKERS"
-#: Prefix of the variables setting options: ``ROUNDUP_WSGI_<OPTION>``, e.g.
-#: ``ROUNDUP_WSGI_WRITE_MODE``, ``ROUNDUP_WSGI_DEBUG``,
-#: ``ROUNDUP_WSGI_TRUSTED_PROXIES``.
-ENV_PREFIX = "ROUNDUP_WSGI_"
 #: Environment variable choosing the write mode of ``application``.
 ENV_WRITE_MODE = ENV_PREFIX + "WRITE_MODE"
 
@@ -74,14 +70,15 @@ ENV_WRITE_MODE = ENV_PREFIX + "WRITE_MODE"
 def make_app(
     tracker_home_or_mapping: str | os.PathLike[str] | Mapping[str, Any],
     *,
-    trusted_proxies: str | Iterable[str] | None = None,
-    access_log: bool = False,
-    metrics: bool = False,
-    health_networks: str | Iterable[str] | None = None,
-    drain_file: str | os.PathLike[str] | None = None,
-    request_id_header: str = DEFAULT_REQUEST_ID_HEADER,
-    send_request_id: bool = False,
-    access_log_format: str = "combined",
+    settings: Settings | None = None,
+    trusted_proxies: str | Iterable[str] | None = DEFAULTS.trusted_proxies,
+    access_log: bool = DEFAULTS.access_log,
+    metrics: bool = DEFAULTS.metrics,
+    health_networks: str | Iterable[str] | None = DEFAULTS.health_networks,
+    drain_file: str | os.PathLike[str] | None = DEFAULTS.drain_file,
+    request_id_header: str = DEFAULTS.request_id_header,
+    send_request_id: bool = DEFAULTS.send_request_id,
+    access_log_format: str = DEFAULTS.access_log_format,
     **options: Any,
 ) -> WSGIApp:
     """Return the WSGI application serving one tracker, or several.
@@ -90,6 +87,11 @@ def make_app(
         :class:`~roundup_wsgi.dispatcher.RequestDispatcher`; or ``{name:
         tracker home}``, giving a :class:`~roundup_wsgi.wsgi.mount.Mount`
         that serves each under ``/<name>/``.
+    :param settings: all options as one :class:`~roundup_wsgi.options.Settings`
+        (given to every tracker's dispatcher); the keywords below, where
+        they differ from the defaults, override it.  Without it the
+        keywords alone, checked by
+        :meth:`~roundup_wsgi.options.Settings.from_kwargs`.
     :param trusted_proxies: addresses or networks of reverse proxies whose
         ``X-Forwarded-*`` headers are honoured (``"127.0.0.1 ::1"``); the
         application is then wrapped in
@@ -127,59 +129,85 @@ def make_app(
         option value (the message names it).
     """
     unknown = sorted(set(options) - set(DISPATCHER_OPTIONS))
-    if access_log_format not in ACCESS_LOG_FORMATS:
-        raise ValueError(
-            f"access_log_format={access_log_format!r} is unknown: use combined or json"
-        )
     if unknown:
         raise TypeError(
             f"make_app() got unknown option(s) {', '.join(unknown)}: the "
             f"options are {', '.join(option.name for option in OPTIONS)}"
         )
+    given = {
+        "trusted_proxies": trusted_proxies,
+        "access_log": access_log,
+        "metrics": metrics,
+        "health_networks": health_networks,
+        "drain_file": drain_file,
+        "request_id_header": request_id_header,
+        "send_request_id": send_request_id,
+        "access_log_format": access_log_format,
+    }
+    given = {
+        name: value
+        for name, value in given.items()
+        if value is not getattr(DEFAULTS, name)
+    }
+    given.update(options)
+    if settings is None:
+        settings = Settings.from_kwargs(**given)
+    elif given:
+        settings = settings.replace(**given)
+    return _build(tracker_home_or_mapping, settings)
+
+
+def _build(
+    tracker_home_or_mapping: str | os.PathLike[str] | Mapping[str, Any],
+    settings: Settings,
+) -> WSGIApp:
+    """:func:`make_app`'s application from checked ``settings``."""
     app: WSGIApp
     dispatchers: dict[str, RequestDispatcher]
     labels: dict[str, str]
     if isinstance(tracker_home_or_mapping, Mapping):
         dispatchers = {
-            name: RequestDispatcher(os.fspath(home), **options)
+            name: RequestDispatcher(os.fspath(home), settings=settings)
             for name, home in tracker_home_or_mapping.items()
         }
         labels = {name: name for name in dispatchers}
         # The index page and texts of roundup-server's.
         app = Mount(dispatchers, title="Roundup trackers index", noun="tracker")
     else:
-        dispatcher = RequestDispatcher(os.fspath(tracker_home_or_mapping), **options)
+        dispatcher = RequestDispatcher(
+            os.fspath(tracker_home_or_mapping), settings=settings
+        )
         dispatchers = {"": dispatcher}
         labels = {"": os.path.basename(os.path.normpath(dispatcher.home))}
         app = dispatcher
-    if isinstance(health_networks, str):
-        health_networks = split_list(health_networks)
-    if isinstance(trusted_proxies, str):
-        trusted_proxies = split_list(trusted_proxies)
-    if trusted_proxies is not None:
-        parse_networks(trusted_proxies)  # a bad one is named as a trusted proxy
+    trusted_proxies = settings.trusted_proxies
     networks = (
-        list(health_networks)
-        if health_networks is not None
+        list(settings.health_networks)
+        if settings.health_networks is not None
         else [*DEFAULT_NETWORKS, *(trusted_proxies or [])]
     )
-    counters = Metrics(labels) if metrics else None
+    counters = Metrics(labels) if settings.metrics else None
     app = WebAddressCheck(app, dispatchers)
     app = Operations(
         app,
         dispatchers,
         networks=networks,
-        drain_file=os.fspath(drain_file) if drain_file is not None else None,
+        drain_file=settings.drain_file,
         metrics=counters,
     )
-    check_header_name(request_id_header)
+    request_id_header = settings.request_id_header
+    send_request_id = settings.send_request_id
     hooks: list[FinishHook] = []
     if counters is not None:
         hooks.append(counters.finished)
-    if access_log:
+    if settings.access_log:
         _log_to_stderr_unless_configured()
         hooks.append(
-            AccessLog(format=access_log_format, names=labels, name_field="tracker")  # type: ignore[arg-type]
+            AccessLog(
+                format=settings.access_log_format,  # type: ignore[arg-type]
+                names=labels,
+                name_field="tracker",
+            )
         )
     # The response's id header: sent by FinishHooks when there are hooks
     # (it wraps start_response anyway: one list of headers more, no layer),
@@ -192,7 +220,7 @@ def make_app(
     if trusted_proxies is not None:
         from .wsgi.proxy import TrustedProxyFix
 
-        app = TrustedProxyFix(app, trusted_proxies)
+        app = TrustedProxyFix(app, list(trusted_proxies))
     if hooks:
         app = FinishHooks(
             app,
@@ -263,36 +291,8 @@ class AccessLogHandler(LineHandler):
 def options_from_environment(
     environ: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Read the ``ROUNDUP_WSGI_<OPTION>`` variables, converted to the
-    options' types (see :func:`roundup_wsgi.options.convert`).
-
-    A ``ROUNDUP_WSGI_`` variable that names no option is logged as a
-    warning (a typo would otherwise be silently ignored).
-
-    :param environ: the variables; ``os.environ`` if None.
-    :raises ConfigError: a value of the wrong type (the message names the
-        variable and what it expects).
-    """
-    environ = os.environ if environ is None else environ
-    hints = {option.name: option.hint for option in OPTIONS}
-    found: dict[str, Any] = {}
-    for variable, text in environ.items():
-        if not variable.startswith(ENV_PREFIX):
-            continue
-        name = variable[len(ENV_PREFIX) :].lower()
-        if name not in hints:
-            logger.warning(
-                "%s is not an option of roundup_wsgi.app and is ignored; the "
-                "options are %s",
-                variable,
-                ", ".join(ENV_PREFIX + option.upper() for option in hints),
-            )
-            continue
-        try:
-            found[name] = convert(text, hints[name])
-        except ValueError as exc:
-            raise ConfigError(f"{variable}={text!r}: {exc}") from None
-    return found
+    """:func:`roundup_wsgi.options.options_from_environ` (its old place)."""
+    return options_from_environ(environ)
 
 
 def _from_environment() -> WSGIApp:
@@ -311,21 +311,15 @@ def _from_environment() -> WSGIApp:
             f"{ENV_TRACKER_HOME}=/srv/roundup/bugs (or {ENV_TRACKERS}="
             "bugs=/srv/roundup/bugs,support=/srv/roundup/support for several)"
         )
-    options = options_from_environment()
+    settings = Settings.from_environ()
     target: str | dict[str, str] = (
         parse_trackers(several, ENV_TRACKERS) if several else str(home)
     )
     source = ENV_TRACKERS if several else ENV_TRACKER_HOME
     try:
-        return make_app(target, **options)
+        return make_app(target, settings=settings)
     except TrackerHomeError as exc:
         raise ConfigError(f"{source}: {exc}") from None
-    except ValueError as exc:
-        settings = ", ".join(
-            f"{ENV_PREFIX}{name.upper()}={os.environ[ENV_PREFIX + name.upper()]!r}"
-            for name in options
-        )
-        raise ConfigError(f"{exc} (set in the environment: {settings})") from None
 
 
 class LazyApplication:

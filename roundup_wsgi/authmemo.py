@@ -67,6 +67,7 @@ from roundup.cgi.actions import LoginAction
 
 from .options import DEFAULT_AUTH_MEMO_LIFETIME as DEFAULT_LIFETIME
 from .options import DEFAULT_AUTH_MEMO_SIZE as DEFAULT_SIZE
+from .options import check_option
 from .wsgi.lru import ByteBoundedLRU
 
 __all__ = [
@@ -199,19 +200,9 @@ def make_memo(lifetime: float, size: int) -> AuthMemo | None:
     :raises ValueError: a negative or non-numeric value (the message names
         the option).
     """
-    if isinstance(lifetime, bool) or not isinstance(lifetime, int | float):
-        raise ValueError(
-            f"auth_memo_lifetime={lifetime!r} is not a duration: give "
-            f"seconds, e.g. {DEFAULT_LIFETIME:g} (0: off)"
-        )
-    if isinstance(size, bool) or not isinstance(size, int):
-        raise ValueError(
-            f"auth_memo_size={size!r} is not a count: give the most entries "
-            f"kept, e.g. {DEFAULT_SIZE} (0: off)"
-        )
+    lifetime = check_option("auth_memo_lifetime", lifetime)
+    size = check_option("auth_memo_size", size)
     if lifetime == 0 or size == 0:
-        if lifetime < 0 or size < 0:
-            AuthMemo(lifetime or 1, size or 1)  # raises, naming the option
         return None
     return AuthMemo(lifetime, size)
 

@@ -70,6 +70,7 @@ __all__ = [
     "MAX_CACHED_FILE",
     "MIN_SIZE",
     "FileCompressor",
+    "check_static_cache_size",
     "roundup_accept_encoding",
 ]
 
@@ -166,6 +167,21 @@ def _compressed_already(content_type: str | None, path: str) -> bool:
     return False
 
 
+def check_static_cache_size(size: int) -> int:
+    """Validate the ``static_cache_size`` option (bytes, an ``int`` >= 0).
+
+    :returns: ``size`` unchanged.
+    :raises ValueError: it is not (the message names the option and the fix).
+    """
+    if not isinstance(size, int) or size < 0:
+        raise ValueError(
+            f"static_cache_size={size!r} is not a size: give "
+            "the bytes of compressed static files to keep, e.g. 4194304 "
+            "(0: keep none)"
+        )
+    return size
+
+
 class FileCompressor:
     """Compression of the files a tracker's ``Client`` sends (one per dispatcher).
 
@@ -175,14 +191,8 @@ class FileCompressor:
     """
 
     def __init__(self, static_cache_size: int = DEFAULT_STATIC_CACHE_SIZE) -> None:
-        if not isinstance(static_cache_size, int) or static_cache_size < 0:
-            raise ValueError(
-                f"static_cache_size={static_cache_size!r} is not a size: give "
-                "the bytes of compressed static files to keep, e.g. 4194304 "
-                "(0: keep none)"
-            )
         #: The compressed static files.
-        self.cache = VariantCache(static_cache_size)
+        self.cache = VariantCache(check_static_cache_size(static_cache_size))
 
     def body(
         self,

@@ -151,7 +151,7 @@ from roundup import date, i18n
 from roundup.cgi.client import NotFound
 
 from . import permissions, pgversion
-from .options import DEFAULT_IDLE_LIMIT, DEFAULT_MAX_KEPT
+from .options import DEFAULT_IDLE_LIMIT, DEFAULT_MAX_KEPT, check_option
 from .tracker import close_database
 
 __all__ = [
@@ -496,16 +496,8 @@ class DatabasePool:
         idle_limit: float = DEFAULT_IDLE_LIMIT,
         max_kept: int = DEFAULT_MAX_KEPT,
     ) -> None:
-        if not idle_limit >= 0:
-            raise ValueError(
-                f"reuse_db_idle={idle_limit!r} is not a duration: give the "
-                f"seconds a kept database may sit unused, e.g. {DEFAULT_IDLE_LIMIT:g}"
-            )
-        if isinstance(max_kept, bool) or not isinstance(max_kept, int) or max_kept < 0:
-            raise ValueError(
-                f"reuse_db_max={max_kept!r} is not a count: give the most "
-                f"databases kept open, e.g. {DEFAULT_MAX_KEPT} (0: none)"
-            )
+        idle_limit = check_option("reuse_db_idle", idle_limit)
+        max_kept = check_option("reuse_db_max", max_kept)
         self.home = home
         self.idle_limit = idle_limit
         self.max_kept = max_kept

@@ -34,8 +34,8 @@ from roundup.cgi import wsgi_handler as _roundup_wsgi_handler
 from roundup.cgi.client import BinaryFieldStorage, NotFound
 
 from . import authmemo, dbpool, failures, pythonexpr, request_body, static
-from .compression import DEFAULT_STATIC_CACHE_SIZE, MAX_CACHED_FILE, FileCompressor
-from .options import WRITE_MODES, WriteMode
+from .compression import MAX_CACHED_FILE, FileCompressor
+from .options import DEFAULTS, DISPATCHER_OPTIONS, WRITE_MODES, Settings, WriteMode
 from .request import Request
 from .stream import streaming
 from .tracker import (
@@ -47,7 +47,7 @@ from .tracker import (
 from .wsgi import errorpages, finish
 from .wsgi.accesslog import escape
 from .wsgi.requestid import REQUEST_ID
-from .wsgi.responsecache import DEFAULT_MAX_BYTES, ResponseCache
+from .wsgi.responsecache import ResponseCache
 from .wsgi.types import ExcInfo, StartResponse
 
 __all__ = ["WRITE_MODES", "RequestDispatcher", "WriteMode", "new_request_id"]
@@ -171,6 +171,13 @@ ERROR_LOGGED = (
 _STATIC_PATHS = tuple("/" + prefix for prefix in static.STATIC_PREFIXES)
 
 
+def _given(value: object, default: object) -> bool:
+    """False for a keyword left at (or given as) its default."""
+    return value is not default and not (
+        type(value) is type(default) and value == default
+    )
+
+
 class RequestDispatcher:
     """Serve one Roundup tracker as a WSGI application.
 
@@ -186,6 +193,11 @@ class RequestDispatcher:
     from Roundup's ``Client`` a logged 500 page (:mod:`.failures`).
 
     :param home: the tracker home directory.
+    :param settings: the options as one :class:`~roundup_wsgi.options.Settings`
+        (its ``"dispatcher"`` options are used); the keywords below, where
+        they differ from the defaults (:data:`~roundup_wsgi.options.DEFAULTS`),
+        override it.  Without it the keywords alone, checked by
+        :meth:`~roundup_wsgi.options.Settings.from_kwargs`.
     :param debug: open the tracker unoptimised (templates reloaded) and show
         tracebacks and causes in error pages (also shown when the tracker's
         ``[web] debug`` is set; otherwise they only go to the log).
@@ -239,30 +251,42 @@ class RequestDispatcher:
     def __init__(
         self,
         home: str,
-        debug: bool = False,
-        timing: bool = False,
-        lang: str | None = None,
-        feature_flags: dict[str, Any] | None = None,
+        debug: bool = DEFAULTS.debug,
+        timing: bool = DEFAULTS.timing,
+        lang: str | None = DEFAULTS.lang,
+        feature_flags: dict[str, Any] | None = DEFAULTS.feature_flags,
         *,
-        write_mode: WriteMode | str = WriteMode.AUTO,
-        static_fast_path: bool = True,
-        max_request_body: int | None = request_body.DEFAULT_MAX_REQUEST_BODY,
-        static_cache_size: int = DEFAULT_STATIC_CACHE_SIZE,
-        reuse_db: bool = True,
-        static_response_cache_size: int = DEFAULT_MAX_BYTES,
-        reuse_db_max: int = dbpool.DEFAULT_MAX_KEPT,
-        reuse_db_idle: float = dbpool.DEFAULT_IDLE_LIMIT,
-        node_cache: bool = True,
-        auth_memo_lifetime: float = authmemo.DEFAULT_LIFETIME,
-        auth_memo_size: int = authmemo.DEFAULT_SIZE,
+        settings: Settings | None = None,
+        write_mode: WriteMode | str = DEFAULTS.write_mode,
+        static_fast_path: bool = DEFAULTS.static_fast_path,
+        max_request_body: int | None = DEFAULTS.max_request_body,
+        static_cache_size: int = DEFAULTS.static_cache_size,
+        static_response_cache_size: int = DEFAULTS.static_response_cache_size,
+        reuse_db: bool = DEFAULTS.reuse_db,
+        reuse_db_max: int = DEFAULTS.reuse_db_max,
+        reuse_db_idle: float = DEFAULTS.reuse_db_idle,
+        node_cache: bool = DEFAULTS.node_cache,
+        auth_memo_lifetime: float = DEFAULTS.auth_memo_lifetime,
+        auth_memo_size: int = DEFAULTS.auth_memo_size,
     ) -> None:
-        mode = WriteMode.of(write_mode)
+        given = {
+            name: value
+            for name, value in locals().items()
+            if name in DISPATCHER_OPTIONS and _given(value, getattr(DEFAULTS, name))
+        }
+        if settings is None:
+            settings = Settings.from_kwargs(**given)
+        elif given:
+            settings = settings.replace(**given)
+        #: The options this dispatcher was built with.
+        self.settings = settings
+        mode = settings.write_mode
         self.home = check_tracker_home(home)
         # Before anything opens the database (which Roundup would create).
         check_tracker_ready(self.home)
-        self.debug = debug
-        self.timing = timing
-        self.feature_flags = feature_flags or {}
+        self.debug = settings.debug
+        self.timing = settings.timing
+        self.feature_flags = settings.feature_flags or {}
         if ROUNDUP_ALWAYS_CACHES and "cache_tracker" in self.feature_flags:
             warnings.warn(CACHE_TRACKER_IGNORED, FutureWarning, stacklevel=2)
         self.write_mode = mode
@@ -273,34 +297,27 @@ class RequestDispatcher:
             if mode in (WriteMode.STREAM, WriteMode.AUTO)
             else None
         )
-        self.static_fast_path = static_fast_path
+        self.static_fast_path = settings.static_fast_path
         #: The tracker the static-file fast path reads its config from when
         #: trackers are not cached (opened on first use, then kept).
         self._static_tracker: Any = None
-        self.max_request_body = request_body.check_max_request_body(max_request_body)
+        self.max_request_body = settings.max_request_body
         #: Compresses the files Roundup sends (:mod:`.compression`).
-        self.compressor = FileCompressor(static_cache_size)
-        if (
-            not isinstance(static_response_cache_size, int)
-            or static_response_cache_size < 0
-        ):
-            raise ValueError(
-                f"static_response_cache_size={static_response_cache_size!r} is "
-                "not a size: give the bytes of static-file answers to keep, "
-                "e.g. 4194304 (0: keep none)"
-            )
+        self.compressor = FileCompressor(settings.static_cache_size)
         #: Whole static-file answers (None: not kept).
         self.response_cache = (
-            ResponseCache(static_response_cache_size)
-            if static_response_cache_size and static_fast_path
+            ResponseCache(settings.static_response_cache_size)
+            if settings.static_response_cache_size and settings.static_fast_path
             else None
         )
-        self.reuse_db = reuse_db
+        self.reuse_db = settings.reuse_db
         # Template expressions keep no request's objects (nor share them
         # between threads): roundup_wsgi/pythonexpr.py.
         pythonexpr.install()
         #: Successful password checks remembered (None: off).
-        self.auth_memo = authmemo.make_memo(auth_memo_lifetime, auth_memo_size)
+        self.auth_memo = authmemo.make_memo(
+            settings.auth_memo_lifetime, settings.auth_memo_size
+        )
         if self.auth_memo is not None and not authmemo.install():
             logger.info(
                 "auth_memo: LoginAction.verifyPassword was replaced by "
@@ -309,12 +326,15 @@ class RequestDispatcher:
             self.auth_memo = None
         #: Each worker thread's kept database (:mod:`roundup_wsgi.dbpool`).
         self.db_pool = (
-            dbpool.DatabasePool(self.home, reuse_db_idle, reuse_db_max)
-            if reuse_db
+            dbpool.DatabasePool(
+                self.home, settings.reuse_db_idle, settings.reuse_db_max
+            )
+            if settings.reuse_db
             else None
         )
         if self.db_pool is not None:
-            self.db_pool.keep_nodes = bool(node_cache)
+            self.db_pool.keep_nodes = bool(settings.node_cache)
+        lang = settings.lang
         self.translator = (
             TranslationService.get_translation(lang, tracker_home=self.home)
             if lang

@@ -1,45 +1,60 @@
 """The options table: every setting of an application, in one place.
 
 Like waitress's ``adjustments.py``, :data:`OPTIONS` lists each option once
-with its name, type, default and help text.  Everything that configures an
-application reads it:
+with its name, type, default, check and help text, and :class:`Settings`
+is the one immutable, validated object built from it (one field per
+option).  Everything that configures an application makes a
+:class:`Settings` and passes it down:
 
-* :class:`~roundup_wsgi.dispatcher.RequestDispatcher` takes the
-  ``"dispatcher"`` options as keyword arguments, with these defaults (a
-  test keeps its signature and the table equal);
-* :func:`~roundup_wsgi.app.make_app` takes all of them;
-* ``roundup_wsgi.app:application`` reads ``ROUNDUP_WSGI_<NAME>`` variables,
-  PasteDeploy ini files read ``name = value`` lines, and ``roundup-wsgi
-  serve`` has a flag for each (``--write-mode``, ``--debug``, ...): all
-  three convert the text with :func:`convert` to the option's type.
+* :func:`~roundup_wsgi.app.make_app` and
+  :class:`~roundup_wsgi.dispatcher.RequestDispatcher` take it as
+  ``settings=``, or their keywords (defaults from :data:`DEFAULTS`; a test
+  keeps their signatures and the table equal), checked by
+  :meth:`Settings.from_kwargs`; ``make_app`` gives the same object to each
+  tracker's dispatcher;
+* ``roundup_wsgi.app:application`` reads ``ROUNDUP_WSGI_<NAME>`` variables
+  (:meth:`Settings.from_environ`), PasteDeploy ini files read ``name =
+  value`` lines, and ``roundup-wsgi serve`` has a flag for each
+  (``--write-mode``, ``--debug``, ...): all three convert the text with
+  :func:`convert` to the option's type, then build the :class:`Settings`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import json
+import logging
 import os
 import re
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
-from .compression import DEFAULT_STATIC_CACHE_SIZE
-from .request_body import DEFAULT_MAX_REQUEST_BODY
+from .compression import DEFAULT_STATIC_CACHE_SIZE, check_static_cache_size
+from .request_body import DEFAULT_MAX_REQUEST_BODY, check_max_request_body
+from .wsgi.accesslog import FORMATS as ACCESS_LOG_FORMATS
 from .wsgi.mount import MOUNT_NAME
+from .wsgi.proxy import parse_networks
 from .wsgi.requestid import DEFAULT_HEADER as DEFAULT_REQUEST_ID_HEADER
+from .wsgi.requestid import check_header_name
 from .wsgi.responsecache import DEFAULT_MAX_BYTES
 
 __all__ = [
     "APP_OPTIONS",
+    "DEFAULTS",
     "DISPATCHER_OPTIONS",
+    "ENV_PREFIX",
     "OPTIONS",
     "WRITE_MODES",
     "ConfigError",
     "Option",
+    "Settings",
     "WriteMode",
+    "check_option",
     "convert",
+    "options_from_environ",
     "options_from_text",
     "parse_trackers",
     "split_list",
@@ -127,6 +142,9 @@ class Option(typing.NamedTuple):
         around all trackers).
     :param flag: the ``serve`` flag, if not the one derived from the name;
         ``""``: no flag.
+    :param check: validates a value given in Python (not text) and returns
+        it normalised (e.g. ``"buffer"`` to ``WriteMode.BUFFER``); raises
+        ``ValueError`` naming the option and the fix.  None: taken as given.
     """
 
     name: str
@@ -135,6 +153,7 @@ class Option(typing.NamedTuple):
     help: str
     scope: Literal["dispatcher", "app"] = "dispatcher"
     flag: str | None = None
+    check: Callable[[Any], Any] | None = None
 
     @property
     def variable(self) -> str:
@@ -147,6 +166,89 @@ class Option(typing.NamedTuple):
         if self.flag is not None:
             return self.flag
         return "--" + self.name.replace("_", "-")
+
+
+def _check_static_response_cache_size(size: Any) -> int:
+    if not isinstance(size, int) or size < 0:
+        raise ValueError(
+            f"static_response_cache_size={size!r} is "
+            "not a size: give the bytes of static-file answers to keep, "
+            "e.g. 4194304 (0: keep none)"
+        )
+    return size
+
+
+def _check_reuse_db_max(count: Any) -> int:
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise ValueError(
+            f"reuse_db_max={count!r} is not a count: give the most "
+            f"databases kept open, e.g. {DEFAULT_MAX_KEPT} (0: none)"
+        )
+    return count
+
+
+def _check_reuse_db_idle(seconds: Any) -> float:
+    if not seconds >= 0:
+        raise ValueError(
+            f"reuse_db_idle={seconds!r} is not a duration: give the "
+            f"seconds a kept database may sit unused, e.g. {DEFAULT_IDLE_LIMIT:g}"
+        )
+    return seconds  # type: ignore[no-any-return]
+
+
+def _check_auth_memo_lifetime(seconds: Any) -> float:
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+        raise ValueError(
+            f"auth_memo_lifetime={seconds!r} is not a duration: give "
+            f"seconds, e.g. {DEFAULT_AUTH_MEMO_LIFETIME:g} (0: off)"
+        )
+    if seconds < 0:
+        raise ValueError(
+            f"auth_memo_lifetime={seconds!r} must be positive: give "
+            f"seconds, e.g. {DEFAULT_AUTH_MEMO_LIFETIME:g} (0: off)"
+        )
+    return seconds
+
+
+def _check_auth_memo_size(count: Any) -> int:
+    if isinstance(count, bool) or not isinstance(count, int):
+        raise ValueError(
+            f"auth_memo_size={count!r} is not a count: give the most entries "
+            f"kept, e.g. {DEFAULT_AUTH_MEMO_SIZE} (0: off)"
+        )
+    if count < 0:
+        raise ValueError(
+            f"auth_memo_size={count!r} is not a positive count: give the "
+            f"most entries kept, e.g. {DEFAULT_AUTH_MEMO_SIZE} (0: off)"
+        )
+    return count
+
+
+def _networks(value: Any) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return tuple(split_list(value))
+    return tuple(value)
+
+
+def _check_trusted_proxies(value: Any) -> tuple[str, ...] | None:
+    proxies = _networks(value)
+    if proxies is not None:
+        parse_networks(proxies)  # a bad one is named as a trusted proxy
+    return proxies
+
+
+def _check_drain_file(value: Any) -> str | None:
+    return None if value is None else os.fspath(value)
+
+
+def _check_access_log_format(value: Any) -> str:
+    if value not in ACCESS_LOG_FORMATS:
+        raise ValueError(
+            f"access_log_format={value!r} is unknown: use combined or json"
+        )
+    return value  # type: ignore[no-any-return]
 
 
 #: Every option, in the order ``--help`` shows them.
@@ -173,6 +275,7 @@ OPTIONS: tuple[Option, ...] = (
         WriteMode.AUTO,
         "how response bodies reach the server: auto (pages whole, exports "
         "streamed), buffer, server or stream",
+        check=WriteMode.of,
     ),
     Option(
         "static_fast_path",
@@ -186,6 +289,7 @@ OPTIONS: tuple[Option, ...] = (
         DEFAULT_MAX_REQUEST_BODY,
         "largest request body accepted, in bytes (none: no limit); larger "
         "ones answer 413",
+        check=check_max_request_body,
     ),
     Option(
         "static_cache_size",
@@ -193,6 +297,7 @@ OPTIONS: tuple[Option, ...] = (
         DEFAULT_STATIC_CACHE_SIZE,
         "bytes of compressed static files (@@file/) kept in memory, least "
         "recently used evicted (0: none)",
+        check=check_static_cache_size,
     ),
     Option(
         "static_response_cache_size",
@@ -200,6 +305,7 @@ OPTIONS: tuple[Option, ...] = (
         DEFAULT_MAX_BYTES,
         "bytes of whole static-file answers (@@file/) kept in memory and "
         "given again while the file is unchanged (0: none)",
+        check=_check_static_response_cache_size,
     ),
     Option(
         "reuse_db",
@@ -214,6 +320,7 @@ OPTIONS: tuple[Option, ...] = (
         DEFAULT_MAX_KEPT,
         "most databases reuse_db keeps open between requests, per tracker "
         "and process (0: none)",
+        check=_check_reuse_db_max,
     ),
     Option(
         "reuse_db_idle",
@@ -221,6 +328,7 @@ OPTIONS: tuple[Option, ...] = (
         DEFAULT_IDLE_LIMIT,
         "seconds a kept database may sit unused; it is closed at most 1.5 "
         "times that after its last request",
+        check=_check_reuse_db_idle,
     ),
     Option(
         "node_cache",
@@ -237,6 +345,7 @@ OPTIONS: tuple[Option, ...] = (
         "seconds a successful Basic auth password check is remembered (an "
         "HMAC of user, password and stored hash; 0: off, every request "
         "hashes the password)",
+        check=_check_auth_memo_lifetime,
     ),
     Option(
         "auth_memo_size",
@@ -244,6 +353,7 @@ OPTIONS: tuple[Option, ...] = (
         DEFAULT_AUTH_MEMO_SIZE,
         "most successful password checks remembered, per tracker and "
         "process, least recently used evicted (0: off)",
+        check=_check_auth_memo_size,
     ),
     Option(
         "trusted_proxies",
@@ -253,6 +363,7 @@ OPTIONS: tuple[Option, ...] = (
         "headers are honoured, e.g. 127.0.0.1 ::1",
         scope="app",
         flag="--trusted-proxy",
+        check=_check_trusted_proxies,
     ),
     Option(
         "access_log",
@@ -279,6 +390,7 @@ OPTIONS: tuple[Option, ...] = (
         "/-/metrics (none: loopback and the trusted proxies)",
         scope="app",
         flag="--health-network",
+        check=_networks,
     ),
     Option(
         "drain_file",
@@ -287,6 +399,7 @@ OPTIONS: tuple[Option, ...] = (
         "while this file exists /-/ready answers 503 (check 'drain'): take "
         "the server out of a load balancer before a restart",
         scope="app",
+        check=_check_drain_file,
     ),
     # Request ids (issue 23): roundup_wsgi.wsgi.requestid.
     Option(
@@ -297,6 +410,7 @@ OPTIONS: tuple[Option, ...] = (
         "their W3C traceparent's trace-id), else made; Roundup's trace id and "
         "the access log's",
         scope="app",
+        check=check_header_name,
     ),
     Option(
         "send_request_id",
@@ -312,6 +426,7 @@ OPTIONS: tuple[Option, ...] = (
         "the access log's lines: combined (Apache's, duration and request id "
         "added) or json (one object per line)",
         scope="app",
+        check=_check_access_log_format,
     ),
 )
 
@@ -323,6 +438,153 @@ DISPATCHER_OPTIONS: dict[str, Option] = {
 APP_OPTIONS: dict[str, Option] = {
     option.name: option for option in OPTIONS if option.scope == "app"
 }
+
+
+#: Prefix of the variables setting options: ``ROUNDUP_WSGI_<OPTION>``.
+ENV_PREFIX = "ROUNDUP_WSGI_"
+
+_BY_NAME: dict[str, Option] = {option.name: option for option in OPTIONS}
+_DEFAULT: dict[str, Any] = {option.name: option.default for option in OPTIONS}
+logger = logging.getLogger("roundup_wsgi")
+
+
+def check_option(name: str, value: Any) -> Any:
+    """``value`` for the option ``name``, validated and normalised by the
+    table's check (e.g. ``"buffer"`` to ``WriteMode.BUFFER``).
+
+    :raises ValueError: a bad value (the message names the option and the fix).
+    :raises KeyError: ``name`` is no option.
+    """
+    check = _BY_NAME[name].check
+    return value if check is None else check(value)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Settings:
+    """Every option of an application, validated, in one immutable object.
+
+    Built from the table :data:`OPTIONS` (one field per option, with its
+    default; a test keeps them equal), like waitress's ``Adjustments``:
+    :func:`~roundup_wsgi.app.make_app`,
+    :class:`~roundup_wsgi.dispatcher.RequestDispatcher`, ``roundup-wsgi
+    serve``, ``ROUNDUP_WSGI_*`` variables and PasteDeploy all make one and
+    pass it down.  Build it with :meth:`from_kwargs` (which checks the
+    values; the plain constructor does not), :meth:`from_environ`, or
+    :meth:`replace`.  ``Settings()`` holds the defaults (:data:`DEFAULTS`).
+    """
+
+    debug: bool = _DEFAULT["debug"]
+    timing: bool = _DEFAULT["timing"]
+    lang: str | None = _DEFAULT["lang"]
+    feature_flags: dict[str, Any] | None = _DEFAULT["feature_flags"]
+    write_mode: WriteMode = _DEFAULT["write_mode"]
+    static_fast_path: bool = _DEFAULT["static_fast_path"]
+    max_request_body: int | None = _DEFAULT["max_request_body"]
+    static_cache_size: int = _DEFAULT["static_cache_size"]
+    static_response_cache_size: int = _DEFAULT["static_response_cache_size"]
+    reuse_db: bool = _DEFAULT["reuse_db"]
+    reuse_db_max: int = _DEFAULT["reuse_db_max"]
+    reuse_db_idle: float = _DEFAULT["reuse_db_idle"]
+    node_cache: bool = _DEFAULT["node_cache"]
+    auth_memo_lifetime: float = _DEFAULT["auth_memo_lifetime"]
+    auth_memo_size: int = _DEFAULT["auth_memo_size"]
+    trusted_proxies: tuple[str, ...] | None = _DEFAULT["trusted_proxies"]
+    access_log: bool = _DEFAULT["access_log"]
+    metrics: bool = _DEFAULT["metrics"]
+    health_networks: tuple[str, ...] | None = _DEFAULT["health_networks"]
+    drain_file: str | None = _DEFAULT["drain_file"]
+    request_id_header: str = _DEFAULT["request_id_header"]
+    send_request_id: bool = _DEFAULT["send_request_id"]
+    access_log_format: str = _DEFAULT["access_log_format"]
+
+    @classmethod
+    def from_kwargs(cls, **kwargs: Any) -> Settings:
+        """Settings from option values given in Python, each checked by the
+        table (the others default).
+
+        :raises TypeError: a name that is no option (the message lists them).
+        :raises ValueError: a bad value (the message names the option and
+            the fix).
+        """
+        unknown = sorted(set(kwargs) - set(_BY_NAME))
+        if unknown:
+            raise TypeError(
+                f"unknown option(s) {', '.join(unknown)}: the options are "
+                + ", ".join(_BY_NAME)
+            )
+        return cls(**{name: check_option(name, v) for name, v in kwargs.items()})
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Settings from the ``ROUNDUP_WSGI_<OPTION>`` variables
+        (:func:`options_from_environ`).
+
+        :raises ConfigError: a value of the wrong type or refused by the
+            option's check (the message names the variables).
+        """
+        environ = os.environ if environ is None else environ
+        found = options_from_environ(environ)
+        try:
+            return cls.from_kwargs(**found)
+        except ValueError as exc:
+            given = ", ".join(
+                f"{ENV_PREFIX}{name.upper()}={environ[ENV_PREFIX + name.upper()]!r}"
+                for name in found
+            )
+            raise ConfigError(f"{exc} (set in the environment: {given})") from None
+
+    def replace(self, **kwargs: Any) -> Settings:
+        """A copy with the options ``kwargs`` changed (checked as by
+        :meth:`from_kwargs`)."""
+        checked = Settings.from_kwargs(**kwargs)
+        return dataclasses.replace(
+            self, **{name: getattr(checked, name) for name in kwargs}
+        )
+
+    def dispatcher_options(self) -> dict[str, Any]:
+        """``{name: value}`` of the ``"dispatcher"`` options."""
+        return {name: getattr(self, name) for name in DISPATCHER_OPTIONS}
+
+
+if [field.name for field in dataclasses.fields(Settings)] != list(_BY_NAME):
+    raise AssertionError("Settings' fields are not the options of OPTIONS")
+
+#: The default settings.
+DEFAULTS = Settings()
+
+
+def options_from_environ(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Read the ``ROUNDUP_WSGI_<OPTION>`` variables, converted to the
+    options' types (see :func:`convert`; not yet checked: see
+    :meth:`Settings.from_environ`).
+
+    A ``ROUNDUP_WSGI_`` variable that names no option is logged as a
+    warning (a typo would otherwise be silently ignored).
+
+    :param environ: the variables; ``os.environ`` if None.
+    :returns: ``{option name: value}``.
+    :raises ConfigError: a value of the wrong type (the message names the
+        variable and what it expects).
+    """
+    environ = os.environ if environ is None else environ
+    found: dict[str, Any] = {}
+    for variable, text in environ.items():
+        if not variable.startswith(ENV_PREFIX):
+            continue
+        name = variable[len(ENV_PREFIX) :].lower()
+        if name not in _BY_NAME:
+            logger.warning(
+                "%s is not an option of roundup_wsgi.app and is ignored; the "
+                "options are %s",
+                variable,
+                ", ".join(ENV_PREFIX + option.upper() for option in _BY_NAME),
+            )
+            continue
+        try:
+            found[name] = convert(text, _BY_NAME[name].hint)
+        except ValueError as exc:
+            raise ConfigError(f"{variable}={text!r}: {exc}") from None
+    return found
 
 
 def options_from_text(

@@ -14,7 +14,8 @@
 
 Every option of the table :data:`roundup_wsgi.options.OPTIONS` is accepted
 under its own name, converted from text to the option's type (see
-:func:`roundup_wsgi.options.convert`).
+:func:`roundup_wsgi.options.convert`) into one
+:class:`~roundup_wsgi.options.Settings`.
 Relative tracker homes are taken relative to the ini file's directory.
 """
 
@@ -24,7 +25,7 @@ import os
 from collections.abc import Mapping
 
 from .app import make_app
-from .options import ConfigError, options_from_text, parse_trackers
+from .options import ConfigError, Settings, options_from_text, parse_trackers
 from .tracker import TrackerHomeError
 from .wsgi.types import WSGIApp
 
@@ -70,7 +71,7 @@ def app_factory(global_config: Mapping[str, str], **local_conf: str) -> WSGIApp:
     else:
         target = resolve(str(home))
     try:
-        return make_app(target, **options)
+        return make_app(target, settings=Settings.from_kwargs(**options))
     except TrackerHomeError as exc:
         option = "trackers" if several is not None else "tracker_home"
         raise ConfigError(f"{where}: {option}: {exc}") from None

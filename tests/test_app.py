@@ -20,7 +20,7 @@ from webtest import TestApp
 import roundup_wsgi.app
 from roundup_wsgi import RequestDispatcher
 from roundup_wsgi.app import find_layer, make_app
-from roundup_wsgi.options import ConfigError
+from roundup_wsgi.options import ConfigError, Settings, WriteMode
 from roundup_wsgi.wsgi.accesslog import LOGGER_NAME
 from roundup_wsgi.wsgi.mount import Mount
 from roundup_wsgi.wsgi.proxy import TrustedProxyFix
@@ -346,3 +346,35 @@ def test_static_and_health_answers_leave_no_reference_cycle(
     )
     assert answers == ["200 OK"] * len(answers)
     assert left == []
+
+
+def test_make_app_gives_every_dispatcher_the_same_settings(
+    make_tracker: Callable[[str], Path],
+) -> None:
+    """One Settings is built (keywords checked once) and travels down."""
+    homes = {
+        "bugs": str(make_tracker("http://localhost/bugs/")),
+        "support": str(make_tracker("http://localhost/support/")),
+    }
+    app = make_app(homes, write_mode="buffer", trusted_proxies="127.0.0.1")
+    mount = find_layer(app, Mount)
+    first, second = mount.apps.values()
+    assert isinstance(first, RequestDispatcher)
+    assert isinstance(second, RequestDispatcher)
+    assert first.settings is second.settings
+    assert first.settings.write_mode is WriteMode.BUFFER
+    assert first.settings.trusted_proxies == ("127.0.0.1",)
+    assert first.write_mode is WriteMode.BUFFER
+
+
+def test_settings_object_and_overriding_keywords(tracker_home: Path) -> None:
+    settings = Settings.from_kwargs(write_mode="server", reuse_db=False)
+    app = make_app(str(tracker_home), settings=settings, debug=True)
+    dispatcher = find_layer(app, RequestDispatcher)
+    assert (dispatcher.write_mode, dispatcher.debug) == (WriteMode.SERVER, True)
+    assert dispatcher.db_pool is None
+    # Roundup's signature, positionally, still works.
+    positional = RequestDispatcher(str(tracker_home), False, False, None, None)
+    assert positional.settings == Settings()
+    given = RequestDispatcher(str(tracker_home), settings=settings)
+    assert given.settings is settings

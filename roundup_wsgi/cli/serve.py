@@ -28,7 +28,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..app import make_app
-from ..options import DISPATCHER_OPTIONS
+from ..options import DISPATCHER_OPTIONS, Settings
 from ..tracker import (
     MissingPackageError,
     TrackerHomeError,
@@ -316,15 +316,14 @@ def _build_app(args: argparse.Namespace, target: str | dict[str, str]) -> WSGIAp
     :raises CliError: a broken config.ini (naming the tracker's file), a
         value the dispatcher refuses, a bad ``--trusted-proxy``.
     """
-    options = {name: getattr(args, name) for name in DISPATCHER_OPTIONS}
     homes = target.values() if isinstance(target, dict) else [target]
     for home in homes:
         with _config_errors(home):
             # Read each config.ini first, so an error names its file.
             _read_config(home)
     try:
-        return make_app(
-            target,
+        settings = Settings.from_kwargs(
+            **{name: getattr(args, name) for name in DISPATCHER_OPTIONS},
             trusted_proxies=args.trusted_proxies,
             access_log=args.access_log != "off",
             metrics=args.metrics,
@@ -333,8 +332,8 @@ def _build_app(args: argparse.Namespace, target: str | dict[str, str]) -> WSGIAp
             request_id_header=args.request_id_header,
             send_request_id=args.send_request_id,
             access_log_format=args.access_log_format,
-            **options,
         )
+        return make_app(target, settings=settings)
     except (ValueError, MissingPackageError, ImportError) as exc:
         # TrackerHomeError, refused by the dispatcher, or e.g. jinja2 or
         # prometheus_client missing
