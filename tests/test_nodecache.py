@@ -205,6 +205,13 @@ def test_a_commit_by_another_thread_is_seen_by_the_next_request(
     """Two worker threads, each with its own kept database: what one
     commits (a REST POST, a title set by the tracker's code) is on the
     other's very next page."""
+    commits_on_another_thread_are_seen(dispatcher, stock)
+
+
+def commits_on_another_thread_are_seen(
+    dispatcher: RequestDispatcher, stock: TestApp
+) -> None:
+    """The check of the test above, for any backend (also on PostgreSQL)."""
     reader_app = TestApp(dispatcher, extra_environ={"HTTP_HOST": "localhost"})
     writer_app = TestApp(dispatcher, extra_environ={"HTTP_HOST": "localhost"})
     writer_app.authorization = ("Basic", ("admin", seeded.ADMIN_PASSWORD))

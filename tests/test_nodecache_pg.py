@@ -36,6 +36,7 @@ from test_nodecache import (
     PAGES,
     WEB,
     commit_elsewhere,
+    commits_on_another_thread_are_seen,
     compare,
     pool,
 )
@@ -110,19 +111,10 @@ def stock(home: Path) -> TestApp:
 def raw_sql(postgres: pg.PostgresServer, home: Path, statement: str) -> None:
     """Run ``statement`` on the tracker's database with a connection of its
     own, committed (as a DBA's psql would)."""
-    config = roundup.instance.open(str(home)).config
-    conn = psycopg2.connect(
-        host=postgres.host,
-        port=postgres.port,
-        user=pg.SUPERUSER,
-        dbname=config.RDBMS_NAME,
-    )
-    try:
+    with pg.tracker_connection(postgres, home) as conn:
         with conn.cursor() as cursor:
             cursor.execute(statement)
         conn.commit()
-    finally:
-        conn.close()
 
 
 class CountingCursor(psycopg2.extensions.cursor):
@@ -308,36 +300,7 @@ def test_raw_sql_update_and_truncate_are_seen_by_the_next_request(
 def test_a_commit_by_another_thread_is_seen_by_the_next_request(
     dispatcher: RequestDispatcher, stock: TestApp
 ) -> None:
-    reader_app = TestApp(dispatcher, extra_environ={"HTTP_HOST": "localhost"})
-    writer_app = TestApp(dispatcher, extra_environ={"HTTP_HOST": "localhost"})
-    writer_app.authorization = ("Basic", ("admin", seeded.ADMIN_PASSWORD))
-    with (
-        ThreadPoolExecutor(max_workers=1) as reader,
-        ThreadPoolExecutor(max_workers=1) as writer,
-    ):
-
-        def read(path: str) -> bytes:
-            return reader.submit(compare, reader_app, stock, path).result()
-
-        def write(path: str) -> str:
-            return str(writer.submit(writer_app.get, path).result().text)
-
-        read("/issue")
-        read("/issue1")
-        for title in ("Renamed1", "Renamed2"):
-            assert write(f"/test-commit-title-1-{title}") == title
-            page = read("/issue")
-            assert title.encode() in page
-            assert b"Sample issue one" not in page
-        posted = writer.submit(
-            writer_app.post_json,
-            "/rest/data/issue",
-            {"title": "Posted on the writer thread"},
-            headers=REST_HEADERS,
-        ).result()
-        assert posted.status_int == 201
-        assert b"Posted on the writer thread" in read("/issue")
-    assert pool(dispatcher).stats["opened"] == 2
+    commits_on_another_thread_are_seen(dispatcher, stock)
 
 
 def test_what_a_request_wrote_is_not_seen_by_the_next(

@@ -16,9 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 
-import psycopg2
 import pytest
-import roundup.instance
 from helpers import pg, seeded
 from helpers.cluster import HOST_ADDRESSES, AppHost, free_port_on
 from helpers.servers import (
@@ -149,16 +147,6 @@ def test_every_thread_sees_every_write_at_once(
         assert not server.stopped, server.log_tail()
     # The hosts ran with the write counter installed, and it counted the
     # writes of roundup-admin, the other host and raw SQL (2 rounds of 3).
-    config = roundup.instance.open(str(home)).config
-    conn = psycopg2.connect(
-        host=postgres.host,
-        port=postgres.port,
-        user=pg.SUPERUSER,
-        dbname=config.RDBMS_NAME,
-    )
-    try:
-        with conn.cursor() as cursor:
-            cursor.execute(f"SELECT sum(n) FROM {pgversion.TABLE}")
-            assert cursor.fetchone()[0] >= 6
-    finally:
-        conn.close()
+    with pg.tracker_connection(postgres, home) as conn, conn.cursor() as cursor:
+        cursor.execute(f"SELECT sum(n) FROM {pgversion.TABLE}")
+        assert cursor.fetchone()[0] >= 6

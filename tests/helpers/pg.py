@@ -29,6 +29,7 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from .servers import file_tail, free_port, stop_process
 from .system import require_program
@@ -234,3 +235,20 @@ def create_pg_tracker(
             settings=options,
         )
     )
+
+
+@contextmanager
+def tracker_connection(server: PostgresServer, home: Path) -> Iterator[Any]:
+    """A psycopg2 connection, as the superuser, to the database of the
+    tracker at ``home`` (as a DBA's psql would connect); closed after."""
+    import psycopg2
+    import roundup.instance
+
+    config = roundup.instance.open(str(home)).config
+    conn = psycopg2.connect(
+        host=server.host, port=server.port, user=SUPERUSER, dbname=config.RDBMS_NAME
+    )
+    try:
+        yield conn
+    finally:
+        conn.close()
