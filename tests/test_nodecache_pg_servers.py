@@ -12,7 +12,6 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from helpers.servers import (
     waitress_command,
 )
 from test_nodecache_pg import raw_sql, seed_pg_tracker
+from test_nodecache_servers import concurrent_pages
 
 from roundup_wsgi import pgversion
 from roundup_wsgi.tracker import set_tracker_web
@@ -36,7 +36,6 @@ pytestmark = pytest.mark.slow
 
 #: Concurrent page requests after each write (more than the threads and
 #: workers, so that every one of them answers some).
-READS = 16
 
 
 @pytest.fixture(scope="module")
@@ -99,14 +98,8 @@ def test_every_thread_sees_every_write_at_once(
     session = LocalSession()
     admin = ("admin", seeded.ADMIN_PASSWORD)
 
-    def page(path: str) -> str:
-        response = session.get(base + path)
-        assert response.status_code == 200, response.text[:200]
-        return response.text
-
     def all_pages(path: str) -> list[str]:
-        with ThreadPoolExecutor(max_workers=READS // 2) as pool:
-            return list(pool.map(page, [path] * READS))
+        return concurrent_pages(session, base + path)
 
     def every_page_shows(title: str) -> None:
         for body in all_pages("/issue") + all_pages("/issue1"):

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 import roundup.instance
@@ -29,6 +30,20 @@ pytestmark = pytest.mark.slow
 #: Concurrent page requests after each write (more than the threads and
 #: workers, so that every one of them answers some).
 READS = 16
+
+
+def concurrent_pages(session: Any, url: str, count: int = READS) -> list[str]:
+    """``count`` GETs of ``url`` through ``session``, half of them at once
+    (so several worker threads of the server answer), each a 200; their
+    bodies."""
+
+    def page(_: int) -> str:
+        response = session.get(url)
+        assert response.status_code == 200, response.text[:200]
+        return str(response.text)
+
+    with ThreadPoolExecutor(max_workers=max(count // 2, 1)) as pool:
+        return list(pool.map(page, range(count)))
 
 
 def set_title_elsewhere(home: Path, title: str) -> None:
@@ -63,14 +78,8 @@ def test_every_thread_sees_every_write_at_once(
     session = LocalSession()
     admin = ("admin", seeded.ADMIN_PASSWORD)
 
-    def page(path: str) -> str:
-        response = session.get(base + path)
-        assert response.status_code == 200, response.text[:200]
-        return response.text
-
     def all_pages(path: str) -> list[str]:
-        with ThreadPoolExecutor(max_workers=READS // 2) as pool:
-            return list(pool.map(page, [path] * READS))
+        return concurrent_pages(session, base + path)
 
     with server:
         for body in all_pages("/issue1") + all_pages("/issue"):
