@@ -17,8 +17,9 @@ The package is in three layers, each importing only those below it:
     compressed as Roundup does), :mod:`.request_body` (size limit, chunked
     bodies), :mod:`.failures` (errors inside ``Client`` as 500/503 pages);
   - Roundup's objects: :mod:`.tracker` (tracker homes), :mod:`.dbpool`
-    (databases kept between requests), :mod:`.permissions` (remembered
-    permission checks), :mod:`.isolation` (trackers kept apart in one
+    (databases kept between requests), :mod:`.nodecache` (their rows kept
+    too), :mod:`.permissions` (remembered permission checks),
+    :mod:`.isolation` (trackers kept apart in one
     process), :mod:`.pythonexpr` (template expressions that keep nothing),
     :mod:`.authmemo` (successful password checks remembered),
     :mod:`.pgversion` (PostgreSQL's write counter for the row cache);

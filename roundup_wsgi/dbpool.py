@@ -83,7 +83,7 @@ instead of a 503), it sat idle longer than ``idle_limit`` seconds, the
 process forked, or the tracker's ``schema.py``, ``config.ini``,
 ``detectors/``, ``extensions/`` or ``lib/`` changed (mtime), or PostgreSQL's
 write counter was found incomplete (a trigger missing: it is installed
-again; see "Node cache").  With an
+again; see :mod:`roundup_wsgi.nodecache`).  With an
 indexer not known to keep its state in the SQL transaction (``xapian``,
 ``whoosh``) it is closed after every request, as without reuse.  Reuse is
 off (Roundup opens and closes the database itself) for a tracker opened in
@@ -92,44 +92,8 @@ debug mode (not optimised) and a backend that is not SQL (``anydbm``):
 ``opendb`` opens a database of its own (instead of using ``client.db``)
 works: the kept one is then closed.
 
-Node cache
-----------
-
-Roundup's hyperdb keeps the rows it read in a node cache (``db.cache``,
-``db.cache_lru``: ``[rdbms] cache_size`` items, 100 by default), thrown
-away by every commit and rollback, so a fresh database reads every row of
-a page again (an index page of 50 rows: about 120 ``SELECT`` statements).
-For an sqlite tracker the cache a request filled is given to the next
-request on the same thread when nothing can have changed in between:
-
-* the request wrote nothing through this database: no row inserted,
-  updated or deleted on its connection (``sqlite3.Connection.total_changes``
-  unchanged: it counts statements that were rolled back too) and no
-  ``Class.create``, ``set``, ``retire`` or ``restore`` began (their
-  auditors did not fire: Roundup's ``set_inner`` edits a cached node's
-  Multilink list in place before its ``UPDATE``, and an error in between
-  leaves no SQL trace);
-* no other connection committed to the database file since the check made
-  before the request's first read (sqlite's ``PRAGMA data_version``
-  changes when another connection, in this process or another, commits;
-  the check costs one statement per request);
-* the request did not fail (a failed database is discarded anyway).
-
-On PostgreSQL the same rule holds with a write counter kept in the
-database by triggers on the item, Multilink and journal tables (not the
-sessions and one-time keys): :mod:`roundup_wsgi.pgversion` installs it when
-a database is opened and reads it as the request's first statement, with a
-sequence's ``currval`` for the connection's own writes (rolled back or not,
-as ``total_changes``): one statement per request.  The ``node_cache``
-option (``keep_nodes``) turns it off.
-
-Only the cache the request started with is kept: what it read after a
-commit or rollback of its own (Roundup replaces the cache then) is
-dropped.  Dates and intervals in the kept rows get back the translator
-they are read with (``DateHTMLProperty`` gives them the request's own),
-so a kept row is what a fresh read returns.  MySQL databases, and
-PostgreSQL ones whose counter could not be installed, start every request
-with an empty cache, as before.
+The node cache (the rows a request read) is kept with the database:
+see :mod:`roundup_wsgi.nodecache`.
 """
 
 from __future__ import annotations
@@ -147,10 +111,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from roundup import date, i18n
 from roundup.cgi.client import NotFound
 
-from . import permissions, pgversion
+from . import nodecache, permissions, pgversion
 from .options import DEFAULT_IDLE_LIMIT, DEFAULT_MAX_KEPT, check_option
 from .tracker import close_database
 
@@ -315,53 +278,6 @@ def _share_sqlite(db: Any) -> bool:
     return True
 
 
-def _node_cache_supported(db: Any) -> bool:
-    """True for a database whose node cache may be kept: an sqlite
-    connection (``PRAGMA data_version``) or a PostgreSQL one
-    (:mod:`~roundup_wsgi.pgversion`) and Roundup's ``dict``/``list`` node
-    cache."""
-    return (
-        (
-            isinstance(getattr(db, "conn", None), sqlite3.Connection)
-            or pgversion.supported(db)
-        )
-        and type(getattr(db, "cache", None)) is dict
-        and type(getattr(db, "cache_lru", None)) is list
-        and isinstance(getattr(db, "classes", None), dict)
-    )
-
-
-def _watch_writes(db: Any, writes: list[int]) -> None:
-    """Count in ``writes[0]`` every ``fireAuditors`` call of ``db``'s
-    classes: Roundup's ``create``, ``set``, ``retire`` and ``restore``
-    (rdbms_common and ``FileClass``) fire the auditors before anything
-    else."""
-    for cl in db.classes.values():
-        fire = cl.fireAuditors
-
-        def watched(
-            *args: Any, _fire: Any = fire, _writes: list[int] = writes, **kwargs: Any
-        ) -> Any:
-            _writes[0] += 1
-            return _fire(*args, **kwargs)
-
-        cl.fireAuditors = watched
-
-
-#: The value types of a row that carry a translator.
-_TRANSLATED = (date.Date, date.Interval)
-
-
-def _reset_translators(cache: dict[Any, Any]) -> None:
-    """Give every date and interval of the cached rows the translator a
-    fresh read gives it (``roundup.i18n``, as sqlite's backend constructs
-    them); templating's ``DateHTMLProperty`` sets the request's own."""
-    for node in cache.values():
-        for value in node.values():
-            if isinstance(value, _TRANSLATED) and value.translator is not i18n:
-                value.setTranslator(i18n)
-
-
 class _Kept:
     """A database kept by a thread, with what it was opened under."""
 
@@ -404,7 +320,7 @@ class _Kept:
         self.class_snapshots: list[tuple[Any, dict[str, Any]]] = []
         self.used = time.monotonic()
         #: The node cache (``db.cache``, ``db.cache_lru``) kept for the next
-        #: request, or ``None`` (see "Node cache" in the module docstring).
+        #: request, or ``None`` (see :mod:`roundup_wsgi.nodecache`).
         self.nodes: tuple[dict[Any, Any], list[Any]] | None = None
         #: The node cache the current request started with.
         self.started: tuple[dict[Any, Any], list[Any]] | None = None
@@ -414,7 +330,7 @@ class _Kept:
         self.data_version: int | tuple[int, int] | None = None
         self.changes = 0
         #: ``[n]``: the auditors fired n times (a write began) this request,
-        #: counted once ``watched`` (:func:`_watch_writes`).
+        #: counted once ``watched`` (:func:`.nodecache.watch_writes`).
         self.writes = [0]
         self.watched = False
         #: Open it anew before the next request (PostgreSQL: the write
@@ -518,8 +434,9 @@ class DatabasePool:
         self.stats = {"opened": 0, "reused": 0, "discarded": 0}
         self.released = 0
         self.not_kept = 0
-        #: Keep the node cache between requests (sqlite; see the module
-        #: docstring), and how many requests started with a kept one.
+        #: Keep the node cache between requests (see
+        #: :mod:`roundup_wsgi.nodecache`), and how many requests started
+        #: with a kept one.
         self.keep_nodes = True
         self.nodes_kept = 0
 
@@ -604,14 +521,14 @@ class DatabasePool:
         permissions.install(db)
         self.stats["opened"] += 1
         kept = _Kept(db, signature, shared)
-        if self.keep_nodes and _node_cache_supported(db):
+        if self.keep_nodes and nodecache.supported(db):
             if not isinstance(db.conn, sqlite3.Connection):
                 kept.pg_tables = pgversion.install(db)
                 if kept.pg_tables is None:
                     return kept
                 if pgversion.skip_savepoints_on_hits(db):
                     kept.snapshot["getnode"] = db.getnode
-            _watch_writes(db, kept.writes)
+            nodecache.watch_writes(db, kept.writes)
             kept.watched = True
         kept.note_classes()
         if kept.watched:
@@ -619,77 +536,10 @@ class DatabasePool:
         return kept
 
     def _start_nodes(self, kept: _Kept) -> None:
-        """Before a request's first read: give the database the node cache
-        the previous request left, if nothing can have changed since (see
-        "Node cache" in the module docstring), and note the database's
-        state to decide at the end whether this request's cache is kept."""
-        nodes, kept.nodes = kept.nodes, None
-        kept.started = None
-        db = kept.db
-        if not (self.keep_nodes and kept.watched and _node_cache_supported(db)):
-            return
-        conn = db.conn
-        if kept.pg_tables is not None:
-            version = self._pg_version(kept)
-            if version is None:
-                return
-        else:
-            try:
-                cursor = conn.execute("PRAGMA data_version")
-                try:
-                    version = cursor.fetchone()[0]
-                finally:
-                    cursor.close()
-            except sqlite3.Error:
-                logger.debug("reuse_db: PRAGMA data_version failed", exc_info=True)
-                return
-        changes = getattr(conn, "total_changes", 0)
-        if (
-            nodes is not None
-            and version == kept.data_version
-            and changes == kept.changes
-        ):
-            cache, lru = nodes
-            _reset_translators(cache)
-            db.cache, db.cache_lru = cache, lru
+        """Give the request the node cache kept for it, if any
+        (:func:`.nodecache.start`), and count it."""
+        if nodecache.start(kept, self.keep_nodes):
             self.nodes_kept += 1
-        kept.data_version = version
-        kept.changes = changes
-        kept.writes[0] = 0
-        kept.started = (db.cache, db.cache_lru)
-
-    def _end_nodes(self, kept: _Kept) -> None:
-        """After a request that did not fail, before the rollback: keep the
-        node cache it started with if it wrote nothing."""
-        started, kept.started = kept.started, None
-        kept.nodes = None
-        if started is None or kept.writes[0]:
-            return
-        db = kept.db
-        if getattr(db, "transactions", None):
-            return
-        if kept.pg_tables is None and db.conn.total_changes != kept.changes:
-            return
-        kept.nodes = started
-
-    @staticmethod
-    def _pg_version(kept: _Kept) -> tuple[int, int] | None:
-        """PostgreSQL's write counter before the request's first read
-        (:func:`pgversion.read`), or ``None`` (keep nothing: a trigger is
-        missing, or the read failed and was rolled back)."""
-        assert kept.pg_tables is not None
-        try:
-            version = pgversion.read(kept.db, kept.pg_tables)
-            kept.reopen = version is None
-            return version
-        except Exception:
-            kept.reopen = True
-            logger.debug("reuse_db: reading the write counter failed", exc_info=True)
-            try:
-                kept.db.conn.rollback()
-            except Exception:
-                logger.debug("reuse_db: rollback failed", exc_info=True)
-            return None
 
     def _stale(self, kept: _Kept) -> str | None:
         if kept.reopen:
@@ -719,7 +569,7 @@ class DatabasePool:
             lease.failed = True
         if not lease.failed:
             try:
-                self._end_nodes(kept)
+                nodecache.end(kept)
                 self._recycle(kept)
             except Exception:
                 logger.debug("reuse_db: recycling failed", exc_info=True)

@@ -1,6 +1,6 @@
 """A write counter for PostgreSQL trackers: the node cache's check there.
 
-:mod:`roundup_wsgi.dbpool` gives a request's node cache (the hyperdb rows it
+:mod:`roundup_wsgi.nodecache` gives a request's node cache (the hyperdb rows it
 read) to the thread's next request only when nothing can have changed in
 between.  sqlite says so with ``PRAGMA data_version``; PostgreSQL has no
 such number that leaves out the sessions and one-time keys (every anonymous

@@ -1,6 +1,6 @@
-"""The node cache kept between requests (roundup_wsgi/dbpool.py, "Node
-cache"): an sqlite database's hyperdb rows read by one request are given to
-the next request on the same thread only when nothing can have changed.
+"""The node cache kept between requests (roundup_wsgi/nodecache.py): an sqlite
+database's hyperdb rows read by one request are given to the next request on
+the same thread only when nothing can have changed.
 
 Pages are compared with Roundup's own dispatcher (same status, same bytes
 but for nonces, CSRF tokens and dates); a commit by another connection
@@ -25,7 +25,7 @@ from roundup import date, i18n
 from roundup.cgi.wsgi_handler import RequestDispatcher as StockDispatcher
 from webtest import TestApp
 
-from roundup_wsgi import RequestDispatcher, dbpool
+from roundup_wsgi import RequestDispatcher, dbpool, nodecache
 
 WEB = "http://localhost/"
 
@@ -333,7 +333,7 @@ def test_dates_get_back_their_translator() -> None:
 
     for name in ("activity", "interval"):
         node[name].setTranslator(German())
-    dbpool._reset_translators(cache)
+    nodecache.reset_translators(cache)
     for name in ("activity", "interval"):
         value = node[name]
         assert value.translator is i18n

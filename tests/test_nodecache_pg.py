@@ -1,5 +1,5 @@
-"""The node cache kept between requests on PostgreSQL (roundup_wsgi/dbpool.py,
-"Node cache"; the write counter of roundup_wsgi/pgversion.py), on a real
+"""The node cache kept between requests on PostgreSQL (roundup_wsgi/nodecache.py;
+the write counter of roundup_wsgi/pgversion.py), on a real
 PostgreSQL.
 
 Pages are compared with Roundup's own dispatcher on the same database (same

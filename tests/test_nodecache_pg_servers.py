@@ -1,5 +1,5 @@
-"""The kept node cache on PostgreSQL under real servers (roundup_wsgi/dbpool.py,
-"Node cache"; roundup_wsgi/pgversion.py): one host serves pages (waitress,
+"""The kept node cache on PostgreSQL under real servers (roundup_wsgi/nodecache.py,
+roundup_wsgi/pgversion.py): one host serves pages (waitress,
 4 threads, or gunicorn, 2 sync workers, each thread or worker with its own
 kept database) while writes come from another host (gunicorn on 127.0.1.2
 with ``deploy/gunicorn.conf.py``, a REST ``PUT``), another process

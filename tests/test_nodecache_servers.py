@@ -1,6 +1,6 @@
-"""The kept node cache under real servers (roundup_wsgi/dbpool.py, "Node
-cache"): waitress (4 threads, each with its own kept database) and
-gunicorn (2 sync workers, one process each).  After every write, by
+"""The kept node cache under real servers (roundup_wsgi/nodecache.py):
+waitress (4 threads, each with its own kept database) and gunicorn (2 sync
+workers, one process each).  After every write, by
 another process or through the server (a REST ``PUT`` answered by one of
 its threads or workers), every following page shows the new value, on
 whichever thread or worker answers it.
