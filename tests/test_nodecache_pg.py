@@ -86,6 +86,25 @@ def seed_pg_tracker(postgres: pg.PostgresServer, home: Path, web: str) -> Path:
     return home
 
 
+def admin_set(home: Path, title: str) -> None:
+    """Set issue1's title with ``roundup-admin`` (another process)."""
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "roundup.scripts.roundup_admin",
+            "-i",
+            str(home),
+            "set",
+            "issue1",
+            f"title={title}",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+
+
 @pytest.fixture
 def home(postgres: pg.PostgresServer, tmp_path: Path) -> Path:
     return seed_pg_tracker(postgres, tmp_path / "tracker", WEB)
@@ -265,21 +284,7 @@ def test_roundup_admin_set_is_seen_by_the_next_request(
 ) -> None:
     compare(ours, stock, "/issue1")
     assert ours.get("/test-title-1").text == "Sample issue one"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "roundup.scripts.roundup_admin",
-            "-i",
-            str(home),
-            "set",
-            "issue1",
-            "title=Set by roundup-admin",
-        ],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
+    admin_set(home, "Set by roundup-admin")
     assert ours.get("/test-title-1").text == "Set by roundup-admin"
     assert b"Set by roundup-admin" in compare(ours, stock, "/issue")
 

@@ -10,7 +10,6 @@ page on every thread and worker shows the new value.
 from __future__ import annotations
 
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -26,7 +25,7 @@ from helpers.servers import (
     gunicorn_command,
     waitress_command,
 )
-from test_nodecache_pg import raw_sql, seed_pg_tracker
+from test_nodecache_pg import admin_set, raw_sql, seed_pg_tracker
 from test_nodecache_servers import concurrent_pages
 
 from roundup_wsgi import pgversion
@@ -42,24 +41,6 @@ pytestmark = pytest.mark.slow
 def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[pg.PostgresServer]:
     with pg.running_postgres(tmp_path_factory.mktemp("pg-nodecache-srv")) as server:
         yield server
-
-
-def admin_set(home: Path, title: str) -> None:
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "roundup.scripts.roundup_admin",
-            "-i",
-            str(home),
-            "set",
-            "issue1",
-            f"title={title}",
-        ],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
 
 
 @pytest.mark.parametrize(
