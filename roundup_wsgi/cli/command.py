@@ -33,9 +33,10 @@ from ..tracker import (
     tracker_web,
     web_url,
 )
-from .arguments import DEFAULT_WEB, build_parser, split_targets
+from .arguments import build_parser, split_targets
 from .demo import ADMIN_USERNAME, generate_password
 from .output import EXIT_ERROR, PROG, CliError, one_line, plural
+from .values import DEFAULT_WEB
 
 __all__ = ["PROG", "CliError", "build_parser", "main"]
 

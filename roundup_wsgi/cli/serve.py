@@ -39,7 +39,7 @@ from ..tracker import (
     web_url,
 )
 from ..wsgi.types import WSGIApp
-from .arguments import DEFAULT_WEB, split_targets
+from .arguments import split_targets
 from .demo import (
     ADMIN_USERNAME,
     DEMO_HOME,
@@ -51,6 +51,7 @@ from .demo import (
     repoint_demo,
 )
 from .output import PROG, CliError, config_path, note, plural, warn
+from .values import DEFAULT_WEB
 
 __all__ = ["run_serve"]
 
