@@ -7,6 +7,9 @@
 * :mod:`.option_flags`: ``serve``'s flag of each option of
   :data:`roundup_wsgi.options.OPTIONS`;
 * :mod:`.serve`: ``serve``, one tracker, several or the demo, on waitress;
+* :mod:`.targets`: the tracker(s) ``serve`` serves, checked against where
+  they are served;
+* :mod:`.server`: the waitress server, bound and stopped gracefully;
 * :mod:`.demo`: the demo tracker ``serve`` creates on first run;
 * :mod:`.check`: the diagnostics behind ``roundup-wsgi check``;
 * :mod:`.wsgi_script`: the mod_wsgi script behind ``roundup-wsgi wsgi-script``;
