@@ -11,7 +11,12 @@
   they are served;
 * :mod:`.server`: the waitress server, bound and stopped gracefully;
 * :mod:`.demo`: the demo tracker ``serve`` creates on first run;
-* :mod:`.check`: the diagnostics behind ``roundup-wsgi check``;
+* :mod:`.check`: the diagnostics behind ``roundup-wsgi check``, in order;
+* :mod:`.check_config`: config.ini, required options, ``[tracker] web``;
+* :mod:`.check_tracker`: the tracker opens, its template utils, its backend;
+* :mod:`.check_permissions`: the serving user reads the home, writes db/;
+* :mod:`.check_cluster`: ``check --cluster``, several hosts behind a balancer;
+* :mod:`.findings`: a check's result, and how ``check`` prints them;
 * :mod:`.wsgi_script`: the mod_wsgi script behind ``roundup-wsgi wsgi-script``;
 * :mod:`.output`: errors, notes and warnings as the command prints them.
 """
