@@ -11,6 +11,7 @@
   they are served;
 * :mod:`.server`: the waitress server, bound and stopped gracefully;
 * :mod:`.demo`: the demo tracker ``serve`` creates on first run;
+* :mod:`.demo_data`: the demo's users and sample issues, and their seeding;
 * :mod:`.check`: the diagnostics behind ``roundup-wsgi check``, in order;
 * :mod:`.check_config`: config.ini, required options, ``[tracker] web``;
 * :mod:`.check_tracker`: the tracker opens, its template utils, its backend;
