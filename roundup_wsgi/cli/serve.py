@@ -15,7 +15,7 @@ import socket
 import sys
 
 from ..app import make_app
-from ..options import DISPATCHER_OPTIONS, Settings
+from ..options import OPTIONS, Settings
 from ..tracker import MissingPackageError, web_url
 from ..wsgi.types import WSGIApp
 from .arguments import split_targets
@@ -198,7 +198,8 @@ def _configure_logging(args: argparse.Namespace) -> None:
 
 
 def _build_app(args: argparse.Namespace, target: str | dict[str, str]) -> WSGIApp:
-    """:func:`~roundup_wsgi.app.make_app` with the options given as flags.
+    """:func:`~roundup_wsgi.app.make_app` with the value of each flag of the
+    options table (:data:`roundup_wsgi.options.OPTIONS`).
 
     :raises CliError: a broken config.ini (naming the tracker's file), a
         value the dispatcher refuses, a bad ``--trusted-proxy``.
@@ -210,15 +211,9 @@ def _build_app(args: argparse.Namespace, target: str | dict[str, str]) -> WSGIAp
             _read_config(home)
     try:
         settings = Settings.from_kwargs(
-            **{name: getattr(args, name) for name in DISPATCHER_OPTIONS},
-            trusted_proxies=args.trusted_proxies,
+            **{o.name: getattr(args, o.name) for o in OPTIONS if o.cli_flag},
+            # no flag of its own: --access-log FILE|-|off
             access_log=args.access_log != "off",
-            metrics=args.metrics,
-            health_networks=args.health_networks,
-            drain_file=args.drain_file,
-            request_id_header=args.request_id_header,
-            send_request_id=args.send_request_id,
-            access_log_format=args.access_log_format,
         )
         return make_app(target, settings=settings)
     except (ValueError, MissingPackageError, ImportError) as exc:

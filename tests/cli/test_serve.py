@@ -13,6 +13,7 @@ import sys
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers.servers import ServerProcess, free_port
@@ -169,3 +170,30 @@ def test_serve_errors(
     if not any("=" in item or item == str(tracker_home) for item in args):
         args.insert(0, str(tracker_home))
     assert message in serve_error(*args)
+
+
+def test_serve_gives_the_app_every_flag_of_the_options_table(
+    tracker_home: Path, serve: Serve, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from roundup_wsgi.cli import serve as serve_module
+    from roundup_wsgi.options import Settings
+
+    made: list[Any] = []
+
+    def make_app(target: object, settings: Any) -> Callable[..., list[bytes]]:
+        made.append(settings)
+        return lambda environ, start_response: []
+
+    monkeypatch.setattr(serve_module, "make_app", make_app)
+    flags = ["--write-mode", "server", "--no-static-fast-path", "--access-log", "off"]
+    flags += ["--request-id-header", "X-Trace", "--trusted-proxy", "10.0.0.1"]
+    serve(str(tracker_home), *flags)
+    (settings,) = made
+    assert settings == Settings.from_kwargs(
+        write_mode="server",
+        static_fast_path=False,
+        access_log=False,
+        request_id_header="X-Trace",
+        trusted_proxies=["10.0.0.1"],
+    )
+    assert settings.trusted_proxies == ("10.0.0.1",)
