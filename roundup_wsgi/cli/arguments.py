@@ -1,45 +1,39 @@
-"""The ``roundup-wsgi`` command's arguments: the parser and its value types.
+"""The ``roundup-wsgi`` command's arguments: the parser of each subcommand.
 
 :func:`build_parser` makes the parser of every subcommand; each sets
-``command`` to its name, which :func:`~.command.main` looks up.  The
-application options of ``serve`` (``--write-mode``, ``--debug``, ...) are
-made from the options table, :data:`roundup_wsgi.options.OPTIONS`, so an
-option added there gets its flag here without edits.
+``command`` to its name, which :func:`~.command.main` looks up.  The value
+types and defaults are in :mod:`.values`; the application options of
+``serve`` (``--write-mode``, ``--debug``, ...) are made from the options
+table by :mod:`.option_flags`.
 """
 
 from __future__ import annotations
 
 import argparse
-import enum
 import re
-import typing
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, NoReturn
-from urllib.parse import urlsplit
 
-from ..options import OPTIONS, ConfigError, Option, convert, parse_trackers
-from ..tracker import BACKENDS, list_templates, web_url
+from ..options import ConfigError, parse_trackers
+from ..tracker import BACKENDS, list_templates
+from .option_flags import add_option_flags
 from .output import PROG, CliError
+from .values import (
+    DEFAULT_GRACEFUL_TIMEOUT,
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    DEFAULT_THREADS,
+    DEFAULT_WEB,
+    LOG_LEVELS,
+    listen_port,
+    port_number,
+    positive_int,
+    public_url,
+    seconds,
+    web_url_argument,
+)
 
-__all__ = [
-    "DEFAULT_GRACEFUL_TIMEOUT",
-    "DEFAULT_HOST",
-    "DEFAULT_PORT",
-    "DEFAULT_THREADS",
-    "DEFAULT_WEB",
-    "LOG_LEVELS",
-    "build_parser",
-    "split_targets",
-]
-
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8080
-DEFAULT_THREADS = 4
-DEFAULT_WEB = web_url(DEFAULT_HOST, DEFAULT_PORT)
-#: Seconds ``serve`` lets requests in progress finish on Ctrl-C/SIGTERM.
-DEFAULT_GRACEFUL_TIMEOUT = 30.0
-#: ``serve --log-level`` choices (the :mod:`logging` levels).
-LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+__all__ = ["OneLineErrorParser", "build_parser", "split_targets"]
 
 #: ``NAME=`` at the start of a positional argument: a tracker to mount at /NAME/.
 _NAMED_HOME = re.compile(r"^[A-Za-z0-9._~-]+=")
@@ -51,7 +45,6 @@ def build_parser() -> argparse.ArgumentParser:
     import roundup
 
     from .. import __version__
-    from .demo import DEMO_HOME
 
     parser = OneLineErrorParser(
         prog=PROG,
@@ -64,6 +57,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     parser.subcommands = commands.choices
+    _add_serve(commands)
+    _add_init(commands)
+    _add_wsgi_script(commands)
+    _add_check(commands)
+    return parser
+
+
+def _add_serve(commands: argparse._SubParsersAction[Any]) -> None:
+    """``serve [TRACKER_HOME | NAME=TRACKER_HOME ...]``: where it listens,
+    how it runs, then the application options."""
+    from .demo import DEMO_HOME
 
     serve = commands.add_parser(
         "serve",
@@ -80,6 +84,13 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"the tracker home directory (default: the demo, {DEMO_HOME}); "
         "or several NAME=TRACKER_HOME, each served under /NAME/",
     )
+    _add_serve_listening(serve)
+    _add_serve_running(serve)
+    add_option_flags(serve)
+
+
+def _add_serve_listening(serve: argparse.ArgumentParser) -> None:
+    """``serve --host --port --web --unix-socket --threads``."""
     serve.add_argument(
         "--host", default=DEFAULT_HOST, help="address to bind (default: %(default)s)"
     )
@@ -109,6 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_THREADS,
         help="waitress worker threads (default: %(default)s)",
     )
+
+
+def _add_serve_running(serve: argparse.ArgumentParser) -> None:
+    """``serve --admin-password --access-log --log-level --graceful-timeout``."""
     serve.add_argument(
         "--admin-password",
         metavar="PW",
@@ -137,14 +152,10 @@ def build_parser() -> argparse.ArgumentParser:
         "progress finish for up to this long (default: %(default)s); a "
         "second signal stops at once",
     )
-    options = serve.add_argument_group(
-        "application options (also ROUNDUP_WSGI_<NAME> for roundup_wsgi.app)"
-    )
-    for option in OPTIONS:
-        if option.cli_flag:
-            _add_option_flag(options, option)
 
-    templates = list(list_templates())
+
+def _add_init(commands: argparse._SubParsersAction[Any]) -> None:
+    """``init TRACKER_HOME``: the tracker, its admin password, its database."""
     init = commands.add_parser(
         "init",
         help="create a tracker without serving it",
@@ -157,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     init.add_argument(
         "--template",
-        choices=templates,
+        choices=list(list_templates()),
         default="classic",
         help="tracker template (default: %(default)s)",
     )
@@ -186,6 +197,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="read the admin password from the first line of FILE (a secret "
         "file such as /run/secrets/admin_password; not printed)",
     )
+    _add_init_database(init)
+
+
+def _add_init_database(init: argparse.ArgumentParser) -> None:
+    """``init --database`` and the ``--db-*`` settings of PostgreSQL."""
     init.add_argument(
         "--database",
         metavar="DIR",
@@ -216,6 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="that user's password ([rdbms] password; default: roundup)",
     )
 
+
+def _add_wsgi_script(commands: argparse._SubParsersAction[Any]) -> None:
+    """``wsgi-script TRACKER_HOME | NAME=TRACKER_HOME ...``."""
     script = commands.add_parser(
         "wsgi-script",
         help="print a mod_wsgi script (.wsgi file) for a tracker",
@@ -227,6 +246,9 @@ def build_parser() -> argparse.ArgumentParser:
         "tracker_home", nargs="+", metavar="TRACKER_HOME | NAME=TRACKER_HOME"
     )
 
+
+def _add_check(commands: argparse._SubParsersAction[Any]) -> None:
+    """``check TRACKER_HOME [--url URL] [--user USER] [--cluster]``."""
     check = commands.add_parser(
         "check",
         help="diagnose a tracker before serving it",
@@ -252,7 +274,6 @@ def build_parser() -> argparse.ArgumentParser:
         "load balancer (backend, indexer, session database, shared storage "
         "of db/files, database host); give --url with the balancer's URL",
     )
-    return parser
 
 
 class OneLineErrorParser(argparse.ArgumentParser):
@@ -287,48 +308,6 @@ class OneLineErrorParser(argparse.ArgumentParser):
         return parsed
 
 
-def _add_option_flag(group: Any, option: Option) -> None:
-    """Add the flag of one table option: ``--name``/``--no-name`` for a
-    boolean, a repeatable flag for a list, ``choices`` for a ``Literal`` or
-    an :class:`enum.Enum`,
-    otherwise a value converted by :func:`~roundup_wsgi.options.convert`."""
-    kwargs: dict[str, Any] = {"dest": option.name, "default": option.default}
-    help_text = option.help
-    origin = typing.get_origin(option.hint)
-    if option.hint is bool:
-        kwargs["action"] = argparse.BooleanOptionalAction
-    elif _is_list(option.hint):
-        kwargs.update(action="append", metavar="ADDR")
-        help_text += " (repeatable)"
-    elif origin is typing.Literal:
-        kwargs["choices"] = typing.get_args(option.hint)
-    elif isinstance(option.hint, type) and issubclass(option.hint, enum.Enum):
-        kwargs.update(type=_converter(option), choices=tuple(option.hint))
-    else:
-        kwargs.update(type=_converter(option), metavar=option.name.upper())
-    if option.default is not None and option.hint is not bool:
-        help_text += " (default: %(default)s)"
-    group.add_argument(option.cli_flag, help=help_text, **kwargs)
-
-
-def _is_list(hint: Any) -> bool:
-    return any(
-        typing.get_origin(part) is list or part is list
-        for part in (hint, *typing.get_args(hint))
-    )
-
-
-def _converter(option: Option) -> Callable[[str], Any]:
-    def convert_text(text: str) -> Any:
-        try:
-            return convert(text, option.hint)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
-
-    convert_text.__name__ = option.name  # argparse names it in errors
-    return convert_text
-
-
 def split_targets(given: list[str], command: str) -> tuple[str | None, dict[str, str]]:
     """Split positional tracker arguments.
 
@@ -357,84 +336,3 @@ def split_targets(given: list[str], command: str) -> tuple[str | None, dict[str,
         return None, parse_trackers(named, command)
     except ConfigError as exc:
         raise CliError(str(exc)) from exc
-
-
-def port_number(text: str) -> int:
-    """argparse type: a TCP port number, 1-65535."""
-    try:
-        port = int(text)
-    except ValueError:
-        port = 0
-    if not 1 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1-65535)")
-    return port
-
-
-def listen_port(text: str) -> int:
-    """argparse type: a TCP port to listen on, 0-65535 (0: any free one)."""
-    try:
-        port = int(text)
-    except ValueError:
-        port = -1
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a port number (1-65535, or 0 for any free port)"
-        )
-    return port
-
-
-def seconds(text: str) -> float:
-    """argparse type: a duration in seconds, >= 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds >= 0")
-    return value
-
-
-def positive_int(text: str) -> int:
-    """argparse type: a whole number of at least 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 1")
-    return value
-
-
-def web_url_argument(text: str) -> str:
-    """argparse type: an absolute http(s) URL, given a trailing slash."""
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not an absolute http(s) URL like {DEFAULT_WEB}"
-        )
-    return text if text.endswith("/") else text + "/"
-
-
-def public_url(text: str) -> str:
-    """argparse type: the public URL of ``serve --web``: http or https, a
-    host, no user, query or fragment, a path ending in ``/`` (Roundup's rule
-    for ``[tracker] web``); an empty path becomes ``/``.
-
-    :raises argparse.ArgumentTypeError: the URL and what is wrong with it.
-    """
-    parts = urlsplit(text)
-    try:
-        parts.port  # noqa: B018 - raises ValueError for a bad port
-    except ValueError:
-        problem = "its port is not a number from 0 to 65535"
-    else:
-        problem = ""
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        problem = f"it is not an absolute http(s) URL like {DEFAULT_WEB}"
-    elif parts.username is not None or parts.query or parts.fragment:
-        problem = "give it without user name, query or fragment"
-    elif parts.path and not parts.path.endswith("/"):
-        problem = f"its path must end in '/', e.g. {text}/"
-    if problem:
-        raise argparse.ArgumentTypeError(f"{text!r}: {problem}")
-    return text if parts.path else text + "/"

@@ -33,9 +33,10 @@ from ..tracker import (
     tracker_web,
     web_url,
 )
-from .arguments import DEFAULT_WEB, build_parser, split_targets
+from .arguments import build_parser, split_targets
 from .demo import ADMIN_USERNAME, generate_password
-from .output import EXIT_ERROR, PROG, CliError, one_line, plural
+from .output import EXIT_ERROR, PROG, CliError, one_line
+from .values import DEFAULT_WEB
 
 __all__ = ["PROG", "CliError", "build_parser", "main"]
 
@@ -249,19 +250,10 @@ def run_check(args: argparse.Namespace) -> int:
         failed.
     """
     from .check import run_checks
+    from .findings import report
 
-    findings = run_checks(
-        args.tracker_home, url=args.url, user=args.user, cluster=args.cluster
+    return report(
+        run_checks(
+            args.tracker_home, url=args.url, user=args.user, cluster=args.cluster
+        )
     )
-    labels = {True: "ok  ", False: "FAIL", None: "skip"}
-    for finding in findings:
-        label = "warn" if finding.warn else labels[finding.ok]
-        print(f"{label}  {finding.check}: {finding.message}")
-        if finding.fix:
-            print(f"      fix: {finding.fix}")
-    failed = sum(finding.ok is False for finding in findings)
-    if failed:
-        print(f"{plural(failed, 'check')} failed.", flush=True)
-        return 1
-    print("All checks passed.", flush=True)
-    return 0

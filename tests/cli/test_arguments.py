@@ -1,5 +1,5 @@
-"""Tests of roundup_wsgi.cli.arguments: the parser's checks of values and
-its help."""
+"""Tests of roundup_wsgi.cli.arguments: the subcommands' parsers, their
+usage errors and help."""
 
 from __future__ import annotations
 
@@ -7,38 +7,8 @@ import re
 from pathlib import Path
 
 import pytest
-from helpers.wsgi import FakeServer
 
 from roundup_wsgi import cli
-
-
-def test_serve_rejects_a_bad_port(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["serve", "--port", "70000"]) == 2
-    assert "not a port number" in capsys.readouterr().err
-
-
-@pytest.mark.parametrize(
-    "url",
-    [
-        "ftp://bugs.example/",
-        "bugs.example:8080/",
-        "http://bugs.example/a?b=1",
-        "http://user@bugs.example/",
-        "http://bugs.example:99999/",
-    ],
-)
-def test_serve_web_is_validated(
-    in_tmp: Path,
-    servers_made: list[FakeServer],
-    capsys: pytest.CaptureFixture[str],
-    url: str,
-) -> None:
-    assert cli.main(["serve", "--web", url]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith(f"roundup-wsgi serve: error: argument --web: {url!r}: ")
-    assert len(err.splitlines()) == 1
-    assert not servers_made
-    assert not (in_tmp / "trackers").exists()
 
 
 def test_serve_unknown_option_points_to_serves_help(

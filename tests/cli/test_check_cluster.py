@@ -1,6 +1,6 @@
 """Tests of ``roundup-wsgi check --cluster``: the settings that break a
 tracker served by several app hosts behind a load balancer
-(roundup_wsgi.cli.check.cluster_checks, filesystem_type)."""
+(roundup_wsgi.cli.check_cluster: cluster_checks, filesystem_type)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ import pytest
 from helpers.checks import TRACKER_CHECKS, by_check
 from roundup.configuration import CoreConfig
 
-from roundup_wsgi.cli.check import Finding, cluster_checks, filesystem_type, run_checks
+from roundup_wsgi.cli.check import run_checks
+from roundup_wsgi.cli.check_cluster import cluster_checks, filesystem_type
 from roundup_wsgi.cli.command import main
+from roundup_wsgi.cli.findings import Finding
 
 BALANCER = "https://bugs.example/"
 
