@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -225,3 +227,19 @@ def test_settings_from_environ() -> None:
         r"ROUNDUP_WSGI_REUSE_DB_MAX='-2'",
     ):
         Settings.from_environ({"ROUNDUP_WSGI_REUSE_DB_MAX": "-2"})
+
+
+@pytest.mark.parametrize(
+    "first", ["roundup_wsgi.settings", "roundup_wsgi.options", "roundup_wsgi.values"]
+)
+def test_old_import_paths_give_the_same_objects(first: str) -> None:
+    """The table re-exports the settings object and the values' names, in
+    whichever order a fresh interpreter imports the modules."""
+    code = (
+        f"import {first}\n"
+        "from roundup_wsgi.options import DEFAULTS, Settings, WriteMode, convert\n"
+        "import roundup_wsgi.settings as s, roundup_wsgi.values as v\n"
+        "assert (Settings, DEFAULTS) == (s.Settings, s.DEFAULTS)\n"
+        "assert (WriteMode, convert) == (v.WriteMode, v.convert)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
