@@ -153,7 +153,7 @@ def check_auth_memo_lifetime(seconds: Any) -> float:
             f"auth_memo_lifetime={seconds!r} is not a duration: give "
             f"seconds, e.g. {DEFAULT_AUTH_MEMO_LIFETIME:g} (0: off)"
         )
-    if seconds < 0:
+    if not seconds >= 0:  # NaN too
         raise ValueError(
             f"auth_memo_lifetime={seconds!r} must be positive: give "
             f"seconds, e.g. {DEFAULT_AUTH_MEMO_LIFETIME:g} (0: off)"
