@@ -240,22 +240,18 @@ def reexport_target(target: str, documented: set[str]) -> str | None:
     return None
 
 
-def setup(app: Any) -> dict[str, Any]:
-    """Register the directives and the API check with Sphinx."""
+def _directives() -> dict[str, type]:
+    """The directives by name (made here: Sphinx is imported only to build)."""
+    from docutils import nodes
     from docutils.statemachine import StringList
-    from sphinx.util import logging as sphinx_logging
     from sphinx.util.docutils import SphinxDirective
     from sphinx.util.nodes import nested_parse_with_titles
-
-    logger = sphinx_logging.getLogger(__name__)
 
     class _Generated(SphinxDirective):
         def lines(self) -> list[str]:
             raise NotImplementedError
 
         def run(self) -> list[Any]:
-            from docutils import nodes
-
             container = nodes.section()
             container.document = self.state.document
             source = self.get_source_info()[0]
@@ -286,25 +282,39 @@ def setup(app: Any) -> dict[str, Any]:
     class ModuleMapDirective(_PerModule):
         entry = map_entry
 
-    def resolve_reexport(app: Any, env: Any, node: Any, contnode: Any) -> Any:
-        if node.get("refdomain") != "py":
-            return None
-        domain = env.get_domain("py")
-        target = reexport_target(node["reftarget"], set(domain.objects))
-        if target is None or target == node["reftarget"]:
-            return None
-        return domain.resolve_xref(
-            env, node["refdoc"], app.builder, node["reftype"], target, node, contnode
-        )
+    return {
+        "roundup-options": OptionsDirective,
+        "roundup-module-map": ModuleMapDirective,
+        "roundup-api-modules": ApiModulesDirective,
+    }
 
-    def check_api(app: Any, env: Any) -> None:
-        documented = set(env.get_domain("py").objects)
-        for name in missing_entries(documented):
-            logger.warning("public name %s has no API entry (docs/api.rst)", name)
 
-    app.add_directive("roundup-options", OptionsDirective)
-    app.add_directive("roundup-module-map", ModuleMapDirective)
-    app.add_directive("roundup-api-modules", ApiModulesDirective)
-    app.connect("env-check-consistency", check_api)
-    app.connect("missing-reference", resolve_reexport)
+def _resolve_reexport(app: Any, env: Any, node: Any, contnode: Any) -> Any:
+    """Sphinx's ``missing-reference`` handler: :func:`reexport_target`."""
+    if node.get("refdomain") != "py":
+        return None
+    domain = env.get_domain("py")
+    target = reexport_target(node["reftarget"], set(domain.objects))
+    if target is None or target == node["reftarget"]:
+        return None
+    return domain.resolve_xref(
+        env, node["refdoc"], app.builder, node["reftype"], target, node, contnode
+    )
+
+
+def _check_api(app: Any, env: Any) -> None:
+    """Sphinx's ``env-check-consistency`` handler: :func:`missing_entries`."""
+    from sphinx.util import logging as sphinx_logging
+
+    logger = sphinx_logging.getLogger(__name__)
+    for name in missing_entries(set(env.get_domain("py").objects)):
+        logger.warning("public name %s has no API entry (docs/api.rst)", name)
+
+
+def setup(app: Any) -> dict[str, Any]:
+    """Register the directives and the API check with Sphinx."""
+    for name, directive in _directives().items():
+        app.add_directive(name, directive)
+    app.connect("env-check-consistency", _check_api)
+    app.connect("missing-reference", _resolve_reexport)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
