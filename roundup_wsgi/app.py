@@ -8,6 +8,11 @@ options given as ``ROUNDUP_WSGI_<OPTION>`` variables.  The application is
 built on its first call (:class:`LazyApplication`), so importing this
 module for :func:`make_app` needs no environment; a missing or wrong
 setting is logged then, as one line naming the variable and the fix.
+
+:func:`make_app` assembles an application in two steps: the trackers
+mounted (one dispatcher, or a :class:`~roundup_wsgi.wsgi.mount.Mount` of
+them), then the operations layers around them
+(:func:`~roundup_wsgi.operations.operations_stack`).
 """
 
 from __future__ import annotations
