@@ -23,10 +23,12 @@ The package is in three layers, each importing only those below it:
     process), :mod:`.pythonexpr` (template expressions that keep nothing),
     :mod:`.authmemo` (successful password checks remembered),
     :mod:`.pgversion` (PostgreSQL's write counter for the row cache);
-  - assembly and operations: :mod:`.options` (the options table and
-    :class:`.Settings`, the one validated object built from it),
-    :mod:`.app` (``make_app`` and ``application``), :mod:`.paste`
-    (PasteDeploy), :mod:`.health` (``/-/health``, ``/-/ready``),
+  - configuration: :mod:`.options` (the options table), :mod:`.settings`
+    (:class:`.Settings`, the one validated object built from it),
+    :mod:`.values` (the options' types, checks and conversion from text);
+  - assembly and operations: :mod:`.app` (``make_app`` and
+    ``application``), :mod:`.operations` (the layers around the trackers),
+    :mod:`.paste` (PasteDeploy), :mod:`.health` (``/-/health``, ``/-/ready``),
     :mod:`.metrics` (Prometheus), :mod:`.webcheck` (the ``[tracker] web``
     warning);
   - old import paths: :mod:`.adapters`, :mod:`.proxy` (re-exports of
@@ -58,10 +60,10 @@ __all__ = [
 
 #: Public name -> the module defining it.
 _LAZY = {
-    "WRITE_MODES": ".options",
+    "WRITE_MODES": ".values",
     "RequestDispatcher": ".dispatcher",
-    "Settings": ".options",
-    "WriteMode": ".options",
+    "Settings": ".settings",
+    "WriteMode": ".values",
     "Writer": ".request",
     "make_app": ".app",
 }
@@ -69,8 +71,9 @@ _LAZY = {
 if TYPE_CHECKING:
     from .app import make_app
     from .dispatcher import RequestDispatcher
-    from .options import WRITE_MODES, Settings, WriteMode
     from .request import Writer
+    from .settings import Settings
+    from .values import WRITE_MODES, WriteMode
 
 
 def __getattr__(name: str) -> Any:

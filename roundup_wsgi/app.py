@@ -8,6 +8,11 @@ options given as ``ROUNDUP_WSGI_<OPTION>`` variables.  The application is
 built on its first call (:class:`LazyApplication`), so importing this
 module for :func:`make_app` needs no environment; a missing or wrong
 setting is logged then, as one line naming the variable and the fix.
+
+:func:`make_app` assembles an application in two steps: the trackers
+mounted (one dispatcher, or a :class:`~roundup_wsgi.wsgi.mount.Mount` of
+them), then the operations layers around them
+(:func:`~roundup_wsgi.operations.operations_stack`).
 """
 
 from __future__ import annotations
@@ -18,27 +23,19 @@ import threading
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
-from .dispatcher import RequestDispatcher, new_request_id
-from .health import DEFAULT_NETWORKS, Operations
-from .metrics import Metrics
+from .dispatcher import RequestDispatcher
+from .operations import AccessLogHandler, operations_stack
 from .options import (
     APP_OPTIONS,
-    DEFAULTS,
     DISPATCHER_OPTIONS,
     ENV_PREFIX,
     OPTIONS,
-    ConfigError,
-    Settings,
     options_from_environ,
-    parse_trackers,
 )
+from .settings import DEFAULTS, Settings
 from .tracker import TrackerHomeError
-from .webcheck import WebAddressCheck
-from .wsgi.accesslog import LOGGER_NAME as ACCESS_LOGGER
-from .wsgi.accesslog import AccessLog, LineHandler
-from .wsgi.finish import FinishHook, FinishHooks
+from .values import ConfigError, parse_trackers
 from .wsgi.mount import Mount
-from .wsgi.requestid import RequestIds
 from .wsgi.types import StartResponse, WSGIApp
 
 __all__ = [
@@ -87,40 +84,26 @@ def make_app(
         :class:`~roundup_wsgi.dispatcher.RequestDispatcher`; or ``{name:
         tracker home}``, giving a :class:`~roundup_wsgi.wsgi.mount.Mount`
         that serves each under ``/<name>/``.
-    :param settings: all options as one :class:`~roundup_wsgi.options.Settings`
-        (given to every tracker's dispatcher); the keywords below, where
-        they differ from the defaults, override it.  Without it the
-        keywords alone, checked by
-        :meth:`~roundup_wsgi.options.Settings.from_kwargs`.
-    :param trusted_proxies: addresses or networks of reverse proxies whose
-        ``X-Forwarded-*`` headers are honoured (``"127.0.0.1 ::1"``); the
-        application is then wrapped in
-        :class:`~roundup_wsgi.wsgi.proxy.TrustedProxyFix`.  None: no proxy.
+    :param settings: all options as one :class:`~roundup_wsgi.settings.Settings`
+        (given to every tracker's dispatcher); the keywords, where they
+        differ from the defaults, override it.  Without it the keywords
+        alone, checked by :meth:`~roundup_wsgi.settings.Settings.from_kwargs`.
+    :param trusted_proxies: reverse proxies (addresses or networks) whose
+        ``X-Forwarded-*`` headers are honoured
+        (:class:`~roundup_wsgi.wsgi.proxy.TrustedProxyFix`).  None: no proxy.
     :param access_log: log one line per response to the logger
-        ``roundup_wsgi.access`` (:mod:`roundup_wsgi.wsgi.accesslog`); when
-        neither that logger nor the root logger has a handler, one writing
-        to stderr is added.
-    :param metrics: answer ``GET /-/metrics`` (:mod:`roundup_wsgi.metrics`;
-        needs ``prometheus_client``).
-    :param health_networks: addresses or networks allowed to read
-        ``/-/health``, ``/-/ready`` and ``/-/metrics``
-        (:mod:`roundup_wsgi.health`); None: loopback and ``trusted_proxies``.
+        ``roundup_wsgi.access`` (to stderr unless logging is configured).
+    :param metrics: answer ``GET /-/metrics`` (needs ``prometheus_client``).
+    :param health_networks: who may read ``/-/health``, ``/-/ready`` and
+        ``/-/metrics``; None: loopback and ``trusted_proxies``.
     :param drain_file: while this file exists ``/-/ready`` answers 503.
     :param request_id_header: the header of each request's id
-        (:mod:`roundup_wsgi.wsgi.requestid`): read from ``trusted_proxies``
-        only (or their ``traceparent``), else a new id; it is Roundup's
-        trace id for the request and the access log's.
-    :param send_request_id: send the id back in ``request_id_header``
-        (with the access log or metrics on, their
-        :class:`~roundup_wsgi.wsgi.finish.FinishHooks` adds it, else
-        :class:`~roundup_wsgi.wsgi.requestid.RequestIds`).  Off by default:
-        under gunicorn the header costs a cached static answer some 12,000
-        instructions (8,700 of them gunicorn's own for one header), which
-        puts the operations layers at +10.7% of the bare dispatcher's, over
-        their +10% budget (``python -m benchmarks --instructions``).
-    :param access_log_format: ``"combined"`` or ``"json"``
-        (:mod:`roundup_wsgi.wsgi.accesslog`).
-    :param options: the ``"dispatcher"`` options of the table
+        (:mod:`roundup_wsgi.wsgi.requestid`), taken from ``trusted_proxies``
+        only; Roundup's trace id and the access log's.
+    :param send_request_id: send the id back in ``request_id_header`` (off
+        by default for its cost: see :doc:`/operations`).
+    :param access_log_format: ``"combined"`` or ``"json"``.
+    :param options: the ``"dispatcher"`` options of
         :data:`roundup_wsgi.options.OPTIONS` (``debug``, ``write_mode``,
         ...), applied to every tracker.
     :raises TypeError: an option ``RequestDispatcher`` does not have (the
@@ -128,13 +111,7 @@ def make_app(
     :raises ValueError: a bad tracker home, tracker name, trusted proxy or
         option value (the message names it).
     """
-    unknown = sorted(set(options) - set(DISPATCHER_OPTIONS))
-    if unknown:
-        raise TypeError(
-            f"make_app() got unknown option(s) {', '.join(unknown)}: the "
-            f"options are {', '.join(option.name for option in OPTIONS)}"
-        )
-    given = {
+    keywords = {
         "trusted_proxies": trusted_proxies,
         "access_log": access_log,
         "metrics": metrics,
@@ -144,27 +121,44 @@ def make_app(
         "send_request_id": send_request_id,
         "access_log_format": access_log_format,
     }
+    settings = _settings(settings, keywords, options)
+    app, dispatchers, labels = _mount_trackers(tracker_home_or_mapping, settings)
+    return operations_stack(app, dispatchers, labels, settings)
+
+
+def _settings(
+    settings: Settings | None, keywords: dict[str, Any], options: dict[str, Any]
+) -> Settings:
+    """:func:`make_app`'s settings: ``settings`` (or the defaults) with the
+    ``keywords`` not at their defaults and the dispatcher ``options``.
+
+    :raises TypeError: an option that is no dispatcher's (the message lists
+        the options).
+    """
+    unknown = sorted(set(options) - set(DISPATCHER_OPTIONS))
+    if unknown:
+        raise TypeError(
+            f"make_app() got unknown option(s) {', '.join(unknown)}: the "
+            f"options are {', '.join(option.name for option in OPTIONS)}"
+        )
     given = {
         name: value
-        for name, value in given.items()
+        for name, value in keywords.items()
         if value is not getattr(DEFAULTS, name)
     }
     given.update(options)
     if settings is None:
-        settings = Settings.from_kwargs(**given)
-    elif given:
-        settings = settings.replace(**given)
-    return _build(tracker_home_or_mapping, settings)
+        return Settings.from_kwargs(**given)
+    return settings.replace(**given) if given else settings
 
 
-def _build(
+def _mount_trackers(
     tracker_home_or_mapping: str | os.PathLike[str] | Mapping[str, Any],
     settings: Settings,
-) -> WSGIApp:
-    """:func:`make_app`'s application from checked ``settings``."""
-    app: WSGIApp
-    dispatchers: dict[str, RequestDispatcher]
-    labels: dict[str, str]
+) -> tuple[WSGIApp, dict[str, RequestDispatcher], dict[str, str]]:
+    """The trackers' application: one dispatcher, or a
+    :class:`~roundup_wsgi.wsgi.mount.Mount` of one per name; with the
+    dispatchers and their labels by mount name (``""``: one tracker)."""
     if isinstance(tracker_home_or_mapping, Mapping):
         dispatchers = {
             name: RequestDispatcher(os.fspath(home), settings=settings)
@@ -172,63 +166,13 @@ def _build(
         }
         labels = {name: name for name in dispatchers}
         # The index page and texts of roundup-server's.
-        app = Mount(dispatchers, title="Roundup trackers index", noun="tracker")
-    else:
-        dispatcher = RequestDispatcher(
-            os.fspath(tracker_home_or_mapping), settings=settings
-        )
-        dispatchers = {"": dispatcher}
-        labels = {"": os.path.basename(os.path.normpath(dispatcher.home))}
-        app = dispatcher
-    trusted_proxies = settings.trusted_proxies
-    networks = (
-        list(settings.health_networks)
-        if settings.health_networks is not None
-        else [*DEFAULT_NETWORKS, *(trusted_proxies or [])]
+        mount = Mount(dispatchers, title="Roundup trackers index", noun="tracker")
+        return mount, dispatchers, labels
+    dispatcher = RequestDispatcher(
+        os.fspath(tracker_home_or_mapping), settings=settings
     )
-    counters = Metrics(labels) if settings.metrics else None
-    app = WebAddressCheck(app, dispatchers)
-    app = Operations(
-        app,
-        dispatchers,
-        networks=networks,
-        drain_file=settings.drain_file,
-        metrics=counters,
-    )
-    request_id_header = settings.request_id_header
-    send_request_id = settings.send_request_id
-    hooks: list[FinishHook] = []
-    if counters is not None:
-        hooks.append(counters.finished)
-    if settings.access_log:
-        _log_to_stderr_unless_configured()
-        hooks.append(
-            AccessLog(
-                format=settings.access_log_format,  # type: ignore[arg-type]
-                names=labels,
-                name_field="tracker",
-            )
-        )
-    # The response's id header: sent by FinishHooks when there are hooks
-    # (it wraps start_response anyway: one list of headers more, no layer),
-    # else by RequestIds.  Without a proxy's id to take, Roundup's trace id
-    # (made by the dispatcher, and noted for FinishHooks) is the request's:
-    # no RequestIds layer under FinishHooks.
-    respond = send_request_id and not hooks
-    if respond or trusted_proxies is not None:
-        app = RequestIds(app, new_request_id, header=request_id_header, respond=respond)
-    if trusted_proxies is not None:
-        from .wsgi.proxy import TrustedProxyFix
-
-        app = TrustedProxyFix(app, list(trusted_proxies))
-    if hooks:
-        app = FinishHooks(
-            app,
-            hooks,
-            id_header=request_id_header if send_request_id else None,
-            new_id=new_request_id,
-        )
-    return app
+    labels = {"": os.path.basename(os.path.normpath(dispatcher.home))}
+    return dispatcher, {"": dispatcher}, labels
 
 
 _L = TypeVar("_L")
@@ -247,45 +191,6 @@ def find_layer(app: object, kind: type[_L]) -> _L:
             return layer
         layer = getattr(layer, "app", None)
     raise LookupError(f"{app!r} has no {kind.__name__} layer")
-
-
-def _log_to_stderr_unless_configured() -> None:
-    """Give the access logger a stderr handler (the bare line, level INFO,
-    not propagated) unless it has handlers of its own: an admin's logging
-    configuration for ``roundup_wsgi.access`` wins, while a server's setup
-    of the root logger (a ``levelname:name:`` prefix, level WARNING) does
-    not swallow or prefix the lines."""
-    access = logging.getLogger(ACCESS_LOGGER)
-    if access.handlers:
-        return
-    access.addHandler(AccessLogHandler())
-    access.setLevel(logging.INFO)
-    access.propagate = False
-
-
-class AccessLogHandler(LineHandler):
-    """The access log's handler when none is configured (and that of
-    ``roundup-wsgi serve``): a
-    :class:`~roundup_wsgi.wsgi.accesslog.LineHandler` (the bare line to a
-    stream, default ``sys.stderr``, flushed) that declines Roundup's
-    ``context_filter``.
-
-    Roundup adds that filter (``roundup.configuration.CoreConfig``) to every
-    handler of every logger each time it loads a tracker's configuration,
-    one more per load.  It sets context attributes for formatters and
-    formats messages that have no arguments; this handler writes the bare
-    message of records whose line is their argument, so the filter changes
-    nothing here but costs microseconds per line.
-    """
-
-    def addFilter(self, filter: Any) -> None:  # noqa: N802 - logging's name
-        """Add ``filter`` unless it is Roundup's ``context_filter``."""
-        owner = getattr(filter, "__self__", None)
-        if getattr(filter, "__name__", "") == "context_filter" and type(
-            owner
-        ).__module__.startswith("roundup."):
-            return
-        super().addFilter(filter)
 
 
 def options_from_environment(

@@ -118,26 +118,18 @@ class AuthMemo:
         made it (> 0).
     :param size: most entries kept (> 0), least recently used evicted.
     :raises ValueError: ``lifetime`` or ``size`` is not a positive number
-        (the message names the option).
+        (checked by the options table; the message names the option).
     """
 
     def __init__(
         self, lifetime: float = DEFAULT_LIFETIME, size: int = DEFAULT_SIZE
     ) -> None:
-        if isinstance(lifetime, bool) or not isinstance(lifetime, int | float):
+        lifetime = check_option("auth_memo_lifetime", lifetime)
+        size = check_option("auth_memo_size", size)
+        if not lifetime or not size:
             raise ValueError(
-                f"auth_memo_lifetime={lifetime!r} is not a duration: give "
-                f"seconds, e.g. {DEFAULT_LIFETIME:g} (0: off)"
-            )
-        if not lifetime > 0:
-            raise ValueError(
-                f"auth_memo_lifetime={lifetime!r} must be positive: give "
-                f"seconds, e.g. {DEFAULT_LIFETIME:g} (0: off)"
-            )
-        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-            raise ValueError(
-                f"auth_memo_size={size!r} is not a positive count: give the "
-                f"most entries kept, e.g. {DEFAULT_SIZE} (0: off)"
+                f"AuthMemo(lifetime={lifetime!r}, size={size!r}): 0 turns the "
+                "memo off, so make none (make_memo gives None for it)"
             )
         self.lifetime = float(lifetime)
         self.size = size

@@ -175,9 +175,9 @@ def check_static_cache_size(size: int) -> int:
     """
     if not isinstance(size, int) or size < 0:
         raise ValueError(
-            f"static_cache_size={size!r} is not a size: give "
-            "the bytes of compressed static files to keep, e.g. 4194304 "
-            "(0: keep none)"
+            f"static_cache_size={size!r} is not a size: give the bytes of "
+            "compressed static files to keep, e.g. "
+            f"{DEFAULT_STATIC_CACHE_SIZE} (0: keep none)"
         )
     return size
 

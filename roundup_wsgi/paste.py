@@ -14,8 +14,8 @@
 
 Every option of the table :data:`roundup_wsgi.options.OPTIONS` is accepted
 under its own name, converted from text to the option's type (see
-:func:`roundup_wsgi.options.convert`) into one
-:class:`~roundup_wsgi.options.Settings`.
+:func:`roundup_wsgi.values.convert`) into one
+:class:`~roundup_wsgi.settings.Settings`.
 Relative tracker homes are taken relative to the ini file's directory.
 """
 
@@ -25,8 +25,10 @@ import os
 from collections.abc import Mapping
 
 from .app import make_app
-from .options import ConfigError, Settings, options_from_text, parse_trackers
+from .options import options_from_text
+from .settings import Settings
 from .tracker import TrackerHomeError
+from .values import ConfigError, parse_trackers
 from .wsgi.types import WSGIApp
 
 __all__ = ["app_factory"]

@@ -134,7 +134,7 @@ def check_max_request_body(limit: int | None) -> int | None:
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
         raise ValueError(
             f"max_request_body={limit!r} is not a size: give a number of bytes "
-            "(an int >= 0, e.g. 64 * 1024 * 1024) or None for no limit"
+            f"(an int >= 0, e.g. {DEFAULT_MAX_REQUEST_BODY}) or None for no limit"
         )
     return limit
 

@@ -138,3 +138,28 @@ def test_api_check_accepts_the_defining_module(roundup_docs: ModuleType) -> None
     # re-exported from roundup_wsgi.wsgi.types
     assert "roundup_wsgi.wsgi.adapters.WSGIApp" not in missing
     assert "roundup_wsgi.Writer" in missing
+
+
+def test_references_through_reexports_resolve(roundup_docs: ModuleType) -> None:
+    """``roundup_wsgi.options.Settings`` (the old path) resolves to the
+    entry of ``roundup_wsgi.settings.Settings``; an unknown name nowhere."""
+    documented = {"roundup_wsgi.settings.Settings", "roundup_wsgi.values.convert"}
+    resolve = roundup_docs.reexport_target
+    assert (
+        resolve("roundup_wsgi.options.Settings.from_kwargs", documented)
+        == "roundup_wsgi.settings.Settings.from_kwargs"
+    )
+    assert resolve("roundup_wsgi.options.convert", documented) == (
+        "roundup_wsgi.values.convert"
+    )
+    assert resolve("roundup_wsgi.options.no_such_name", documented) is None
+    assert resolve("roundup_wsgi.options.OPTIONS", documented) is None
+
+
+def test_module_entries_leave_out_excluded_packages(roundup_docs: ModuleType) -> None:
+    shown = roundup_docs.modules_shown("roundup_wsgi", ["roundup_wsgi.wsgi"])
+    assert "roundup_wsgi.settings" in shown
+    assert not [module for module in shown if module.startswith("roundup_wsgi.wsgi")]
+    assert roundup_docs.api_entry("roundup_wsgi.settings")[3] == (
+        ".. automodule:: roundup_wsgi.settings"
+    )

@@ -1,26 +1,22 @@
-"""Tests of roundup_wsgi.options: the options table and text conversion."""
+"""Tests of roundup_wsgi.options: the options table, read from text."""
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
-from typing import Any
+import subprocess
+import sys
 
 import pytest
 
-from roundup_wsgi import RequestDispatcher, Settings, make_app
+from roundup_wsgi import RequestDispatcher, make_app
 from roundup_wsgi.cli.arguments import build_parser
 from roundup_wsgi.options import (
     APP_OPTIONS,
-    DEFAULTS,
     DISPATCHER_OPTIONS,
     OPTIONS,
     WRITE_MODES,
     ConfigError,
-    WriteMode,
-    convert,
     options_from_text,
-    parse_trackers,
 )
 
 
@@ -55,15 +51,6 @@ def test_table_is_the_make_app_signature() -> None:
         if parameter.kind is inspect.Parameter.KEYWORD_ONLY and name != "settings"
     }
     assert keywords == {name: o.default for name, o in APP_OPTIONS.items()}
-
-
-def test_settings_has_one_field_per_option_with_its_default() -> None:
-    fields = dataclasses.fields(Settings)
-    assert [field.name for field in fields] == [option.name for option in OPTIONS]
-    assert {field.name: field.default for field in fields} == {
-        option.name: option.default for option in OPTIONS
-    }
-    assert DEFAULTS == Settings() == Settings.from_kwargs()
 
 
 def test_every_option_has_help_and_a_unique_flag() -> None:
@@ -117,41 +104,6 @@ def test_every_option_is_a_serve_flag() -> None:
     assert args.trusted_proxies == ["127.0.0.1", "::1"]
 
 
-@pytest.mark.parametrize(
-    ("text", "hint", "value"),
-    [
-        ("off", bool, False),
-        ("YES", bool, True),
-        ("", str | None, None),
-        ("de", str | None, "de"),
-        ('{"cache_tracker": false}', dict[str, Any] | None, {"cache_tracker": False}),
-        ("cache_tracker=false, x=3", dict, {"cache_tracker": False, "x": 3}),
-        ("1_048_576", int, 1048576),
-        ("none", int | None, None),
-        ("2.5", float, 2.5),
-        ("a, b c", list, ["a", "b", "c"]),
-        ("stream", DISPATCHER_OPTIONS["write_mode"].hint, "stream"),
-    ],
-)
-def test_convert(text: str, hint: Any, value: Any) -> None:
-    assert convert(text, hint) == value
-
-
-@pytest.mark.parametrize(
-    ("text", "hint", "message"),
-    [
-        ("10MB", int | None, "whole number"),
-        ("maybe", bool, "expected a boolean"),
-        ("fast", DISPATCHER_OPTIONS["write_mode"].hint, "one of auto, buffer, server"),
-        ("[1]", dict, "not key=value"),
-        ("{1", dict, "not a JSON object"),
-    ],
-)
-def test_convert_names_what_it_expects(text: str, hint: Any, message: str) -> None:
-    with pytest.raises(ValueError, match=message):
-        convert(text, hint)
-
-
 def test_options_from_text_names_the_source_and_option() -> None:
     assert options_from_text({"debug": "on"}, "x.ini") == {"debug": True}
     with pytest.raises(ConfigError, match=r"x.ini: unknown option 'colour'.*home"):
@@ -160,68 +112,17 @@ def test_options_from_text_names_the_source_and_option() -> None:
         options_from_text({"debug": "maybe"}, "x.ini")
 
 
-def test_parse_trackers() -> None:
-    assert parse_trackers("bugs=/srv/b, support=/srv/s", "X") == {
-        "bugs": "/srv/b",
-        "support": "/srv/s",
-    }
-    for bad, message in [
-        ("bugs", "not NAME=TRACKER_HOME"),
-        ("a/b=/srv", "cannot be a URL path segment"),
-        ("a=/x,a=/y", "given twice"),
-        ("", "names no tracker"),
-    ]:
-        with pytest.raises(ConfigError, match=message):
-            parse_trackers(bad, "X")
-
-
-def test_settings_from_kwargs_checks_and_normalises() -> None:
-    settings = Settings.from_kwargs(
-        write_mode="buffer", trusted_proxies="127.0.0.1, ::1", drain_file="/tmp/x"
+@pytest.mark.parametrize(
+    "first", ["roundup_wsgi.settings", "roundup_wsgi.options", "roundup_wsgi.values"]
+)
+def test_old_import_paths_give_the_same_objects(first: str) -> None:
+    """The table re-exports the settings object and the values' names, in
+    whichever order a fresh interpreter imports the modules."""
+    code = (
+        f"import {first}\n"
+        "from roundup_wsgi.options import DEFAULTS, Settings, WriteMode, convert\n"
+        "import roundup_wsgi.settings as s, roundup_wsgi.values as v\n"
+        "assert (Settings, DEFAULTS) == (s.Settings, s.DEFAULTS)\n"
+        "assert (WriteMode, convert) == (v.WriteMode, v.convert)\n"
     )
-    assert settings.write_mode is WriteMode.BUFFER
-    assert settings.trusted_proxies == ("127.0.0.1", "::1")
-    assert settings.debug is False  # the table's default
-    with pytest.raises(ValueError, match="write_mode='fast' is not a write mode"):
-        Settings.from_kwargs(write_mode="fast")
-    with pytest.raises(ValueError, match="reuse_db_max=-1 is not a count"):
-        Settings.from_kwargs(reuse_db_max=-1)
-    with pytest.raises(ValueError, match="static_response_cache_size=-1"):
-        Settings.from_kwargs(static_response_cache_size=-1)
-    with pytest.raises(ValueError, match="access_log_format='xml' is unknown"):
-        Settings.from_kwargs(access_log_format="xml")
-    with pytest.raises(ValueError, match="trusted proxy"):
-        Settings.from_kwargs(trusted_proxies="not-an-address")
-    with pytest.raises(TypeError, match=r"unknown option.*colour"):
-        Settings.from_kwargs(colour="blue")
-
-
-def test_settings_are_frozen_and_replace_checks() -> None:
-    settings = Settings.from_kwargs(debug=True)
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        settings.debug = False  # type: ignore[misc]
-    changed = settings.replace(write_mode="stream")
-    assert (changed.debug, changed.write_mode) == (True, WriteMode.STREAM)
-    assert settings.write_mode is WriteMode.AUTO
-    with pytest.raises(ValueError, match="max_request_body=-5"):
-        settings.replace(max_request_body=-5)
-
-
-def test_settings_from_environ() -> None:
-    settings = Settings.from_environ(
-        {
-            "ROUNDUP_WSGI_WRITE_MODE": "buffer",
-            "ROUNDUP_WSGI_TRUSTED_PROXIES": "10.0.0.1 10.0.0.2",
-            "HOME": "/root",
-        }
-    )
-    assert settings.write_mode is WriteMode.BUFFER
-    assert settings.trusted_proxies == ("10.0.0.1", "10.0.0.2")
-    with pytest.raises(ConfigError, match="ROUNDUP_WSGI_DEBUG='maybe'"):
-        Settings.from_environ({"ROUNDUP_WSGI_DEBUG": "maybe"})
-    with pytest.raises(
-        ConfigError,
-        match=r"reuse_db_max=-2 is not a count.*set in the environment: "
-        r"ROUNDUP_WSGI_REUSE_DB_MAX='-2'",
-    ):
-        Settings.from_environ({"ROUNDUP_WSGI_REUSE_DB_MAX": "-2"})
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -6,6 +6,8 @@
   from the code;
 * ``.. roundup-api-modules:: PACKAGE`` writes an ``automodule`` entry for
   every module of PACKAGE, so a module added there is documented;
+* a reference through a module that re-exports a name
+  (``roundup_wsgi.options.Settings``) resolves to the name's entry;
 * when the documents have been read, every name of ``roundup_wsgi.__all__``,
   ``roundup_wsgi.wsgi.__all__`` (where it exists) and of each
   ``roundup_wsgi.wsgi`` module's ``__all__`` must have an API entry, else a
@@ -22,7 +24,7 @@ import importlib
 import pkgutil
 import types
 import typing
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
 from roundup_wsgi.options import OPTIONS, Option
@@ -140,6 +142,38 @@ def submodules(package: str) -> list[str]:
     )
 
 
+def modules_shown(package: str, exclude: Iterable[str] = ()) -> list[str]:
+    """:func:`submodules` of ``package`` but those of ``exclude`` (modules
+    or packages, with their modules)."""
+    skipped = tuple(exclude)
+    below = tuple(name + "." for name in skipped)
+    return [
+        module
+        for module in submodules(package)
+        if module not in skipped and not module.startswith(below)
+    ]
+
+
+def api_entry(module: str) -> list[str]:
+    """A titled ``automodule`` entry for ``module``."""
+    title = f"``{module}``"
+    return [
+        title,
+        "-" * len(title),
+        "",
+        f".. automodule:: {module}",
+        "   :members:",
+        "",
+    ]
+
+
+def map_entry(module: str) -> list[str]:
+    """A ``py:module`` target for ``module`` and its docstring's first paragraph."""
+    doc = importlib.import_module(module).__doc__ or ""
+    summary = doc.strip().split("\n\n")[0].replace("\n", " ")
+    return [f"``{module}``", f"   .. py:module:: {module}", "", f"   {summary}", ""]
+
+
 def missing_entries(documented: set[str]) -> list[str]:
     """Public names with no API entry, as ``module.name``.
 
@@ -170,7 +204,12 @@ def _documented_elsewhere(name: str, value: Any, documented: set[str]) -> bool:
     A module that re-exports a name (``roundup_wsgi.wsgi.adapters.WSGIApp``
     from ``roundup_wsgi.wsgi.types``) needs no entry of its own.
     """
-    for full in documented:
+    return documented_as(name, value, documented) is not None
+
+
+def documented_as(name: str, value: Any, documented: set[str]) -> str | None:
+    """The documented ``module.name`` whose value is ``value``, if any."""
+    for full in sorted(documented):
         module_name, _, last = full.rpartition(".")
         if last != name or not module_name:
             continue
@@ -179,26 +218,40 @@ def _documented_elsewhere(name: str, value: Any, documented: set[str]) -> bool:
         except ImportError:
             continue
         if getattr(module, name, None) is value:
-            return True
-    return False
+            return full
+    return None
 
 
-def setup(app: Any) -> dict[str, Any]:
-    """Register the directives and the API check with Sphinx."""
+def reexport_target(target: str, documented: set[str]) -> str | None:
+    """Where a reference through a re-exporting module resolves:
+    ``roundup_wsgi.options.Settings.replace`` to
+    ``roundup_wsgi.settings.Settings.replace`` (None: nowhere)."""
+    parts = target.split(".")
+    for cut in range(len(parts) - 1, 0, -1):
+        try:
+            module = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        name, rest = parts[cut], parts[cut + 1 :]
+        if not hasattr(module, name):
+            return None
+        found = documented_as(name, getattr(module, name), documented)
+        return None if found is None else ".".join([found, *rest])
+    return None
+
+
+def _directives() -> dict[str, type]:
+    """The directives by name (made here: Sphinx is imported only to build)."""
+    from docutils import nodes
     from docutils.statemachine import StringList
-    from sphinx.util import logging as sphinx_logging
     from sphinx.util.docutils import SphinxDirective
     from sphinx.util.nodes import nested_parse_with_titles
-
-    logger = sphinx_logging.getLogger(__name__)
 
     class _Generated(SphinxDirective):
         def lines(self) -> list[str]:
             raise NotImplementedError
 
         def run(self) -> list[Any]:
-            from docutils import nodes
-
             container = nodes.section()
             container.document = self.state.document
             source = self.get_source_info()[0]
@@ -210,55 +263,58 @@ def setup(app: Any) -> dict[str, Any]:
         def lines(self) -> list[str]:
             return options_table()
 
-    class ApiModulesDirective(_Generated):
-        required_arguments = 1
-        option_spec: ClassVar[dict[str, Any]] = {"exclude": str.split}
-
-        def lines(self) -> list[str]:
-            lines: list[str] = []
-            exclude = tuple(self.options.get("exclude", ()))
-            for module in submodules(self.arguments[0]):
-                if module in exclude or module.startswith(
-                    tuple(name + "." for name in exclude)
-                ):
-                    continue
-                title = f"``{module}``"
-                lines += [title, "-" * len(title), ""]
-                lines += [f".. automodule:: {module}", "   :members:", ""]
-            return lines
-
-    def check_api(app: Any, env: Any) -> None:
-        documented = set(env.get_domain("py").objects)
-        for name in missing_entries(documented):
-            logger.warning("public name %s has no API entry (docs/api.rst)", name)
-
-    class ModuleMapDirective(_Generated):
-        """A ``py:module`` target and the docstring's first line per module."""
+    class _PerModule(_Generated):
+        """Lines for each module of the package argument, ``:exclude:``
+        modules (and packages) left out."""
 
         required_arguments = 1
         option_spec: ClassVar[dict[str, Any]] = {"exclude": str.split}
+        entry: ClassVar[Callable[[str], list[str]]]
 
         def lines(self) -> list[str]:
-            lines: list[str] = []
-            exclude = tuple(self.options.get("exclude", ()))
-            for module in submodules(self.arguments[0]):
-                if module in exclude or module.startswith(
-                    tuple(name + "." for name in exclude)
-                ):
-                    continue
-                doc = importlib.import_module(module).__doc__ or ""
-                summary = doc.strip().split("\n\n")[0].replace("\n", " ")
-                lines += [
-                    f"``{module}``",
-                    f"   .. py:module:: {module}",
-                    "",
-                    f"   {summary}",
-                    "",
-                ]
-            return lines
+            exclude = self.options.get("exclude", ())
+            modules = modules_shown(self.arguments[0], exclude)
+            return [line for module in modules for line in type(self).entry(module)]
 
-    app.add_directive("roundup-options", OptionsDirective)
-    app.add_directive("roundup-module-map", ModuleMapDirective)
-    app.add_directive("roundup-api-modules", ApiModulesDirective)
-    app.connect("env-check-consistency", check_api)
+    class ApiModulesDirective(_PerModule):
+        entry = api_entry
+
+    class ModuleMapDirective(_PerModule):
+        entry = map_entry
+
+    return {
+        "roundup-options": OptionsDirective,
+        "roundup-module-map": ModuleMapDirective,
+        "roundup-api-modules": ApiModulesDirective,
+    }
+
+
+def _resolve_reexport(app: Any, env: Any, node: Any, contnode: Any) -> Any:
+    """Sphinx's ``missing-reference`` handler: :func:`reexport_target`."""
+    if node.get("refdomain") != "py":
+        return None
+    domain = env.get_domain("py")
+    target = reexport_target(node["reftarget"], set(domain.objects))
+    if target is None or target == node["reftarget"]:
+        return None
+    return domain.resolve_xref(
+        env, node["refdoc"], app.builder, node["reftype"], target, node, contnode
+    )
+
+
+def _check_api(app: Any, env: Any) -> None:
+    """Sphinx's ``env-check-consistency`` handler: :func:`missing_entries`."""
+    from sphinx.util import logging as sphinx_logging
+
+    logger = sphinx_logging.getLogger(__name__)
+    for name in missing_entries(set(env.get_domain("py").objects)):
+        logger.warning("public name %s has no API entry (docs/api.rst)", name)
+
+
+def setup(app: Any) -> dict[str, Any]:
+    """Register the directives and the API check with Sphinx."""
+    for name, directive in _directives().items():
+        app.add_directive(name, directive)
+    app.connect("env-check-consistency", _check_api)
+    app.connect("missing-reference", _resolve_reexport)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
