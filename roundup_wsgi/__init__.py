@@ -28,8 +28,8 @@ The package is in three layers, each importing only those below it:
     :class:`.Settings`, the one validated object built from it),
     :mod:`.app` (``make_app`` and ``application``), :mod:`.paste`
     (PasteDeploy), :mod:`.health` (``/-/health``, ``/-/ready``),
-    :mod:`.metrics` (Prometheus), :mod:`.webcheck` (the ``[tracker] web``
-    warning);
+    :mod:`.readiness` (the checks of ``/-/ready``), :mod:`.metrics`
+    (Prometheus), :mod:`.webcheck` (the ``[tracker] web`` warning);
   - old import paths: :mod:`.adapters`, :mod:`.proxy` (re-exports of
     :mod:`roundup_wsgi.wsgi`'s);
 
