@@ -29,7 +29,8 @@ The package is in three layers, each importing only those below it:
     :mod:`.app` (``make_app`` and ``application``), :mod:`.paste`
     (PasteDeploy), :mod:`.health` (``/-/health``, ``/-/ready``),
     :mod:`.readiness` (the checks of ``/-/ready``), :mod:`.metrics`
-    (Prometheus), :mod:`.webcheck` (the ``[tracker] web`` warning);
+    (Prometheus), :mod:`.collectors` (where the metrics' numbers are kept),
+    :mod:`.webcheck` (the ``[tracker] web`` warning);
   - old import paths: :mod:`.adapters`, :mod:`.proxy` (re-exports of
     :mod:`roundup_wsgi.wsgi`'s);
 
