@@ -16,11 +16,12 @@ The package is in three layers, each importing only those below it:
     (static files without the database), :mod:`.compression` (files
     compressed as Roundup does), :mod:`.request_body` (size limit, chunked
     bodies), :mod:`.failures` (errors inside ``Client`` as 500/503 pages);
-  - Roundup's objects: :mod:`.tracker` (tracker homes), :mod:`.dbpool`
-    (databases kept between requests), :mod:`.nodecache` (their rows kept
-    too), :mod:`.permissions` (remembered permission checks),
-    :mod:`.isolation` (trackers kept apart in one
-    process), :mod:`.pythonexpr` (template expressions that keep nothing),
+  - Roundup's objects: :mod:`.tracker` (tracker homes), :mod:`.install`
+    (making them), :mod:`.dbstate` (is the database initialised),
+    :mod:`.dbpool` (databases kept between requests), :mod:`.nodecache`
+    (their rows kept too), :mod:`.permissions` (remembered permission
+    checks), :mod:`.isolation` (trackers kept apart in one process),
+    :mod:`.pythonexpr` (template expressions that keep nothing),
     :mod:`.authmemo` (successful password checks remembered),
     :mod:`.pgversion` (PostgreSQL's write counter for the row cache);
   - configuration: :mod:`.options` (the options table), :mod:`.settings`
@@ -29,8 +30,9 @@ The package is in three layers, each importing only those below it:
   - assembly and operations: :mod:`.app` (``make_app`` and
     ``application``), :mod:`.operations` (the layers around the trackers),
     :mod:`.paste` (PasteDeploy), :mod:`.health` (``/-/health``, ``/-/ready``),
-    :mod:`.metrics` (Prometheus), :mod:`.webcheck` (the ``[tracker] web``
-    warning);
+    :mod:`.readiness` (the checks of ``/-/ready``), :mod:`.metrics`
+    (Prometheus), :mod:`.collectors` (where the metrics' numbers are kept),
+    :mod:`.webcheck` (the ``[tracker] web`` warning);
   - old import paths: :mod:`.adapters`, :mod:`.proxy` (re-exports of
     :mod:`roundup_wsgi.wsgi`'s);
 

@@ -3,21 +3,12 @@ monitoring.
 
 * ``GET /-/health``: liveness; 200 ``{"status": "ok"}`` while the process
   answers.  Opens no database.
-* ``GET /-/ready``: readiness; for each tracker, checks that its database
-  is initialised without opening it (``database: not initialised``; the
-  probe never creates a database), opens it and reads one row, checks
-  that the db directory can be written (sqlite, anydbm; the server
-  answering is part of opening for PostgreSQL and MySQL)
-  and that a Redis session database answers where ``[sessiondb] backend =
-  redis``.  200 with a JSON body naming each check, or 503 with
-  ``Retry-After`` naming the failing ones.  The checks run at most once per
-  :data:`READY_INTERVAL` seconds per process (a result is reused until then).
-  The check ``files`` fails when fewer than :func:`fd_reserve` file
-  descriptors are left below the process's ``RLIMIT_NOFILE`` soft limit
-  (counted in ``/proc/self/fd``, uncached; skipped where that cannot be
-  listed).  Two more checks fail before a stop: ``drain`` while the *drain file* exists
-  (remove a server from a load balancer before a restart) and ``stopping``
-  once a graceful stop has begun (:func:`begin_stop`).
+* ``GET /-/ready``: readiness; 200 with a JSON body naming each check
+  (:mod:`roundup_wsgi.readiness`: each tracker's database, db directory and
+  Redis sessions, the process's ``files`` and ``stopping``), or 503 with
+  ``Retry-After`` naming the failing ones.  One more check, ``drain``, fails
+  while the *drain file* exists (remove a server from a load balancer
+  before a restart).
 * ``GET /-/metrics``: Prometheus metrics (:mod:`roundup_wsgi.metrics`), when
   enabled.
 
@@ -37,19 +28,21 @@ versions or tracebacks.
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import json
 import logging
 import os
-import resource
-import tempfile
-import threading
-import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from .tracker import NOT_INITIALISED, close_database, database_state, open_tracker
+from .readiness import (
+    READY_INTERVAL,
+    Readiness,
+    begin_stop,
+    fd_reserve,
+    files_check,
+    stopping,
+)
 from .wsgi.proxy import CLIENT_UNKNOWN, parse_networks
 from .wsgi.types import StartResponse
 
@@ -69,167 +62,10 @@ logger = logging.getLogger("roundup_wsgi.health")
 
 #: Networks allowed by default, besides the trusted proxies: loopback.
 DEFAULT_NETWORKS = ("127.0.0.0/8", "::1/128")
-#: Seconds a readiness result is reused (at most one database open per
-#: tracker per this interval, per process).
-READY_INTERVAL = 1.0
 #: ``Retry-After`` of a 503 readiness answer, in seconds.
 RETRY_AFTER = 5
 #: The operations endpoints, by the path after ``/-/``.
 ENDPOINTS = ("health", "ready", "metrics")
-
-_stopping = threading.Event()
-
-
-def fd_reserve(limit: int) -> int:
-    """File descriptors that must stay free for ``/-/ready`` to pass: a
-    tenth of ``limit`` (the ``RLIMIT_NOFILE`` soft limit), at least 32 (a
-    request opens up to 6 for an sqlite tracker)."""
-    return max(32, limit // 10)
-
-
-def files_check(fd_dir: str = "/proc/self/fd") -> str:
-    """``"ok"``, or why the process is near its file descriptor limit
-    (fewer than :func:`fd_reserve` left below ``RLIMIT_NOFILE``'s soft
-    limit).  ``"ok"`` when there is no limit or ``fd_dir`` cannot be
-    listed (not Linux)."""
-    limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-    if limit == resource.RLIM_INFINITY:
-        return "ok"
-    try:
-        used = len(os.listdir(fd_dir))
-    except OSError:
-        return "ok"
-    if limit - used < fd_reserve(limit):
-        return f"near the file descriptor limit: {used} of {limit} open"
-    return "ok"
-
-
-def begin_stop() -> None:
-    """Mark this process as stopping: ``/-/ready`` answers 503 with the
-    failing check ``stopping`` from now on.  Called by ``roundup-wsgi
-    serve`` on SIGTERM and by ``deploy/gunicorn.conf.py`` in each worker."""
-    _stopping.set()
-
-
-def stopping() -> bool:
-    """True once :func:`begin_stop` was called in this process."""
-    return _stopping.is_set()
-
-
-class Readiness:
-    """The readiness checks of one tracker, run at most once per
-    ``interval`` seconds.
-
-    :param dispatcher: the tracker's
-        :class:`~roundup_wsgi.dispatcher.RequestDispatcher` (its cached
-        tracker instance is used, else one is opened once).
-    :param interval: seconds a result is reused.
-    """
-
-    def __init__(self, dispatcher: Any, interval: float = READY_INTERVAL) -> None:
-        self.dispatcher = dispatcher
-        self.interval = interval
-        self._lock = threading.Lock()
-        self._checked = -float("inf")
-        self._result: dict[str, str] = {}
-        self._tracker: Any = None
-
-    def checks(self) -> dict[str, str]:
-        """``{check name: "ok" or a short reason}``, from the last run if it
-        is younger than ``interval`` seconds."""
-        with self._lock:
-            now = time.monotonic()
-            if now - self._checked >= self.interval:
-                self._result = self._run()
-                self._checked = time.monotonic()
-            return dict(self._result)
-
-    def _instance(self) -> Any:
-        tracker = getattr(self.dispatcher, "tracker", None)
-        if tracker is not None:
-            return tracker
-        if self._tracker is None:
-            self._tracker = open_tracker(self.dispatcher.home, True)
-        return self._tracker
-
-    def _run(self) -> dict[str, str]:
-        result: dict[str, str] = {}
-        try:
-            tracker = self._instance()
-        except Exception as exc:
-            logger.warning(
-                "readiness: tracker %s cannot be opened",
-                self.dispatcher.home,
-                exc_info=True,
-            )
-            return {"tracker": _reason("cannot be opened", exc)}
-        config = tracker.config
-        db = None
-        try:
-            # Checked first: Roundup's backends create a missing database
-            # on open, and a readiness probe must not.
-            initialised = database_state(config)[0] != NOT_INITIALISED
-            if initialised:
-                db = tracker.open("admin")
-            else:
-                result["database"] = "not initialised"
-        except Exception as exc:
-            logger.warning(
-                "readiness: database of %s cannot be opened",
-                self.dispatcher.home,
-                exc_info=True,
-            )
-            result["database"] = _reason("cannot be opened", exc)
-        if db is not None:
-            try:
-                # No user 1 (IndexError): the database answered all the same.
-                with contextlib.suppress(IndexError):
-                    db.user.get("1", "username")
-                result["database"] = "ok"
-            except Exception as exc:
-                result["database"] = _reason("cannot be read", exc)
-        try:
-            if str(config.RDBMS_BACKEND) in ("sqlite", "anydbm"):
-                result["db_directory"] = _writable(str(config.DATABASE))
-            if (
-                db is not None
-                and str(getattr(config, "SESSIONDB_BACKEND", "") or "") == "redis"
-            ):
-                result["sessions"] = _redis_answers(db)
-        finally:
-            if db is not None:
-                try:
-                    close_database(db)
-                except Exception:
-                    logger.debug(
-                        "readiness: closing the database failed", exc_info=True
-                    )
-        return result
-
-
-def _reason(what: str, exc: BaseException) -> str:
-    """A short reason without paths or versions: what failed and the
-    exception's class name."""
-    return f"{what} ({type(exc).__name__})"
-
-
-def _writable(directory: str) -> str:
-    """ "ok" if a file can be created in ``directory`` (created and removed
-    at once), else the reason."""
-    try:
-        with tempfile.TemporaryFile(dir=directory, prefix=".ready-"):
-            pass
-    except OSError as exc:
-        return _reason("not writable", exc)
-    return "ok"
-
-
-def _redis_answers(db: Any) -> str:
-    try:
-        db.getSessionManager().redis.ping()
-    except Exception as exc:
-        return _reason("Redis session database does not answer", exc)
-    return "ok"
 
 
 class Operations:

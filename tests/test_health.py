@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from webtest import TestApp
 
-from roundup_wsgi import health
+from roundup_wsgi import health, readiness
 from roundup_wsgi.app import find_layer, make_app
 from roundup_wsgi.health import Operations
 
@@ -90,7 +90,7 @@ def test_drain_file_makes_ready_fail(tracker_home: Path, tmp_path: Path) -> None
 def test_stopping_makes_ready_fail(
     tracker_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(health, "_stopping", threading.Event())
+    monkeypatch.setattr(readiness, "_stopping", threading.Event())
     web = client(make_app(tracker_home))
     health.begin_stop()
     assert web.get("/-/ready", status=503).json["failing"] == ["stopping"]
@@ -104,7 +104,7 @@ def test_unwritable_db_directory_fails(
     def refuse(*args: Any, **kwargs: Any) -> Any:
         raise PermissionError(13, "Permission denied", str(tracker_home / "db"))
 
-    monkeypatch.setattr(health.tempfile, "TemporaryFile", refuse)
+    monkeypatch.setattr(readiness.tempfile, "TemporaryFile", refuse)
     answer = web.get("/-/ready", status=503)
     assert answer.json["failing"] == ["db_directory"]
     # No paths in the answer.
@@ -205,7 +205,7 @@ def test_gunicorn_conf_marks_a_worker_stopping_on_sigterm(
 
     from helpers.deploy import DEPLOY_DIR
 
-    monkeypatch.setattr(health, "_stopping", threading.Event())
+    monkeypatch.setattr(readiness, "_stopping", threading.Event())
     # The conf turns the access log on with os.environ.setdefault; set the
     # variable first so monkeypatch restores the environment afterwards (a
     # leaked "on" would reach every server the later tests start).

@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import builtins
 import sqlite3
 from pathlib import Path
-from typing import Any
 
 import pytest
 from roundup import instance
 
+from roundup_wsgi import dbstate, install, tracker
+from roundup_wsgi.install import create_tracker
 from roundup_wsgi.tracker import (
-    OPTIONAL_PACKAGES,
-    MissingPackageError,
     TrackerHomeError,
     check_tracker_home,
-    create_tracker,
     host_port,
-    list_templates,
-    name_missing_package,
     open_tracker,
     same_origin,
     set_tracker_web,
@@ -78,54 +73,6 @@ def test_create_tracker_then_read_and_change_web(tmp_path: Path) -> None:
         db.close()
 
 
-def test_create_tracker_refuses_bad_input_and_leaves_nothing(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="unknown tracker template 'nosuch'"):
-        create_tracker(tmp_path / "a", admin_password="x", template="nosuch")
-    with pytest.raises(ValueError, match="unknown backend 'oracle'"):
-        create_tracker(tmp_path / "a", admin_password="x", backend="oracle")
-    busy = tmp_path / "busy"
-    busy.mkdir()
-    (busy / "notes.txt").write_text("keep me")
-    with pytest.raises(FileExistsError, match="exists and is not an empty"):
-        create_tracker(busy, admin_password="x")
-    assert [p.name for p in busy.iterdir()] == ["notes.txt"]
-    assert not (tmp_path / "a").exists()
-
-
-def test_list_templates_has_roundups_own() -> None:
-    templates = list_templates()
-    assert {"classic", "minimal"} <= set(templates)
-    assert all(Path(path).is_dir() for path in templates.values())
-
-
-def test_a_missing_optional_package_is_named_with_its_pip_command(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Creating (and opening) a tracker that needs a package not installed
-    names the package and the pip command, and leaves no half-made home."""
-    real_import = builtins.__import__
-
-    def no_jinja2(name: str, *args: Any, **kwargs: Any) -> Any:
-        if name.split(".")[0] == "jinja2":
-            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_jinja2)
-    home = tmp_path / "j2"
-    with pytest.raises(MissingPackageError) as error:
-        create_tracker(home, admin_password="x", template="jinja2")
-    assert "needs the jinja2 package" in str(error.value)
-    assert OPTIONAL_PACKAGES["jinja2"] in str(error.value)
-    assert not home.exists()
-
-
-def test_other_missing_modules_pass_through() -> None:
-    error = ModuleNotFoundError("No module named 'nosuch'", name="nosuch")
-    assert name_missing_package(error, "x") is None
-    with pytest.raises(MissingPackageError, match=r"roundup-wsgi\[compression\]"):
-        name_missing_package(ModuleNotFoundError(name="brotli"), "gzip")
-
-
 def test_open_tracker_opens_a_tracker(tracker_home: Path) -> None:
     tracker = open_tracker(str(tracker_home))
     assert isinstance(tracker, instance.Tracker)
@@ -147,3 +94,12 @@ def test_session_tables_exist_before_the_first_request(tmp_path: Path) -> None:
                 (table,),
             ).fetchall()
         assert found == [(table,)], name
+
+
+def test_names_of_install_and_dbstate_are_importable_from_tracker() -> None:
+    """``roundup_wsgi.tracker`` keeps the import path of the names that
+    moved to :mod:`roundup_wsgi.install` and :mod:`roundup_wsgi.dbstate`."""
+    for module in (install, dbstate):
+        for name in module.__all__:
+            assert getattr(tracker, name) is getattr(module, name), name
+            assert name in tracker.__all__, name

@@ -24,16 +24,11 @@ from webtest import TestApp
 from roundup_wsgi.app import find_layer, make_app
 from roundup_wsgi.cli.check import run_checks
 from roundup_wsgi.cli.command import main
+from roundup_wsgi.dbstate import INITIALISED, NOT_INITIALISED, database_state
 from roundup_wsgi.dispatcher import RequestDispatcher
 from roundup_wsgi.health import Operations
-from roundup_wsgi.tracker import (
-    INITIALISED,
-    NOT_INITIALISED,
-    TrackerHomeError,
-    TrackerNotReadyError,
-    database_state,
-    list_templates,
-)
+from roundup_wsgi.install import list_templates
+from roundup_wsgi.tracker import TrackerHomeError, TrackerNotReadyError
 
 SET = {
     "tracker_web": "http://localhost/",
