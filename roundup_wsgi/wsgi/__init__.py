@@ -8,6 +8,11 @@ are parameters (the glue passes Roundup's):
   and applications, for type hints;
 * :mod:`.adapters`: write()-style WSGI 1, iterable WSGI 1 and WSGI 2
   (``app(environ) -> (status, headers, body)``) turned into each other;
+  :mod:`.wsgi1call` holds one WSGI 1 call as a WSGI 2 response (the
+  PEP 3333 checks, the ``"buffer"`` mode), :mod:`.greenletmode` and
+  :mod:`.threadmode` the other two modes;
+* :mod:`.firstchunk`: servers that send the status line only with the
+  first body chunk (hypercorn);
 * :mod:`.files`: a file, or a range of it, as a response body
   (``wsgi.file_wrapper`` or bounded blocks);
 * :mod:`.encoding`: ``Accept-Encoding`` with q-values, compression of a
