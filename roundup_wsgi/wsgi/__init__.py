@@ -26,5 +26,8 @@ are parameters (the glue passes Roundup's):
 * :mod:`.proxy`: ``X-Forwarded-*`` honoured only from trusted proxies;
 * :mod:`.requestid`: a request id from trusted proxies, or a new one;
 * :mod:`.finish`: hooks run once when a response has ended;
-* :mod:`.accesslog`: the access log (combined or JSON lines), a finish hook.
+* :mod:`.logformat`: the access-log line (Apache's combined format plus
+  duration and trace id, or JSON), escaping, redaction;
+* :mod:`.accesslog`: the access log, a finish hook writing those lines
+  through :mod:`logging`.
 """
