@@ -15,8 +15,12 @@ are parameters (the glue passes Roundup's):
   first body chunk (hypercorn);
 * :mod:`.files`: a file, or a range of it, as a response body
   (``wsgi.file_wrapper`` or bounded blocks);
-* :mod:`.encoding`: ``Accept-Encoding`` with q-values, compression of a
-  file as it is sent, a cache of compressed variants;
+* :mod:`.encoding`: ``Accept-Encoding`` with q-values, media types
+  compressed already;
+* :mod:`.compressors`: gzip, brotli and zstd, of bytes at once or of a
+  file as it is sent;
+* :mod:`.variants`: compressed variants of files, kept while the files are
+  unchanged;
 * :mod:`.lru`: a thread-safe mapping bounded in bytes, least recently used
   evicted;
 * :mod:`.responsecache`: whole responses kept while their files are
