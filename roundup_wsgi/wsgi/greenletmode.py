@@ -91,6 +91,7 @@ class _GreenletBody(_Body):
 
 
 def _run_greenlet(app: WSGIApp, environ: dict[str, Any]) -> WSGI2Response:
+    """Run ``app`` until its first write() or its return (``"greenlet"`` mode)."""
     call = _GreenletCall(app)
     result = call.resume(environ)
     if not call.child.dead:  # stopped in its first write()

@@ -150,6 +150,7 @@ class _ThreadBody(_Body):
 def _run_threaded(
     app: WSGIApp, environ: dict[str, Any], queue_size: int
 ) -> WSGI2Response:
+    """Start ``app`` in its worker; wait for its first write() or its end."""
     call = _ThreadCall(app, queue_size)
     call.environ = environ
     call.worker.start()
