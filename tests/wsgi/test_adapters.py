@@ -3,7 +3,9 @@
 A fake server (a start_response that returns no write callable, as granian
 does) is fine here: these are unit tests of the PEP 3333 plumbing.  Every
 adapter output is checked by ``wsgiref.validate.validator``; the property
-test drives random write()-using applications through every mode.
+test drives random write()-using applications through every mode.  The
+start_response rules are in test_wsgi1call.py, the mode-specific tests in
+test_greenletmode.py and test_threadmode.py.
 """
 
 from __future__ import annotations
@@ -12,107 +14,23 @@ import contextvars
 import sys
 import threading
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
-from wsgiref.util import FileWrapper, setup_testing_defaults
+from wsgiref.util import FileWrapper
 from wsgiref.validate import validator
 
 import pytest
+from helpers.adapters import TEXT, Boom, Recorder, environ, serve
 from helpers.wsgi import StartResponseRecorder, as_hypercorn, live_greenlets
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from roundup_wsgi.wsgi.adapters import (
     MODES,
-    StartResponseError,
     iterable_only,
     wsgi1_to_wsgi2,
     wsgi2_to_wsgi1,
 )
-
-TEXT = [("Content-Type", "text/plain")]
-
-
-class Boom(Exception):  # noqa: N818 - a test's own exception
-    """The exception the test applications raise."""
-
-
-def environ() -> dict[str, Any]:
-    env: dict[str, Any] = {"QUERY_STRING": ""}
-    setup_testing_defaults(env)
-    return env
-
-
-@dataclass
-class Served:
-    """What the fake server saw."""
-
-    start_response: StartResponseRecorder = field(default_factory=StartResponseRecorder)
-    chunks: list[bytes] = field(default_factory=list)
-    error: BaseException | None = None  # raised by the call or the iteration
-    close_error: BaseException | None = None  # raised by close()
-
-    @property
-    def status(self) -> str | None:
-        return self.start_response.status
-
-    @property
-    def headers(self) -> list[tuple[str, str]] | None:
-        return self.start_response.headers
-
-    @property
-    def body(self) -> bytes:
-        return b"".join(self.chunks)
-
-
-def serve(app: Any, *, read: int | None = None) -> Served:
-    """Call ``app`` as a server without a write callable would; read ``read``
-    chunks (all if None), then close the app_iter (once)."""
-    served = Served()
-
-    try:
-        app_iter = app(environ(), served.start_response)
-    except Exception as error:
-        served.error = error
-        return served
-    try:
-        iterator = iter(app_iter)
-        while read is None or len(served.chunks) < read:
-            try:
-                served.chunks.append(next(iterator))
-            except StopIteration:
-                break
-    except Exception as error:
-        served.error = error
-    finally:
-        try:
-            app_iter.close()
-        except Exception as error:
-            served.close_error = error
-    return served
-
-
-class Recorder:
-    """A body iterable that counts its close() calls and may raise at an index."""
-
-    def __init__(self, chunks: list[bytes], raise_at: int | None = None) -> None:
-        self.chunks = chunks
-        self.raise_at = raise_at
-        self.closes = 0
-
-    def __iter__(self) -> Iterator[bytes]:
-        for index, chunk in enumerate(self.chunks):
-            if index == self.raise_at:
-                raise Boom(f"iterable #{index}")
-            yield chunk
-        if self.raise_at == len(self.chunks):
-            raise Boom("iterable end")
-
-    def close(self) -> None:
-        self.closes += 1
-
-
-# -- the property test ---------------------------------------------------------
 
 chunk = st.binary(min_size=0, max_size=8)
 
@@ -237,89 +155,6 @@ def test_random_applications_through_every_mode(mode: str, plan: Plan) -> None:
             assert isinstance(served.close_error, Boom)
 
 
-# -- start_response rules --------------------------------------------------------
-
-
-@pytest.mark.parametrize("mode", MODES)
-def test_start_response_never_called_is_an_error_not_a_hang(mode: str) -> None:
-    body = Recorder([b"", b""])
-
-    def app(environ: Any, start_response: Any) -> Any:
-        return body
-
-    with pytest.raises(StartResponseError, match=r"without calling start_response"):
-        wsgi1_to_wsgi2(app, mode)(environ())
-    assert body.closes == 1
-
-    def eager(environ: Any, start_response: Any) -> Any:
-        return [b"body"]
-
-    with pytest.raises(StartResponseError, match=r"yielded body bytes without"):
-        wsgi1_to_wsgi2(eager, mode)(environ())
-
-
-@pytest.mark.parametrize("mode", MODES)
-def test_start_response_called_at_first_iteration(mode: str) -> None:
-    def app(environ: Any, start_response: Any) -> Iterator[bytes]:
-        yield b""
-        start_response("200 OK", list(TEXT))
-        yield b"late"
-        yield b" start"
-
-    # (Only the output is validated: wsgiref's validator itself wants
-    # start_response called before the first iteration, PEP 3333 does not.)
-    served = serve(validator(iterable_only(app, mode)))
-    assert (served.status, served.body, served.error) == ("200 OK", b"late start", None)
-
-
-@pytest.mark.parametrize("mode", MODES)
-def test_second_start_response_without_exc_info_is_an_error(mode: str) -> None:
-    def app(environ: Any, start_response: Any) -> Any:
-        start_response("200 OK", list(TEXT))
-        start_response("404 Not Found", list(TEXT))
-        return []
-
-    with pytest.raises(StartResponseError, match=r"a second time without exc_info"):
-        wsgi1_to_wsgi2(app, mode)(environ())
-
-
-@pytest.mark.parametrize("mode", MODES)
-def test_write_of_text_is_a_type_error(mode: str) -> None:
-    def text(environ: Any, start_response: Any) -> Any:
-        start_response("200 OK", list(TEXT))("not bytes")
-        return []
-
-    with pytest.raises(TypeError, match=r"write\(\) needs bytes, not str"):
-        wsgi1_to_wsgi2(text, mode)(environ())
-
-
-@pytest.mark.parametrize("mode", MODES)
-def test_exc_info_in_the_iterable_after_headers_is_re_raised(mode: str) -> None:
-    def app(environ: Any, start_response: Any) -> Iterator[bytes]:
-        start_response("200 OK", list(TEXT))
-        yield b"part"
-        try:
-            raise Boom("late")
-        except Boom:
-            start_response("500 Internal Server Error", list(TEXT), sys.exc_info())
-        yield b"never"
-
-    served = serve(validator(iterable_only(validator(app), mode)))
-    assert served.status == "200 OK"
-    assert served.body == b"part"
-    assert isinstance(served.error, Boom)
-
-
-@pytest.mark.parametrize("mode", MODES)
-def test_bad_status_or_headers_are_type_errors(mode: str) -> None:
-    def app(environ: Any, start_response: Any) -> Any:
-        start_response("200 OK", [("Content-Type", b"text/plain")])
-        return []
-
-    with pytest.raises(TypeError, match=r"headers must be \(str, str\) tuples"):
-        wsgi1_to_wsgi2(app, mode)(environ())
-
-
 # -- close(), interruption, leaks ------------------------------------------------
 
 
@@ -370,52 +205,6 @@ def test_application_catching_generator_exit_has_its_iterable_closed(
     assert next(iter(body)) == b"row\n"
     body.close()
     assert returned.closes == 1
-
-
-def test_greenlet_mode_hands_over_each_write_at_once() -> None:
-    written: list[int] = []
-
-    def app(environ: Any, start_response: Any) -> Any:
-        write = start_response("200 OK", list(TEXT))
-        for number in range(100):
-            written.append(number)
-            write(b"%d," % number)
-        return [b"end"]
-
-    _, _, body = wsgi1_to_wsgi2(app, "greenlet")(environ())
-    chunks = iter(body)
-    # The response starts at the first write; each chunk is one write, and
-    # the application has not written ahead of the server.
-    assert written == [0]
-    assert next(chunks) == b"0,"
-    assert next(chunks) == b"1,"
-    assert written == [0, 1]
-    assert b"".join(chunks).endswith(b"98,99,end")
-    body.close()
-
-
-def test_thread_mode_blocks_writes_while_the_queue_is_full() -> None:
-    written: list[int] = []
-    third = threading.Event()
-
-    def app(environ: Any, start_response: Any) -> Any:
-        write = start_response("200 OK", list(TEXT))
-        for number in range(100):
-            written.append(number)
-            if number == 2:
-                third.set()
-            write(b"%d," % number)
-        return []
-
-    _, _, body = wsgi1_to_wsgi2(app, "thread", queue_size=1)(environ())
-    chunks = iter(body)
-    assert next(chunks) == b"0,"
-    assert third.wait(30)
-    # One chunk handed over, one queued, one write blocked: no more.
-    assert len(written) <= 3
-    assert b"".join(chunks).endswith(b"98,99,")
-    body.close()
-    assert written == list(range(100))
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -563,39 +352,16 @@ def test_an_empty_body_starts_the_response_on_hypercorn(
     assert chunks == ([b""] if hypercorn else [])
 
 
-def test_waits_for_first_chunk_through_wrappers_and_environ() -> None:
-    """A middleware's own ``start_response`` hides the server's: the answer
-    follows ``__wrapped__`` (functools.wraps) or what a middleware above
-    recorded in the environ (note_first_chunk)."""
-    import functools
+def test_the_old_import_paths_give_the_same_objects() -> None:
+    """``roundup_wsgi.wsgi.adapters`` still offers the names that moved to
+    firstchunk and wsgi1call, and ``roundup_wsgi.adapters`` all of its own."""
+    import roundup_wsgi.adapters as old_path
+    from roundup_wsgi.wsgi import adapters, firstchunk, wsgi1call
 
-    from roundup_wsgi.wsgi.adapters import (
-        FIRST_CHUNK_KEY,
-        note_first_chunk,
-        waits_for_first_chunk,
-    )
-
-    server = as_hypercorn(StartResponseRecorder())
-
-    def plain(*args: Any) -> Any:
-        return server(*args)
-
-    @functools.wraps(server)
-    def wrapping(*args: Any) -> Any:
-        return server(*args)
-
-    wrapping.__module__ = __name__  # functools.wraps copied hypercorn's
-    assert waits_for_first_chunk(server)
-    assert not waits_for_first_chunk(plain)
-    assert waits_for_first_chunk(wrapping)
-    env: dict[str, Any] = {}
-    note_first_chunk(env, server)
-    assert waits_for_first_chunk(plain, env)
-    note_first_chunk(env, StartResponseRecorder())  # the outermost one wins
-    assert waits_for_first_chunk(plain, env)
-    other: dict[str, Any] = {}
-    note_first_chunk(other, StartResponseRecorder())
-    assert not waits_for_first_chunk(server, other)  # the noted server's
-    # A recorded answer wins over any start_response.
-    assert not waits_for_first_chunk(server, {FIRST_CHUNK_KEY: False})
-    assert waits_for_first_chunk(plain, {**other, FIRST_CHUNK_KEY: True})
+    for module in (firstchunk, wsgi1call):
+        assert set(module.__all__) <= set(adapters.__all__)
+        for name in module.__all__:
+            assert getattr(adapters, name) is getattr(module, name), name
+    assert old_path.__all__ == adapters.__all__
+    for name in adapters.__all__:
+        assert getattr(old_path, name) is getattr(adapters, name), name
