@@ -10,12 +10,17 @@ The package is in three layers, each importing only those below it:
 * :mod:`roundup_wsgi.wsgi`: WSGI tools that know nothing of Roundup;
 * the Roundup glue, the modules at this level:
 
-  - serving: :mod:`.dispatcher` (the WSGI application),
-    :mod:`.request` (the request object Roundup's ``Client`` writes to),
-    :mod:`.stream` (the ``stream``/``auto`` write modes), :mod:`.static`
-    (static files without the database), :mod:`.compression` (files
-    compressed as Roundup does), :mod:`.request_body` (size limit, chunked
-    bodies), :mod:`.failures` (errors inside ``Client`` as 500/503 pages);
+  - serving: :mod:`.dispatcher` (the WSGI application: routes a request),
+    :mod:`.parts` (its parts made from the settings), :mod:`.clientrun`
+    (Roundup's ``Client`` run for a request), :mod:`.request` (the request
+    object Roundup's ``Client`` writes to), :mod:`.stream` (the
+    ``stream``/``auto`` write modes), :mod:`.static` (static files without
+    the database), :mod:`.staticanswer` (static answers kept: key, files,
+    keep-or-not), :mod:`.compression` (files compressed as Roundup does),
+    :mod:`.request_body` (size limit, chunked bodies), :mod:`.failures`
+    (errors inside ``Client`` as 500/503 pages), :mod:`.erroranswers`
+    (the dispatcher's 500/503/404 answers), :mod:`.traceids` (trace ids
+    and Roundup's log context);
   - Roundup's objects: :mod:`.tracker` (tracker homes), :mod:`.install`
     (making them), :mod:`.dbstate` (is the database initialised),
     :mod:`.dbpool` (databases kept between requests), :mod:`.nodecache`
@@ -23,7 +28,8 @@ The package is in three layers, each importing only those below it:
     checks), :mod:`.isolation` (trackers kept apart in one process),
     :mod:`.pythonexpr` (template expressions that keep nothing),
     :mod:`.authmemo` (successful password checks remembered),
-    :mod:`.pgversion` (PostgreSQL's write counter for the row cache);
+    :mod:`.pgversion` (PostgreSQL's write counter for the row cache),
+    :mod:`.roundupversion` (what the installed Roundup can do);
   - configuration: :mod:`.options` (the options table), :mod:`.settings`
     (:class:`.Settings`, the one validated object built from it),
     :mod:`.values` (the options' types, checks and conversion from text);

@@ -5,16 +5,13 @@ Roundup's ``Client`` is given a *request* object and calls, in order:
 * ``request.start_response(headers, code)`` once it knows the status and
   headers (``Client.header``);
 * ``request.wfile.write(bytes)`` for each piece of the body, or
-  ``request.sendfile(filename, offset, length)`` for a file (``Client.write_file``
-  uses it when present).
+  ``request.sendfile(filename, offset, length)`` for a file.
 
-:class:`Request` is that object.  It collects the status, the headers and
-the body (a list of chunks and/or a file body), and :meth:`Request.finish`
-hands them to the server: ``start_response(status, headers)`` and the
-returned app_iter.  The server's write callable is used only in the
-``"server"`` write mode, and only if ``start_response`` returned one
-(PEP 3333, "The write() Callable": it "is strictly a hack" that new
-applications should avoid).
+:class:`Request` collects status, headers and body (chunks and/or a file
+body); :meth:`Request.finish` hands them to the server as
+``start_response(status, headers)`` and the app_iter.  The server's write
+callable (PEP 3333: "strictly a hack") is used only in the ``"server"``,
+``"stream"`` and ``"auto"`` write modes.
 """
 
 from __future__ import annotations
@@ -44,15 +41,10 @@ __all__ = [
 ]
 
 #: The most bytes handed to the server at once when ``"auto"`` streams a
-#: body of unknown length: Roundup's writes (a CSV export writes one row at
-#: a time) are joined into blocks of this size; the first write is sent at
-#: once.  Kept under half of waitress's ``STRBUF_LIMIT`` (8192 bytes,
-#: ``waitress.buffers``; waitress 3.0) with its chunked-encoding framing:
-#: a write of 8 KiB or more turns the connection's output buffer into a
-#: ``BytesIO`` that keeps every byte sent through it until the response
-#: ends (the whole export: 2 MiB of peak memory for 20,000 issues), while
-#: smaller ones stay in a plain bytes buffer emptied by each send, as
-#: Roundup's own per-row writes do.
+#: body of unknown length (Roundup's writes joined; the first sent at once).
+#: Under half of waitress 3.0's ``STRBUF_LIMIT`` (8192) with chunked
+#: framing: larger writes make its output buffer a ``BytesIO`` that keeps
+#: every byte until the response ends.
 STREAM_BLOCK = 4000
 
 _AUTO, _SERVER, _STREAM = WriteMode.AUTO, WriteMode.SERVER, WriteMode.STREAM
@@ -65,11 +57,10 @@ FileEncoder = Callable[[str, HeaderList, str, int, int], "Iterable[bytes] | None
 
 
 class RequestHeaders(Headers):  # type: ignore[misc]
-    """Roundup's ``Headers`` (request headers read from the environ), except
-    that ``Accept-Encoding`` reads as the codings the client accepts by
-    RFC 9110 12.5.3 (``roundup_wsgi.compression.roundup_accept_encoding()``):
-    Roundup's ``determine_content_encoding`` looks for coding names as
-    substrings, and would take ``gzip;q=0`` for a yes."""
+    """Roundup's ``Headers`` (read from the environ), ``Accept-Encoding``
+    read as the codings accepted by RFC 9110 12.5.3
+    (``roundup_wsgi.compression.roundup_accept_encoding()``; Roundup's
+    substring test takes ``gzip;q=0`` for a yes)."""
 
     def get(self, name: str, default: Any = None) -> Any:
         """The header ``name`` (any case) or ``default``."""
@@ -173,13 +164,10 @@ class Request:
     :param environ: the request's WSGI environ.
     :param start_response: the server's ``start_response``.
     :param write_mode: how the body reaches the server
-        (:class:`~roundup_wsgi.options.WriteMode`, or its text): ``BUFFER``
-        returns it as the app_iter; ``SERVER`` and ``STREAM`` write it
-        through the write callable the server's ``start_response`` returns
-        (buffered when that is ``None``; in ``STREAM`` it is
-        :mod:`roundup_wsgi.stream`'s); ``AUTO`` holds a body with a
-        ``Content-Length`` whole, as ``BUFFER``, and streams one without
-        (the CSV export) through the write callable from its first write.
+        (:class:`~roundup_wsgi.options.WriteMode`, or its text): ``BUFFER``:
+        the app_iter; ``SERVER``, ``STREAM``: the write callable (buffered
+        if ``None``); ``AUTO``: ``BUFFER`` for a body with a
+        ``Content-Length``, else streamed from its first write.
     :raises ValueError: ``write_mode`` is no write mode.
     """
 
@@ -230,12 +218,10 @@ class Request:
     def start_response(self, headers: HeaderList, response_code: int) -> None:
         """Set the status and headers (Roundup's ``request.start_response``).
 
-        Called again, it replaces the response: the buffered body is dropped.
-        In ``"server"`` mode the server's ``start_response`` is called with
-        the first write (or by :meth:`finish`), and writes go to the write
-        callable it returns, or to the buffer if it returns ``None``
-        (granian, bjoern...): until then :meth:`sendfile` may still change
-        the headers (compression).
+        Called again, it replaces the response (the buffered body dropped).
+        In ``"server"`` mode the server's ``start_response`` is called at
+        the first write or by :meth:`finish` (until then :meth:`sendfile`
+        may change the headers).
 
         :param headers: ``[(name, value), ...]`` as Roundup builds them.
         :param response_code: the HTTP status code.
@@ -258,10 +244,8 @@ class Request:
         self.wfile.sink = sink
 
     def _start_on_first_write(self, data: bytes) -> None:
-        """The ``"server"`` mode's first write: call the server's
-        ``start_response`` now (the headers are final: a ``sendfile`` may
-        still change them before), then write through its write callable,
-        or to the buffer if it returned ``None``."""
+        """The ``"server"`` mode's first write: the server's
+        ``start_response`` now, then its write callable (or the buffer)."""
         assert self.status is not None
         write = self._server_start_response(self.status, self.headerlist)
         self._started = True
@@ -269,12 +253,9 @@ class Request:
         self.wfile.sink(data)
 
     def _hold_or_stream(self, data: bytes) -> None:
-        """The ``"auto"`` sink: a body whose length Roundup declared
-        (``Content-Length``: every page, file, REST and XML-RPC answer) is
-        held whole, as ``"buffer"`` does; a body of unknown length (the CSV
-        export) starts the response at its first write and streams from
-        there on, as ``"stream"`` does.  HEAD answers are never streamed
-        (their body is dropped).
+        """The ``"auto"`` sink: a body with a ``Content-Length`` (every page,
+        file, REST answer) or for HEAD is held whole; one of unknown length
+        (the CSV export) starts the response at its first write and streams.
         """
         if self._declared_length or self.environ.get("REQUEST_METHOD") == "HEAD":
             self.chunks.append(data)
@@ -295,10 +276,9 @@ class Request:
         self._flush_pending()  # the first bytes go out at once
 
     def _coalesce(self, data: bytes) -> None:
-        """The ``"auto"`` sink once streaming: writes are joined into blocks
-        of :data:`STREAM_BLOCK` bytes (a CSV export writes one row, some
-        100 bytes, at a time: one block instead of a server send and two
-        greenlet switches per row); :meth:`finish` sends the rest."""
+        """The ``"auto"`` sink once streaming: writes joined into blocks of
+        :data:`STREAM_BLOCK` bytes (not a send per CSV row); :meth:`finish`
+        sends the rest."""
         self._pending += data
         if len(self._pending) >= STREAM_BLOCK:
             self._flush_pending(whole_blocks=True)
@@ -320,17 +300,12 @@ class Request:
     def sendfile(self, filename: str, offset: int, length: int) -> None:
         """Make ``length`` bytes of ``filename`` from ``offset`` the body.
 
-        Roundup's ``Client.write_file`` calls this after ``start_response``
-        with the Range already worked out.  The file is streamed later, by
-        ``wsgi.file_wrapper`` or in 64 KiB blocks; it is never read whole.
-        When :attr:`file_encoder` gives a compressed body instead (as
-        Roundup's ``compress_encode`` would), that is the body, and the
-        headers are changed to match (:mod:`roundup_wsgi.compression`).
-
-        An ``OSError`` opening the file is not raised (Roundup's
-        ``_socket_op`` would take it for a client disconnect and swallow
-        it): it is kept in :attr:`sendfile_error` and the dispatcher answers
-        500 instead.
+        Roundup's ``Client.write_file`` calls it after ``start_response``,
+        the Range worked out.  The file is streamed later (never read
+        whole), or :attr:`file_encoder`'s compressed body is sent instead
+        (headers changed to match, :mod:`roundup_wsgi.compression`).  An
+        ``OSError`` is kept in :attr:`sendfile_error` (Roundup's
+        ``_socket_op`` would swallow it), and the dispatcher answers 500.
         """
         self._drop_file_body()
         self.sent_file = (filename, offset, length)
@@ -353,10 +328,9 @@ class Request:
         """Replace the response with ``page`` (from
         :mod:`roundup_wsgi.wsgi.errorpages`).
 
-        With ``exc_info``, the server's ``start_response`` is called with it if
-        it was called before (PEP 3333, "The start_response() Callable"): a
-        server that has already sent the headers re-raises the error, which
-        then propagates to the server, as the PEP requires.
+        With ``exc_info``, the server's ``start_response`` is called with it
+        if it was called before: a server that has sent the headers
+        re-raises it (PEP 3333, "The start_response() Callable").
         """
         status, headers, body = page
         self._pending = bytearray()  # never sent after an error page
@@ -370,15 +344,10 @@ class Request:
     def finish(self) -> ResponseBody | Iterable[bytes]:
         """Call the server's ``start_response`` (unless done) and return the app_iter.
 
-        In buffer mode a ``Content-Length`` is added when the Client gave none
-        and the body is known (not for HEAD, 1xx, 204 or 304), so servers can
-        keep the connection alive.  For HEAD any body is dropped.  A file
-        body alone is returned as the server's own ``wsgi.file_wrapper``
-        object so the server can recognise it and use its fast path.
-
-        Roundup's ``Client`` is done with ``wfile`` then: it lets go of
-        this request (its sink is a method of this request, a reference
-        cycle that only the cyclic garbage collector would free).
+        A known body without ``Content-Length`` gets one (not for HEAD, 1xx,
+        204, 304); HEAD drops any body; a file body alone is returned as the
+        server's ``wsgi.file_wrapper`` object.  ``wfile`` lets go of its
+        sink (a method of this request: a reference cycle).
 
         :raises RuntimeError: no status was ever set.
         """
@@ -417,11 +386,8 @@ class Request:
             and self.file_body is None
             and waits_for_first_chunk(self._server_start_response, self.environ)
         ):
-            # hypercorn sends the status line only with the first chunk of
-            # the app_iter, so an empty app_iter never starts the response:
-            # give it one empty chunk.  Other servers get the empty app_iter
-            # Roundup's own handler returns (an empty chunk would change
-            # their headers: wsgiref drops its "Content-Length: 0").
+            # hypercorn starts a response only with its first chunk; others
+            # get the empty app_iter (wsgiref would drop "Content-Length: 0").
             return [b""]
         return ResponseBody(self.chunks, self.file_body)
 

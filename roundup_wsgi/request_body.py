@@ -70,6 +70,7 @@ __all__ = [
     "check_request_body",
     "readable_input",
     "release_body",
+    "release_form",
     "too_large",
 ]
 
@@ -230,6 +231,18 @@ def release_body(environ: Mapping[str, Any]) -> None:
     spool = environ.get(_SPOOL_KEY)
     if spool is not None:
         spool.close()
+
+
+def release_form(form: Any) -> None:
+    """Close the temporary files ``cgi.FieldStorage`` made for uploads
+    (``form`` may be ``None``)."""
+    if form is None:
+        return
+    parts = form.list if isinstance(getattr(form, "list", None), list) else []
+    for item in [form, *parts]:
+        file = getattr(item, "file", None)
+        if file is not None:
+            file.close()
 
 
 #: Modules whose ``wsgi.input`` objects need the wrapper.

@@ -29,12 +29,12 @@ Requests whose answer could depend on the user are left to the slow path
 invalid password answers 401/403 there, and a valid one is verified with
 PBKDF2 first).  So are all static files of a tracker whose ``Client``
 overrides a method the fast path skips (:func:`client_allows_fast_path`).
+The answers are kept and given again by :mod:`.staticanswer`.
 """
 
 from __future__ import annotations
 
 import os
-import stat
 import urllib.parse
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -43,22 +43,14 @@ from roundup.cgi import TranslationService
 from roundup.cgi.client import BinaryFieldStorage, Client, LiberalCookie
 from roundup.cgi.exceptions import NotFound, NotModified
 
-from .wsgi.encoding import FileStamp
-from .wsgi.responsecache import Dependencies, stamp_of
-
 __all__ = [
     "BYPASSED_METHODS",
-    "CACHED_METHODS",
-    "PRECOMPRESSED_SUFFIXES",
     "STATIC_PREFIXES",
     "client_allows_fast_path",
-    "client_allows_response_cache",
-    "file_dependencies",
     "inside_directory",
     "is_static_request",
     "leaves_static_directories",
     "make_client",
-    "response_cache_key",
     "serve_static_file",
     "serving_only_inside",
 ]
@@ -310,139 +302,20 @@ def serving_only_inside(
     return serve_static_file_inside
 
 
-# -- the static response cache ------------------------------------------------
-#
-# The dispatcher keeps the answers of the fast path (roundup_wsgi.wsgi.
-# responsecache) and gives them again without running Roundup's code, for as
-# long as the files that decided them are unchanged.  What decides an answer
-# of Roundup's static-file code, and so goes into the key or the
-# dependencies, is read off that code (Roundup 2.4-2.6 Client methods named
-# in CACHED_METHODS): the path; the method (HEAD: Content-Length 0, no
-# body); Accept-Encoding (the coding, Vary, precompressed file);
-# If-None-Match and If-Modified-Since (304, and the ETag of a 304); the
-# charset cookie (determine_charset); and the files: which of the
-# [tracker] static_files and templates directories holds the file, the
-# file's inode, size and mtime (ETag, Last-Modified, the bytes) and its
-# precompressed copies.  Requests with a query string (@charset sets a
-# cookie with an expiry date), Range or If-Range (206/416), or an
-# Authorization header (not the fast path) are never cached.
-
-#: The ``Client`` methods whose Roundup code decides a static answer; a
-#: tracker whose ``interfaces.py`` overrides one may answer by other rules
-#: (a cookie, the time of day), so its static answers are not kept.
-CACHED_METHODS = (
-    "serve_static_file",
-    "_serve_file",
-    "write_file",
-    "determine_charset",
-    "determine_content_encoding",
-    "if_not_modified_since",
-    "handle_range_header",
-    "header",
-    "setHeader",
-    "setVary",
-    "add_cookie",
-    "_socket_op",
-)
-
-#: The suffixes Roundup's ``write_file`` tries for a precompressed copy
-#: (``style.css.gzip``) when ``[web] use_precompressed_files`` is on.
-PRECOMPRESSED_SUFFIXES = (".zstd", ".br", ".gzip")
-
-#: Request headers that make an answer partial or not the fast path's (a
-#: request body may answer 413): never cached.
-_UNCACHED_HEADERS = (
-    "HTTP_AUTHORIZATION",
-    "HTTP_RANGE",
-    "HTTP_IF_RANGE",
-    "HTTP_TRANSFER_ENCODING",
+#: Names now in :mod:`.staticanswer`, still importable from here.
+_MOVED = (
+    "CACHED_METHODS",
+    "PRECOMPRESSED_SUFFIXES",
+    "client_allows_response_cache",
+    "file_dependencies",
+    "response_cache_key",
 )
 
 
-def client_allows_response_cache(client_class: type) -> bool:
-    """True if ``client_class`` (a tracker's ``Client``) overrides none of
-    :data:`CACHED_METHODS` nor :data:`BYPASSED_METHODS`."""
-    return client_allows_fast_path(client_class) and all(
-        getattr(client_class, name, None) is getattr(Client, name, None)
-        for name in CACHED_METHODS
-    )
+def __getattr__(name: str) -> Any:
+    """The old import path of the names in :data:`_MOVED` (PEP 562)."""
+    if name in _MOVED:
+        from . import staticanswer
 
-
-def response_cache_key(
-    environ: Mapping[str, Any], path: str
-) -> tuple[str | None, ...] | None:
-    """The key of a static request's answer in the response cache, or
-    ``None`` if it must not be cached.
-
-    :param environ: the request's environ.
-    :param path: its ``PATH_INFO`` as Roundup sees it (no leading slash),
-        starting with one of :data:`STATIC_PREFIXES`.
-    :returns: ``(path, method, Accept-Encoding, If-None-Match,
-        If-Modified-Since, Cookie)`` (a header not sent is ``None``; the
-        cookie header only when it holds Roundup's ``roundup_charset``
-        cookie, else ``""``); ``None`` for a method other than
-        ``GET``/``HEAD``, a query string, a request body, or an
-        ``Authorization``, ``Range`` or ``If-Range`` header.
-    """
-    method = environ.get("REQUEST_METHOD", "GET")
-    if method != "GET" and method != "HEAD":
-        return None
-    if environ.get("QUERY_STRING"):
-        return None
-    for name in _UNCACHED_HEADERS:
-        if name in environ:
-            return None
-    if environ.get("CONTENT_LENGTH", "0") not in ("", "0"):
-        return None
-    cookie = environ.get("HTTP_COOKIE", "")
-    return (
-        path,
-        method,
-        environ.get("HTTP_ACCEPT_ENCODING"),
-        environ.get("HTTP_IF_NONE_MATCH"),
-        environ.get("HTTP_IF_MODIFIED_SINCE"),
-        cookie if "roundup_charset" in cookie else "",
-    )
-
-
-def file_dependencies(config: Any, path: str) -> Dependencies | None:
-    """The files that decide the answer to a static ``path``, stamped now.
-
-    Follows Roundup's ``Client.serve_static_file`` lookup: each directory of
-    ``[tracker] static_files`` (up to a final ``/-``), then ``templates``;
-    the first that holds ``path`` as a regular file serves it.  Listed: the
-    path in each directory up to that one (absent or not a file there, with
-    their stamps: a file created there would be served instead), the file,
-    and with ``[web] use_precompressed_files`` its precompressed copies
-    (:data:`PRECOMPRESSED_SUFFIXES`).
-
-    :param config: the tracker's config.
-    :param path: ``PATH_INFO`` without its leading slash (``@@file/a.css``).
-    :returns: ``((filename, stamp or None), ...)``, or ``None`` when no file
-        is found or the path leaves a directory (Roundup answers 404 then,
-        which is not cached).
-    """
-    file = os.path.join(*path.split("/")[1:])
-    found: list[tuple[str, FileStamp | None]] = []
-    served = None
-    for option, directory in _static_directories(config):
-        if _ends_search(option, directory):
-            return None
-        directory = os.path.normpath(directory)
-        filename = os.path.normpath(os.path.join(directory, file))
-        if not inside_directory(filename, directory):
-            return None
-        try:
-            st: os.stat_result | None = os.stat(filename)
-        except (OSError, ValueError):  # ValueError: a NUL byte (as isfile)
-            st = None
-        found.append((filename, FileStamp.of(st) if st is not None else None))
-        if st is not None and stat.S_ISREG(st.st_mode):  # os.path.isfile
-            served = filename
-            break
-    if served is None:
-        return None
-    if config.WEB_USE_PRECOMPRESSED_FILES:
-        for suffix in PRECOMPRESSED_SUFFIXES:
-            found.append((served + suffix, stamp_of(served + suffix)))
-    return tuple(found)
+        return getattr(staticanswer, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -29,7 +29,7 @@ from webob import Request
 
 import roundup_wsgi.dispatcher
 import roundup_wsgi.isolation
-from roundup_wsgi import RequestDispatcher, dispatcher, static
+from roundup_wsgi import RequestDispatcher, static, traceids
 from roundup_wsgi.static import is_static_request
 
 STATIC_ONLY = b"/* only in static_files */\n"
@@ -633,14 +633,14 @@ def test_cache_trace_ids_count_and_differ_in_a_forked_process() -> None:
     logcontext = pytest.importorskip("roundup.logcontext")
     if logcontext.idgen is not logcontext.short_uuid:
         pytest.skip("nanoid is installed: Roundup's own ids are used")
-    first, second = dispatcher._new_trace_id(), dispatcher._new_trace_id()
+    first, second = traceids.new_trace_id(), traceids.new_trace_id()
     assert first[:10] == second[:10]
     assert int(second[10:]) == int(first[10:]) + 1
     assert (first + second).isalnum()
     read, write = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: send one id, leave at once
-        os.write(write, dispatcher._new_trace_id().encode())
+        os.write(write, traceids.new_trace_id().encode())
         os._exit(0)
     os.close(write)
     os.waitpid(pid, 0)

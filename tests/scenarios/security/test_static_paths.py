@@ -48,7 +48,7 @@ from hypothesis import strategies as st
 from roundup.cgi.wsgi_handler import RequestDispatcher as StockDispatcher
 from roundup.configuration import CoreConfig
 
-from roundup_wsgi import RequestDispatcher, static
+from roundup_wsgi import RequestDispatcher, static, staticanswer
 
 #: Bytes planted where no request may read them, by where they are.
 SENTINELS = {
@@ -277,7 +277,7 @@ def test_sibling_directories_are_never_served(
     cache = apps[app_name].response_cache
     if cache is not None:
         environ = environ_for(target)
-        key = static.response_cache_key(environ, environ["PATH_INFO"][1:])
+        key = staticanswer.response_cache_key(environ, environ["PATH_INFO"][1:])
         assert key is not None
         assert cache.get(key) is None
 
