@@ -3,7 +3,7 @@
 * :mod:`.command`: ``main()`` and the subcommands ``init``, ``check`` and
   ``wsgi-script``;
 * :mod:`.arguments`: the argument parser, a function per subcommand;
-* :mod:`.values`: the arguments' defaults and argparse value types;
+* :mod:`.argtypes`: the arguments' defaults and argparse value types;
 * :mod:`.option_flags`: ``serve``'s flag of each option of
   :data:`roundup_wsgi.options.OPTIONS`;
 * :mod:`.serve`: ``serve``, one tracker, several or the demo, on waitress;

@@ -16,9 +16,7 @@ from typing import Any, NoReturn
 
 from ..options import ConfigError, parse_trackers
 from ..tracker import BACKENDS, list_templates
-from .option_flags import add_option_flags
-from .output import PROG, CliError
-from .values import (
+from .argtypes import (
     DEFAULT_GRACEFUL_TIMEOUT,
     DEFAULT_HOST,
     DEFAULT_PORT,
@@ -32,6 +30,8 @@ from .values import (
     seconds,
     web_url_argument,
 )
+from .option_flags import add_option_flags
+from .output import PROG, CliError
 
 __all__ = ["OneLineErrorParser", "build_parser", "split_targets"]
 

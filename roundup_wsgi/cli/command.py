@@ -33,10 +33,10 @@ from ..tracker import (
     tracker_web,
     web_url,
 )
+from .argtypes import DEFAULT_WEB
 from .arguments import build_parser, split_targets
 from .demo import ADMIN_USERNAME, generate_password
 from .output import EXIT_ERROR, PROG, CliError, one_line
-from .values import DEFAULT_WEB
 
 __all__ = ["PROG", "CliError", "build_parser", "main"]
 

@@ -25,6 +25,7 @@ from ..tracker import (
     same_origin,
     tracker_web,
 )
+from .argtypes import DEFAULT_WEB
 from .demo import (
     ADMIN_USERNAME,
     DEMO_HOME,
@@ -35,7 +36,6 @@ from .demo import (
     is_demo,
 )
 from .output import PROG, CliError, config_path, note, warn
-from .values import DEFAULT_WEB
 
 __all__ = ["Targets", "config_errors", "prepare_targets"]
 

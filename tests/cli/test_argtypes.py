@@ -1,4 +1,4 @@
-"""Tests of roundup_wsgi.cli.values: the argparse types of the command's
+"""Tests of roundup_wsgi.cli.argtypes: the argparse types of the command's
 values, alone and as ``serve`` reports them."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 from helpers.wsgi import FakeServer
 
 from roundup_wsgi import cli
-from roundup_wsgi.cli.values import (
+from roundup_wsgi.cli.argtypes import (
     DEFAULT_WEB,
     listen_port,
     port_number,
