@@ -17,12 +17,14 @@ The package is in three layers, each importing only those below it:
     compressed as Roundup does), :mod:`.request_body` (size limit, chunked
     bodies), :mod:`.failures` (errors inside ``Client`` as 500/503 pages);
   - Roundup's objects: :mod:`.tracker` (tracker homes), :mod:`.dbpool`
-    (databases kept between requests), :mod:`.nodecache` (their rows kept
-    too), :mod:`.permissions` (remembered permission checks),
-    :mod:`.isolation` (trackers kept apart in one
-    process), :mod:`.pythonexpr` (template expressions that keep nothing),
+    (databases kept between requests), :mod:`.dbrecycle` (one kept
+    database: opened, recycled, found stale, closed), :mod:`.nodecache`
+    (their rows kept too), :mod:`.permissions` (remembered permission
+    checks), :mod:`.isolation` (trackers kept apart in one process),
     :mod:`.authmemo` (successful password checks remembered),
     :mod:`.pgversion` (PostgreSQL's write counter for the row cache);
+  - :mod:`roundup_wsgi.patches`: every replacement of a Roundup object's
+    attribute (one module each, in one install order);
   - assembly and operations: :mod:`.options` (the options table and
     :class:`.Settings`, the one validated object built from it),
     :mod:`.app` (``make_app`` and ``application``), :mod:`.paste`

@@ -33,9 +33,10 @@ from roundup.cgi import TranslationService
 from roundup.cgi import wsgi_handler as _roundup_wsgi_handler
 from roundup.cgi.client import BinaryFieldStorage, NotFound
 
-from . import authmemo, dbpool, failures, pythonexpr, request_body, static
+from . import authmemo, dbpool, failures, request_body, static
 from .compression import MAX_CACHED_FILE, FileCompressor
 from .options import DEFAULTS, DISPATCHER_OPTIONS, WRITE_MODES, Settings, WriteMode
+from .patches import pythonexpr, serve_static_file
 from .request import Request
 from .stream import streaming
 from .tracker import (
@@ -312,7 +313,7 @@ class RequestDispatcher:
         )
         self.reuse_db = settings.reuse_db
         # Template expressions keep no request's objects (nor share them
-        # between threads): roundup_wsgi/pythonexpr.py.
+        # between threads): roundup_wsgi/patches/pythonexpr.py.
         pythonexpr.install()
         #: Successful password checks remembered (None: off).
         self.auth_memo = authmemo.make_memo(
@@ -592,9 +593,7 @@ class RequestDispatcher:
                 authmemo.attach(client, self.auth_memo)
             # Roundup's check lets a sibling directory through (html_private
             # beside html): 404 for a file outside the static directories.
-            client.serve_static_file = static.serving_only_inside(
-                client.serve_static_file, tracker.config
-            )
+            serve_static_file.install(client, tracker.config)
         request.file_encoder = functools.partial(self.compressor.body, client)
         try:
             if watch is None:
