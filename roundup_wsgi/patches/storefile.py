@@ -22,14 +22,17 @@ from .targets import Target
 
 __all__ = ["TARGETS", "making_its_directory"]
 
+# Roundup 2.4 and 2.5 name ``property_`` ``property``: passed by position.
 TARGETS = (
     Target(
         "roundup.backends.blobfiles:FileStorage.storefile",
         "(self, classname, nodeid, property_, content)",
+        ("(self, classname, nodeid, property, content)",),
     ),
     Target(
         "roundup.backends.blobfiles:FileStorage.filename",
         "(self, classname, nodeid, property_=None, create=0)",
+        ("(self, classname, nodeid, property=None, create=0)",),
     ),
 )
 

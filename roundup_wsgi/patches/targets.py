@@ -1,7 +1,9 @@
 """What each patch replaces in Roundup, and whether it is still there.
 
 A :class:`Target` names a Roundup function by its import path and the
-``inspect.signature`` the patch was written for; :func:`changed` says
+``inspect.signature`` the patch was written for (a replacement of a class
+attribute sets ``__wrapped__`` to Roundup's function, so the signature is
+still Roundup's once installed); :func:`changed` says
 whether the installed Roundup still has it so (tests/patches/ fail when
 it does not: the patch must be read again against the new code).
 """
@@ -22,10 +24,13 @@ class Target(NamedTuple):
         ``"roundup.cgi.actions:LoginAction.verifyPassword"``.
     :ivar signature: ``str(inspect.signature(function))`` as the patch
         expects it, e.g. ``"(self, userid, givenpw)"``.
+    :ivar older: the signatures of older supported Roundups the patch was
+        also checked against (e.g. a parameter renamed since).
     """
 
     path: str
     signature: str
+    older: tuple[str, ...] = ()
 
 
 def find(path: str) -> Any:
@@ -55,4 +60,6 @@ def changed(target: Target) -> str | None:
     if found is None:
         return "missing"
     signature = str(inspect.signature(found))
-    return None if signature == target.signature else f"signature {signature}"
+    if signature == target.signature or signature in target.older:
+        return None
+    return f"signature {signature}"

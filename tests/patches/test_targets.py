@@ -98,3 +98,9 @@ def test_an_inherited_attribute_is_not_the_target() -> None:
     assert targets.find("roundup.cgi.actions:LoginAction.handle") is not None
     assert hasattr(LoginAction, "execute")  # Action's
     assert find("roundup.cgi.actions:LoginAction.execute") is None
+
+
+def test_an_older_signature_the_patch_was_checked_against_fits() -> None:
+    now = str(inspect.signature(LoginAction.verifyPassword))
+    target = Target("roundup.cgi.actions:LoginAction.verifyPassword", "(self)", (now,))
+    assert changed(target) is None
