@@ -18,7 +18,8 @@ tracker's ``interfaces.py`` or, without one, from Roundup itself:
 * ``MailGW`` (``roundup.mailgw.MailGW``), likewise.
 
 :func:`open_tracker` opens a tracker whose three classes are subclasses of
-its own, made before ``extensions/`` run: what one tracker sets on them is
+its own (:mod:`roundup_wsgi.patches.tracker_classes`), made before
+``extensions/`` run: what one tracker sets on them is
 invisible to the others, while everything they inherit (Roundup's methods,
 the tracker's ``interfaces.py`` overrides) is unchanged.  Roundup's
 development line (2.7) keeps util methods per instance and so needs no help

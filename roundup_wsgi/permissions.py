@@ -38,7 +38,8 @@ when :mod:`roundup_wsgi.dbpool` opens a database anew because
 has its own ``Security``, so trackers served by one process never share
 what is remembered.  Nothing is installed (Roundup's own method answers)
 when the tracker or an extension replaced ``Security``, ``Role`` or
-``Permission`` methods (:func:`install` returns ``False``).
+``Permission`` methods (:func:`install` returns ``False``).  The
+replacement itself: :mod:`roundup_wsgi.patches.security`.
 """
 
 from __future__ import annotations
