@@ -41,6 +41,7 @@ from .tracker import close_database
 __all__ = [
     "Kept",
     "close",
+    "connections",
     "open_kept",
     "recycle",
     "reuse_refused",
@@ -113,6 +114,7 @@ def watched_files(home: str) -> list[str]:
 
 
 def signature(paths: list[str]) -> tuple[float, ...]:
+    """The mtimes of ``paths`` (seconds; ``-1.0`` for one that is gone)."""
     stamps = []
     for path in paths:
         try:
