@@ -23,13 +23,15 @@ The package is in three layers, each importing only those below it:
     and Roundup's log context);
   - Roundup's objects: :mod:`.tracker` (tracker homes), :mod:`.install`
     (making them), :mod:`.dbstate` (is the database initialised),
-    :mod:`.dbpool` (databases kept between requests), :mod:`.nodecache`
-    (their rows kept too), :mod:`.permissions` (remembered permission
-    checks), :mod:`.isolation` (trackers kept apart in one process),
-    :mod:`.pythonexpr` (template expressions that keep nothing),
-    :mod:`.authmemo` (successful password checks remembered),
-    :mod:`.pgversion` (PostgreSQL's write counter for the row cache),
-    :mod:`.roundupversion` (what the installed Roundup can do);
+    :mod:`.dbpool` (databases kept between requests), :mod:`.dbrecycle`
+    (one kept database: opened, recycled, found stale, closed),
+    :mod:`.nodecache` (their rows kept too), :mod:`.permissions`
+    (remembered permission checks), :mod:`.isolation` (trackers kept apart
+    in one process), :mod:`.authmemo` (successful password checks
+    remembered), :mod:`.pgversion` (PostgreSQL's write counter for the row
+    cache), :mod:`.roundupversion` (what the installed Roundup can do);
+  - :mod:`roundup_wsgi.patches`: every replacement of a Roundup object's
+    attribute (one module each, in one install order);
   - configuration: :mod:`.options` (the options table), :mod:`.settings`
     (:class:`.Settings`, the one validated object built from it),
     :mod:`.values` (the options' types, checks and conversion from text);

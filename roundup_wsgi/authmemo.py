@@ -15,7 +15,8 @@ some 0.1 to 0.2 s of CPU per API call.
 
 That comparison is a pure function of the password and the stored hash
 string (the hash names its scheme, rounds and salt): once it said yes, it
-says yes for that pair for ever.  :func:`install` replaces
+says yes for that pair for ever.  :func:`install` replaces (through
+:mod:`roundup_wsgi.patches.verify_password`)
 ``LoginAction.verifyPassword`` with :func:`verify_password`, which
 remembers the pairs that verified, for the clients of a dispatcher that
 has a memo (:func:`attach`), and otherwise runs Roundup's method as it is:
@@ -63,11 +64,11 @@ import time
 from typing import Any
 
 from roundup import password
-from roundup.cgi.actions import LoginAction
 
 from .options import DEFAULT_AUTH_MEMO_LIFETIME as DEFAULT_LIFETIME
 from .options import DEFAULT_AUTH_MEMO_SIZE as DEFAULT_SIZE
 from .options import check_option
+from .patches import verify_password as verify_patch
 from .wsgi.lru import ByteBoundedLRU
 
 __all__ = [
@@ -88,7 +89,7 @@ CLIENT_ATTRIBUTE = "_roundup_wsgi_auth_memo"
 _STAND_IN_USERID = "2"
 
 #: Roundup's ``LoginAction.verifyPassword``, as imported.
-_ROUNDUP_VERIFY = LoginAction.verifyPassword
+_ROUNDUP_VERIFY = verify_patch.ORIGINAL
 
 _lock = threading.Lock()
 
@@ -233,27 +234,17 @@ def verify_password(self: Any, userid: str, givenpw: Any) -> Any:
     return verified
 
 
-verify_password.roundup_wsgi = True  # type: ignore[attr-defined]
-
-
 def installed() -> bool:
     """True once :func:`install` replaced ``LoginAction.verifyPassword``."""
-    return getattr(LoginAction.verifyPassword, "roundup_wsgi", False) is True
+    return verify_patch.installed()
 
 
 def install() -> bool:
-    """Replace Roundup's ``LoginAction.verifyPassword`` with
-    :func:`verify_password` (process-wide, once; clients without a memo
-    get Roundup's method).  Safe to call from any thread, any number of
-    times.
+    """Make :func:`verify_password` Roundup's ``LoginAction.verifyPassword``
+    (:mod:`roundup_wsgi.patches.verify_password`; process-wide, once;
+    clients without a memo get Roundup's method).
 
     :returns: ``True`` if installed (or already), ``False`` when something
         else already replaced Roundup's method (it is left alone).
     """
-    with _lock:
-        if installed():
-            return True
-        if LoginAction.verifyPassword is not _ROUNDUP_VERIFY:
-            return False
-        LoginAction.verifyPassword = verify_password
-        return True
+    return verify_patch.install(verify_password)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from roundup.cgi.client import NotFound
 
 from . import authmemo, erroranswers, failures, static, staticanswer
+from .patches import serve_static_file as static_directory_check
 from .request import Request
 from .wsgi import finish
 from .wsgi.accesslog import escape
@@ -80,9 +81,7 @@ def run_client(
             authmemo.attach(client, dispatcher.auth_memo)
         # Roundup's check lets a sibling directory through (html_private
         # beside html): 404 for a file outside the static directories.
-        client.serve_static_file = static.serving_only_inside(
-            client.serve_static_file, tracker.config
-        )
+        static_directory_check.install(client, tracker.config)
     request.file_encoder = functools.partial(dispatcher.compressor.body, client)
     try:
         if watch is None:

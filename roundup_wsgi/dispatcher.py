@@ -29,7 +29,6 @@ from . import (
     clientrun,
     erroranswers,
     parts,
-    pythonexpr,
     request_body,
     roundupversion,
     static,
@@ -37,6 +36,7 @@ from . import (
 )
 from .compression import FileCompressor
 from .options import DEFAULTS, WRITE_MODES, Settings, WriteMode
+from .patches import pythonexpr
 from .request import Request
 from .roundupversion import ROUNDUP_ALWAYS_CACHES
 from .roundupversion import TRACE_ID as _TRACE_ID
@@ -162,7 +162,7 @@ class RequestDispatcher:
         self.response_cache = parts.response_cache(settings)
         self.reuse_db = settings.reuse_db
         # Template expressions keep no request's objects (nor share them
-        # between threads): roundup_wsgi/pythonexpr.py.
+        # between threads): roundup_wsgi/patches/pythonexpr.py.
         pythonexpr.install()
         #: Successful password checks remembered (None: off).
         self.auth_memo = parts.auth_memo(settings)

@@ -35,12 +35,13 @@ A database that cannot be used (locked, read-only, PostgreSQL stopped) goes
 the same way, or becomes a 400 in the REST API.
 
 :class:`ClientGuard` watches one ``Client`` without changing what Roundup
-does: it wraps the instance's ``send_error_to_admin`` (called only inside
-those handlers, so ``sys.exc_info()`` is the caught exception) and its
-``opendb``, and, once the database is open, the database's ``sql``,
-``sql_commit``, ``commit`` and ``storefile`` (an attachment store that
-cannot be written: the REST API would answer 400).  After ``Client.main`` returns,
-:meth:`ClientGuard.check` raises
+does, through the wrappers of :mod:`roundup_wsgi.patches.client_errors`
+(``opendb``, ``send_error_to_admin``) and
+:mod:`roundup_wsgi.patches.database_errors` (the database's ``sql``,
+``sql_commit``, ``commit``, ``storefile``; ``close`` rolls back first:
+:mod:`roundup_wsgi.patches.db_close`; ``storefile`` makes its directory
+first: :mod:`roundup_wsgi.patches.storefile`).  After ``Client.main``
+returns, :meth:`ClientGuard.check` raises
 
 * :class:`DatabaseUnavailableError` if the
   database failed (:func:`database_unavailable_cause`)
@@ -56,31 +57,18 @@ mode (the dispatcher's ``debug`` or the tracker's ``[web] debug``).
 
 The admin mail is still sent for bugs; for a database outage it is not (one
 mail per request would flood the admin): the outage is logged instead.
-
-It also makes ``db.close()`` roll back first: after an exception, Roundup
-2.4-2.6 leave a sqlite transaction's write lock held until the garbage
-collector runs (see :meth:`ClientGuard._rollback_then`), so under gunicorn
-the next write waited ``sqlite_timeout`` (30 s) and failed.
-
-And it makes ``db.storefile`` create the file's directory first, without
-failing if it exists: Roundup 2.4-2.7 check for the directory and then
-create it, so two workers storing the first file of a directory at once
-(``files/msg/0`` holds ``msg1`` to ``msg999``) both find it missing and the
-second gets ``FileExistsError``, a 500 that loses the user's issue (see
-:func:`storefile_making_its_directory`).
 """
 
 from __future__ import annotations
 
 import errno
-import os
 import sqlite3
-import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from webob import exc
 
+from .patches import client_errors
 from .wsgi import errorpages
 from .wsgi.accesslog import escape
 
@@ -216,50 +204,14 @@ class RoundupCaughtError(Exception):
     ``__cause__``); the dispatcher answers 500 for it."""
 
 
-def storefile_making_its_directory(
-    storefile: Callable[[str, str, str | None, bytes], Any],
-    filename: Callable[..., str],
-) -> Callable[[str, str, str | None, bytes], Any]:
-    """A database's ``storefile`` that first makes the file's directory.
-
-    Roundup's ``FileStorage.storefile`` (``roundup/backends/blobfiles.py``,
-    2.4 to the 2.7 snapshot) runs ``if not os.path.exists(directory):
-    os.makedirs(directory)``.  Each directory holds a thousand files
-    (``files/msg/0``, ``files/msg/1``, ...), so every thousandth file class
-    node starts a new one; when two workers store such files at the same
-    moment, both can find it missing, and the slower ``makedirs`` raises
-    ``FileExistsError``: Roundup answers 500 and the issue being created
-    is rolled back.  PostgreSQL and MySQL let the two transactions run at
-    once (sqlite's write lock makes them wait for each other).  Making the
-    directory with ``exist_ok=True`` first (the same name, from Roundup's
-    own ``filename(..., create=1)``) leaves Roundup's check true.
-
-    :param storefile: the database's ``storefile(classname, nodeid,
-        property, content)``; content is bytes.
-    :param filename: the database's ``filename(classname, nodeid,
-        property, create)``, which gives the path the file is stored under.
-    :returns: a callable with ``storefile``'s signature and result.
-    :raises OSError: the directory cannot be made (e.g. a read-only
-        ``db``), as Roundup's own ``makedirs`` would raise.
-    """
-
-    def storefile_in_its_directory(
-        classname: str, nodeid: str, property_: str | None, content: bytes
-    ) -> Any:
-        name = filename(classname, nodeid, property_, create=1)
-        os.makedirs(os.path.dirname(name), exist_ok=True)
-        return storefile(classname, nodeid, property_, content)
-
-    return storefile_in_its_directory
-
-
 class ClientGuard:
     """Watch one Roundup ``Client`` for the errors it would answer itself.
 
     :param client: a ``roundup.cgi.client.Client`` (or the tracker's
         subclass), before ``main()`` is called.  Its ``opendb`` and
-        ``send_error_to_admin`` are replaced on the instance by wrappers that
-        call the originals.
+        ``send_error_to_admin``, and its database's methods, are wrapped
+        (:mod:`roundup_wsgi.patches.client_errors`); the wrappers report
+        here (:meth:`note`, :meth:`admin_mail`).
     """
 
     def __init__(self, client: Any) -> None:
@@ -268,99 +220,26 @@ class ClientGuard:
         self.database_cause: str | None = None
         #: The first exception a last-resort handler of Roundup's caught.
         self.caught: BaseException | None = None
-        self._watched_db: int | None = None
-        opendb = client.opendb
-        send_error_to_admin = client.send_error_to_admin
-
-        def guarded_opendb(*args: Any, **kwargs: Any) -> Any:
-            result = self._call(opendb, args, kwargs)
-            db = getattr(client, "db", None)
-            if db is not None and id(db) != self._watched_db:
-                self._watch_db(db)
-            return result
-
-        def guarded_send_error_to_admin(*args: Any, **kwargs: Any) -> Any:
-            error = sys.exc_info()[1]
-            if error is not None:
-                self.note(error)
-                if database_unavailable_cause(error, os_errors=True) is not None:
-                    return None  # an outage, logged by the dispatcher
-                if self.caught is None:
-                    self.caught = error
-            return send_error_to_admin(*args, **kwargs)
-
-        client.opendb = guarded_opendb
-        client.send_error_to_admin = guarded_send_error_to_admin
+        client_errors.install(client, self)
         self._client: Any = client
 
     def release(self) -> None:
         """Give the client its own ``opendb`` and ``send_error_to_admin``
         back (the wrappers refer to the client: a reference cycle); what
         was noted stays."""
-        client = self._client
-        if client is None:
-            return
-        self._client = None
-        for name in ("opendb", "send_error_to_admin"):
-            vars(client).pop(name, None)
+        client, self._client = self._client, None
+        if client is not None:
+            client_errors.remove(client)
 
-    def _call(
-        self, method: Callable[..., Any], args: Any, kwargs: dict[str, Any]
-    ) -> Any:
-        try:
-            return method(*args, **kwargs)
-        except Exception as error:
-            self.note(error)
-            raise
-
-    def _watch_db(self, db: Any) -> None:
-        self._watched_db = id(db)
-        for name in ("sql", "sql_commit", "commit"):
-            method = getattr(db, name, None)
-            if callable(method):
-                setattr(db, name, self._wrap(method))
-        close, rollback = getattr(db, "close", None), getattr(db, "rollback", None)
-        if callable(close) and callable(rollback):
-            db.close = self._rollback_then(rollback, close)
-        storefile, filename = (
-            getattr(db, "storefile", None),
-            getattr(db, "filename", None),
-        )
-        if callable(storefile) and callable(filename):
-            # Watched too: the REST API answers an OSError here with 400.
-            db.storefile = self._wrap(
-                storefile_making_its_directory(storefile, filename)
-            )
-
-    def _rollback_then(
-        self, rollback: Callable[[], Any], close: Callable[[], Any]
-    ) -> Callable[[], Any]:
-        """``db.close`` that rolls back first.
-
-        After an exception Roundup's handlers keep the traceback in a local
-        (a reference cycle), which keeps a cursor of the failed transaction
-        alive; sqlite's close then leaves a "zombie" connection holding the
-        write lock until the garbage collector runs, and every other
-        process waits ``[rdbms] sqlite_timeout`` for it.  Rolling back
-        first (Roundup's ``Database.rollback``: SQL, indexer and the
-        uploaded files of the transaction) releases the lock at once; after
-        a commit it does nothing.
-        """
-
-        def close_after_rollback() -> Any:
-            try:
-                rollback()
-            except Exception as error:  # the connection may be broken
-                self.note(error)
-            return close()
-
-        return close_after_rollback
-
-    def _wrap(self, method: Callable[..., Any]) -> Callable[..., Any]:
-        def watched(*args: Any, **kwargs: Any) -> Any:
-            return self._call(method, args, kwargs)
-
-        return watched
+    def admin_mail(self, error: BaseException) -> bool:
+        """Roundup's last-resort handler caught ``error``: note it; ``False``
+        (no admin mail) for a database outage, logged by the dispatcher."""
+        self.note(error)
+        if database_unavailable_cause(error, os_errors=True) is not None:
+            return False
+        if self.caught is None:
+            self.caught = error
+        return True
 
     def note(self, error: BaseException) -> None:
         """Record ``error`` if it is the first database-unavailable one."""

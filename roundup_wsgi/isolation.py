@@ -18,7 +18,8 @@ tracker's ``interfaces.py`` or, without one, from Roundup itself:
 * ``MailGW`` (``roundup.mailgw.MailGW``), likewise.
 
 :func:`open_tracker` opens a tracker whose three classes are subclasses of
-its own, made before ``extensions/`` run: what one tracker sets on them is
+its own (:mod:`roundup_wsgi.patches.tracker_classes`), made before
+``extensions/`` run: what one tracker sets on them is
 invisible to the others, while everything they inherit (Roundup's methods,
 the tracker's ``interfaces.py`` overrides) is unchanged.  Roundup's
 development line (2.7) keeps util methods per instance and so needs no help
@@ -46,6 +47,8 @@ import os
 import threading
 from typing import Any
 
+from .patches import tracker_classes
+
 __all__ = [
     "ISOLATED_CLASSES",
     "isolate",
@@ -58,7 +61,7 @@ logger = logging.getLogger("roundup_wsgi")
 
 #: The tracker attributes holding classes Roundup 2.4-2.6 share between
 #: trackers; each tracker gets its own subclass of each.
-ISOLATED_CLASSES = ("TemplatingUtils", "Client", "MailGW")
+ISOLATED_CLASSES = tracker_classes.ISOLATED_CLASSES
 
 #: The :class:`roundup.instance.Tracker` subclass, made on first use.
 _TRACKER_CLASS: type | None = None
@@ -72,30 +75,12 @@ _LOCK = threading.Lock()
 
 def isolate(tracker: Any) -> None:
     """Replace ``tracker``'s shared classes (:data:`ISOLATED_CLASSES`) by
-    subclasses of their own, named as the originals.
-
-    Call it before the tracker's ``extensions/`` run (as the tracker
-    :func:`tracker_class` makes does, from ``load_interfaces``).
+    subclasses of their own (:mod:`roundup_wsgi.patches.tracker_classes`).
 
     :param tracker: a :class:`roundup.instance.Tracker` whose
-        ``load_interfaces`` has run.
+        ``load_interfaces`` has run, before its ``extensions/`` run.
     """
-    for name in ISOLATED_CLASSES:
-        base = getattr(tracker, name, None)
-        if not isinstance(base, type):
-            continue
-        own = type(
-            base.__name__,
-            (base,),
-            {
-                "__module__": base.__module__,
-                "__qualname__": base.__qualname__,
-                "__doc__": base.__doc__,
-                # Which tracker this class belongs to (for debugging).
-                "_roundup_wsgi_tracker_home": tracker.tracker_home,
-            },
-        )
-        setattr(tracker, name, own)
+    tracker_classes.install(tracker)
 
 
 def tracker_class() -> type:

@@ -14,8 +14,9 @@ request on the same thread when nothing can have changed in between:
   updated or deleted on its connection (``sqlite3.Connection.total_changes``
   unchanged: it counts statements that were rolled back too) and no
   ``Class.create``, ``set``, ``retire`` or ``restore`` began (their
-  auditors did not fire: Roundup's ``set_inner`` edits a cached node's
-  Multilink list in place before its ``UPDATE``, and an error in between
+  auditors did not fire, counted by :mod:`.patches.fire_auditors`: Roundup's
+  ``set_inner`` edits a cached node's Multilink list in place before its
+  ``UPDATE``, and an error in between
   leaves no SQL trace);
 * no other connection committed to the database file since the check made
   before the request's first read (sqlite's ``PRAGMA data_version``
@@ -51,9 +52,9 @@ from roundup import date, i18n
 from . import pgversion
 
 if TYPE_CHECKING:
-    from .dbpool import _Kept
+    from .dbrecycle import Kept as _Kept
 
-__all__ = ["end", "reset_translators", "start", "supported", "watch_writes"]
+__all__ = ["end", "reset_translators", "start", "supported"]
 
 logger = logging.getLogger("roundup_wsgi")
 
@@ -72,23 +73,6 @@ def supported(db: Any) -> bool:
         and type(getattr(db, "cache_lru", None)) is list
         and isinstance(getattr(db, "classes", None), dict)
     )
-
-
-def watch_writes(db: Any, writes: list[int]) -> None:
-    """Count in ``writes[0]`` every ``fireAuditors`` call of ``db``'s
-    classes: Roundup's ``create``, ``set``, ``retire`` and ``restore``
-    (rdbms_common and ``FileClass``) fire the auditors before anything
-    else."""
-    for cl in db.classes.values():
-        fire = cl.fireAuditors
-
-        def watched(
-            *args: Any, _fire: Any = fire, _writes: list[int] = writes, **kwargs: Any
-        ) -> Any:
-            _writes[0] += 1
-            return _fire(*args, **kwargs)
-
-        cl.fireAuditors = watched
 
 
 #: The value types of a row that carry a translator.

@@ -38,17 +38,18 @@ when :mod:`roundup_wsgi.dbpool` opens a database anew because
 has its own ``Security``, so trackers served by one process never share
 what is remembered.  Nothing is installed (Roundup's own method answers)
 when the tracker or an extension replaced ``Security``, ``Role`` or
-``Permission`` methods (:func:`install` returns ``False``).
+``Permission`` methods (:func:`install` returns ``False``).  The
+replacement itself: :mod:`roundup_wsgi.patches.security`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from roundup import hyperdb
 from roundup.backends import rdbms_common
-from roundup.security import Permission, Role, Security
+
+from .patches import security as security_patch
 
 __all__ = ["MAX_REMEMBERED", "SUPPORTED", "install", "installed"]
 
@@ -57,25 +58,9 @@ __all__ = ["MAX_REMEMBERED", "SUPPORTED", "install", "installed"]
 #: properties x permission names x role combinations in use).
 MAX_REMEMBERED = 20_000
 
-#: Roundup's methods whose behaviour the cache relies on, as imported
-#: (``None`` where the installed Roundup has no such method).
-_ROUNDUP_METHODS = tuple(
-    (cls, name, getattr(cls, name, None))
-    for cls, name in (
-        (Security, "hasPermission"),
-        (Role, "hasPermission"),
-        (Permission, "test"),
-        (Security, "hasSearchPermission"),
-        (Security, "roleHasSearchPermission"),
-        (Role, "searchable"),
-        (Permission, "searchable"),
-    )
-)
-
 #: False where the installed Roundup checks permissions another way than
-#: the one the cache mirrors (Roundup 2.4 has no ``Role.hasPermission``):
-#: :func:`install` then leaves Roundup's own method in place.
-SUPPORTED = all(original is not None for _, _, original in _ROUNDUP_METHODS)
+#: the one the cache mirrors (Roundup 2.4 has no ``Role.hasPermission``).
+SUPPORTED = security_patch.SUPPORTED
 
 #: ``Database.getnode`` methods whose cache hit :meth:`_RememberingSecurity.roles`
 #: repeats (PostgreSQL's only adds a savepoint for ``allow_abort=False``).
@@ -89,9 +74,6 @@ else:
 
 #: The first item of the keys of remembered ``hasSearchPermission`` answers.
 _SEARCH = "hasSearchPermission"
-
-#: ``Security`` methods that change the permission tables.
-_MUTATORS = ("addRole", "addPermission", "addPermissionToRole")
 
 
 class _RememberingSecurity:
@@ -224,18 +206,6 @@ class _RememberingSecurity:
         return False
 
 
-def _forgetting(method: Callable[..., Any], cache: _RememberingSecurity) -> Any:
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return method(*args, **kwargs)
-        finally:
-            cache.forget()
-
-    wrapper.__name__ = getattr(method, "__name__", "wrapper")
-    wrapper.__doc__ = getattr(method, "__doc__", None)
-    return wrapper
-
-
 def install(db: Any) -> bool:
     """Make ``db.security.hasPermission`` remember its first pass (see the
     module docstring).
@@ -247,30 +217,20 @@ def install(db: Any) -> bool:
         ``Role.hasPermission`` or ``Permission.test``, or an instance
         attribute ``hasPermission`` already set (a test's mock).
     """
-    security = getattr(db, "security", None)
-    if not SUPPORTED or type(security) is not Security:
-        return False
+    security: Any = getattr(db, "security", None)
     if installed(db):
         return True
-    for cls, name, original in _ROUNDUP_METHODS:
-        if getattr(cls, name) is not original:
-            return False
-    state = vars(security)
-    if "hasPermission" in state or "hasSearchPermission" in state:
+    if not security_patch.unchanged(security):
         return False
     cache = _RememberingSecurity(security, _user_multilinks(db))
-    for name in _MUTATORS:
-        state[name] = _forgetting(getattr(security, name), cache)
-    state["hasPermission"] = cache.has_permission
-    state["hasSearchPermission"] = cache.has_search_permission
+    security_patch.install(security, cache)
     return True
 
 
 def installed(db: Any) -> bool:
     """True if :func:`install` is in effect on ``db``."""
-    state = getattr(getattr(db, "security", None), "__dict__", None) or {}
-    method = state.get("hasPermission")
-    return isinstance(getattr(method, "__self__", None), _RememberingSecurity)
+    memo = security_patch.installed(getattr(db, "security", None))
+    return isinstance(memo, _RememberingSecurity)
 
 
 #: Roundup's functions :meth:`_RememberingSecurity.roles` stands in for.

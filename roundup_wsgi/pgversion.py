@@ -64,7 +64,6 @@ __all__ = [
     "TABLE",
     "install",
     "read",
-    "skip_savepoints_on_hits",
     "supported",
     "tables",
 ]
@@ -172,54 +171,65 @@ def install(db: Any) -> list[str] | None:
         if not names:
             conn.rollback()
             return None
-        cursor = conn.cursor()
-        try:
-            if _complete(cursor, names):
-                conn.rollback()
-                _start_own_writes(conn)
-                return names
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
-            if _complete(cursor, names):  # another installer was first
-                conn.rollback()
-                _start_own_writes(conn)
-                return names
-            # Give way rather than wait: a table lock held by a writer
-            # fails the install (retried at the next open), never a request.
-            cursor.execute("SET LOCAL lock_timeout = %s", (LOCK_TIMEOUT,))
-            cursor.execute(
-                f"CREATE TABLE IF NOT EXISTS {TABLE} "
-                "(slot integer PRIMARY KEY, n bigint NOT NULL DEFAULT 0)"
-            )
-            cursor.execute(
-                f"INSERT INTO {TABLE} (slot) SELECT generate_series(0, %s) "
-                "ON CONFLICT DO NOTHING",
-                (SLOTS - 1,),
-            )
-            cursor.execute(f"CREATE SEQUENCE IF NOT EXISTS {SEQUENCE}")
-            cursor.execute(_FUNCTION_SQL)
-            _create_triggers(cursor, names)
-            complete = _complete(cursor, names)
-        finally:
-            cursor.close()
-        conn.commit()
+        complete = _make_complete(conn, names)
         if complete:
             _start_own_writes(conn)
     except Exception as exc:  # no rights, read-only, an old server
-        try:
-            conn.rollback()
-        except Exception:
-            logger.debug("pgversion: rollback failed", exc_info=True)
-        global _warned
-        log = logger.debug if _warned else logger.warning
-        _warned = True
-        log(
-            "node cache off for this PostgreSQL database: cannot install the "
-            "write counter (%s); grant CREATE and table ownership to the "
-            "tracker's user, or set node_cache = false",
-            str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc),
-        )
+        _give_up(conn, exc)
         return None
     return names if complete else None
+
+
+def _make_complete(conn: Any, names: list[str]) -> bool:
+    """Make the counter's missing parts (under the advisory lock) and
+    commit, or roll back when nothing is missing; ``True`` if complete."""
+    cursor = conn.cursor()
+    try:
+        if _complete(cursor, names):
+            conn.rollback()
+            return True
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
+        if _complete(cursor, names):  # another installer was first
+            conn.rollback()
+            return True
+        # Give way rather than wait: a table lock held by a writer
+        # fails the install (retried at the next open), never a request.
+        cursor.execute("SET LOCAL lock_timeout = %s", (LOCK_TIMEOUT,))
+        cursor.execute(
+            f"CREATE TABLE IF NOT EXISTS {TABLE} "
+            "(slot integer PRIMARY KEY, n bigint NOT NULL DEFAULT 0)"
+        )
+        cursor.execute(
+            f"INSERT INTO {TABLE} (slot) SELECT generate_series(0, %s) "
+            "ON CONFLICT DO NOTHING",
+            (SLOTS - 1,),
+        )
+        cursor.execute(f"CREATE SEQUENCE IF NOT EXISTS {SEQUENCE}")
+        cursor.execute(_FUNCTION_SQL)
+        _create_triggers(cursor, names)
+        complete = _complete(cursor, names)
+    finally:
+        cursor.close()
+    conn.commit()
+    return complete
+
+
+def _give_up(conn: Any, exc: Exception) -> None:
+    """Roll back after a failed install and say so: a warning the first
+    time in this process, debug after."""
+    try:
+        conn.rollback()
+    except Exception:
+        logger.debug("pgversion: rollback failed", exc_info=True)
+    global _warned
+    log = logger.debug if _warned else logger.warning
+    _warned = True
+    log(
+        "node cache off for this PostgreSQL database: cannot install the "
+        "write counter (%s); grant CREATE and table ownership to the "
+        "tracker's user, or set node_cache = false",
+        str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc),
+    )
 
 
 def _create_triggers(cursor: Any, names: list[str]) -> None:
@@ -296,49 +306,3 @@ def read(db: Any, names: list[str]) -> tuple[int, int] | None:
     if triggered != len(names) or total is None:
         return None
     return int(total), int(own)
-
-
-def skip_savepoints_on_hits(db: Any) -> bool:
-    """Let ``db.getnode(..., allow_abort=False)`` (templating's link labels,
-    about nine per row of an index page) skip Roundup's ``savepoint sp`` when
-    the node is in the node cache with the Multilinks asked for: then
-    Roundup's ``getnode`` sends no SQL, so no data error can follow, and
-    every ``rollback to savepoint sp`` of Roundup's follows a ``savepoint
-    sp`` of its own.  Answers are unchanged; one statement less per hit.
-
-    :returns: ``True`` if installed (``db`` is Roundup's own PostgreSQL
-        ``Database``, its ``getnode`` not overridden).
-    """
-    from roundup import hyperdb
-    from roundup.backends import back_postgresql, rdbms_common
-
-    if type(db).getnode is not back_postgresql.Database.getnode:
-        return False
-    plain = rdbms_common.Database.getnode
-    guarded = db.getnode
-    multilinks = {
-        name: tuple(
-            prop
-            for prop, spec in cl.properties.items()
-            if isinstance(spec, hyperdb.Multilink)
-        )
-        for name, cl in db.classes.items()
-    }
-
-    def getnode(
-        classname: str,
-        nodeid: str,
-        fetch_multilinks: bool = True,
-        allow_abort: bool = True,
-    ) -> Any:
-        if not allow_abort:
-            node = db.cache.get((classname, nodeid))
-            if node is not None and (
-                not fetch_multilinks
-                or all(prop in node for prop in multilinks.get(classname, ()))
-            ):
-                return plain(db, classname, nodeid, fetch_multilinks)
-        return guarded(classname, nodeid, fetch_multilinks, allow_abort)
-
-    db.getnode = getnode
-    return True

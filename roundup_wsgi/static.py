@@ -21,8 +21,8 @@ cookie), ``serve_static_file`` (``[tracker] static_files`` then
 that holds only the tracker's config, which is all those methods read
 from it.  Roundup's path-traversal check lets a sibling directory through
 (``html_private`` beside ``html``); :func:`leaves_static_directories`
-answers 404 for those first, here and (:func:`serving_only_inside`) on
-Roundup's own path.
+answers 404 for those first, here and (:mod:`.patches.serve_static_file`)
+on Roundup's own path.
 
 Requests whose answer could depend on the user are left to the slow path
 (:func:`is_static_request`): those with an ``Authorization`` header (an
@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import os
 import urllib.parse
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from roundup.cgi import TranslationService
@@ -52,7 +52,6 @@ __all__ = [
     "leaves_static_directories",
     "make_client",
     "serve_static_file",
-    "serving_only_inside",
 ]
 
 #: The first path segments Roundup's ``determine_context`` serves as static
@@ -277,29 +276,6 @@ def leaves_static_directories(config: Any, file: str) -> bool:
         if os.path.isfile(filename) and filename.startswith(directory):
             return not inside_directory(filename, directory)
     return False
-
-
-def serving_only_inside(
-    serve: Callable[[str], Any], config: Any
-) -> Callable[[str], Any]:
-    """A ``Client.serve_static_file`` that answers 404 for a file outside
-    the static directories.
-
-    :param serve: the client's ``serve_static_file(file)`` (Roundup's or
-        the tracker's own).
-    :param config: the tracker's config.
-    :returns: a callable with ``serve``'s signature that calls it unless
-        :func:`leaves_static_directories`.
-    :raises roundup.cgi.exceptions.NotFound: the file is outside (Roundup's
-        own answer for a file that is not there: 404).
-    """
-
-    def serve_static_file_inside(file: str) -> Any:
-        if leaves_static_directories(config, file):
-            raise NotFound(file)
-        return serve(file)
-
-    return serve_static_file_inside
 
 
 #: Names now in :mod:`.staticanswer`, still importable from here.

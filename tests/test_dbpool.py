@@ -488,7 +488,7 @@ def test_the_reaper_closes_an_idle_threads_sqlite_connections(home: Path) -> Non
     import gc
     import warnings
 
-    from roundup_wsgi.dbpool import _connections
+    from roundup_wsgi.dbrecycle import connections as _connections
 
     dispatcher = RequestDispatcher(str(home), reuse_db_idle=0.1)
     pool = dispatcher.db_pool

@@ -16,7 +16,7 @@ granian's blocking threads are started outside ``threading`` (their
 end after an idle time: before the fix each kept one database open forever.
 Then (some servers, some runs) a database stayed open after idle because
 Roundup's template ``python:`` expressions kept the last request's database
-in their globals (roundup_wsgi/pythonexpr.py), and while one sqlite
+in their globals (roundup_wsgi/patches/pythonexpr.py), and while one sqlite
 connection of the process is open sqlite keeps the descriptors of every
 closed one on the same file.
 """

@@ -145,7 +145,8 @@ def test_wsgi_layer_texts_name_no_roundup(module: str, path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "package", ["roundup_wsgi", "roundup_wsgi.wsgi", "roundup_wsgi.cli"]
+    "package",
+    ["roundup_wsgi", "roundup_wsgi.wsgi", "roundup_wsgi.cli", "roundup_wsgi.patches"],
 )
 def test_package_maps_name_every_module(package: str) -> None:
     """Each package's docstring names each of its modules (``:mod:`.name```)."""
@@ -170,7 +171,7 @@ NO_TESTS = {"roundup_wsgi.wsgi.types"}
 TESTS = Path(__file__).resolve().parent
 
 
-@pytest.mark.parametrize("package", ["wsgi", "cli"])
+@pytest.mark.parametrize("package", ["wsgi", "cli", "patches"])
 def test_tests_mirror_the_package(package: str) -> None:
     """tests/<package>/ holds test_<module>.py (or test_<module>_<aspect>.py)
     for each module of roundup_wsgi/<package>/, and no other test module."""

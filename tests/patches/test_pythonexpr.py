@@ -1,5 +1,5 @@
 """Template ``python:`` expressions keep nothing of a request and do not
-share their names between evaluations (roundup_wsgi/pythonexpr.py)."""
+share their names between evaluations (roundup_wsgi/patches/pythonexpr.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from typing import Any
 from roundup.cgi.PageTemplates.Expressions import getEngine
 from roundup.cgi.PageTemplates.PythonExpr import PythonExpr
 
-from roundup_wsgi import RequestDispatcher, pythonexpr
+from roundup_wsgi import RequestDispatcher
+from roundup_wsgi.patches import pythonexpr
 
 
 class Database:
@@ -59,3 +60,14 @@ def test_an_evaluation_never_sees_another_ones_names() -> None:
         pass
     else:
         raise AssertionError("x of the earlier evaluation was used")
+
+
+def test_remove_gives_roundups_method_back() -> None:
+    pythonexpr.install()
+    try:
+        pythonexpr.remove()
+        assert PythonExpr.__call__ is pythonexpr.ORIGINAL
+        assert not pythonexpr.installed()
+    finally:
+        pythonexpr.install()
+    assert pythonexpr.installed()
