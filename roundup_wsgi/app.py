@@ -36,7 +36,7 @@ from .tracker import TrackerHomeError
 from .webcheck import WebAddressCheck
 from .wsgi.accesslog import LOGGER_NAME as ACCESS_LOGGER
 from .wsgi.accesslog import AccessLog, LineHandler
-from .wsgi.finish import FinishHook, FinishHooks
+from .wsgi.finish import FinishHook, FinishHooks, direct_call
 from .wsgi.mount import Mount
 from .wsgi.requestid import RequestIds
 from .wsgi.types import StartResponse, WSGIApp
@@ -113,11 +113,7 @@ def make_app(
     :param send_request_id: send the id back in ``request_id_header``
         (with the access log or metrics on, their
         :class:`~roundup_wsgi.wsgi.finish.FinishHooks` adds it, else
-        :class:`~roundup_wsgi.wsgi.requestid.RequestIds`).  Off by default:
-        under gunicorn the header costs a cached static answer some 12,000
-        instructions (8,700 of them gunicorn's own for one header), which
-        puts the operations layers at +10.7% of the bare dispatcher's, over
-        their +10% budget (``python -m benchmarks --instructions``).
+        :class:`~roundup_wsgi.wsgi.requestid.RequestIds`); on by default.
     :param access_log_format: ``"combined"`` or ``"json"``
         (:mod:`roundup_wsgi.wsgi.accesslog`).
     :param options: the ``"dispatcher"`` options of the table
@@ -187,13 +183,13 @@ def _build(
         else [*DEFAULT_NETWORKS, *(trusted_proxies or [])]
     )
     counters = Metrics(labels) if settings.metrics else None
-    app = WebAddressCheck(app, dispatchers)
     app = Operations(
         app,
         dispatchers,
         networks=networks,
         drain_file=settings.drain_file,
         metrics=counters,
+        check=WebAddressCheck(dispatchers).check,
     )
     request_id_header = settings.request_id_header
     send_request_id = settings.send_request_id
@@ -368,10 +364,19 @@ class LazyApplication:
                 if self._error is not None:
                     raise self._error
                 try:
-                    self._app = _from_environment()
+                    app = _from_environment()
                 except BaseException as exc:
                     self._error = exc
                     raise
+                self._app = app
+                # From now on a call goes straight to the built application's
+                # own __call__ (a class attribute of a subclass made for this
+                # instance): no frame of this class per request.
+                self.__class__ = type(
+                    "BuiltApplication",
+                    (LazyApplication,),
+                    {"__slots__": (), "__call__": staticmethod(direct_call(app))},
+                )
             return self._app
 
     def __call__(
