@@ -266,7 +266,7 @@ class Operations:
         check: Callable[[dict[str, Any]], object] | None = None,
     ) -> None:
         self.app = app
-        self._call = direct_call(app)
+        self._call: Callable[..., Iterable[bytes]] = direct_call(app)
         self.check = check
         self.mounted = "" not in trackers
         self.readiness = {name: Readiness(d) for name, d in trackers.items()}

@@ -198,8 +198,8 @@ class FinishHooks:
         new_id: Callable[[], str] | None = None,
     ) -> None:
         self.app = app
-        self._call = direct_call(app)
-        self.hooks: tuple[FinishHook, ...] = tuple(hooks)
+        self._call: Callable[..., Iterable[bytes]] = direct_call(app)
+        self.hooks: tuple[FinishHook, ...] = tuple(map(direct_call, hooks))
         self.id_header = id_header
         self.new_id = new_id
         # With an id header, records of a subclass knowing it.
@@ -267,9 +267,7 @@ class FinishHooks:
         return response
 
 
-def direct_call(
-    app: Callable[..., Iterable[bytes]],
-) -> Callable[..., Iterable[bytes]]:
+def direct_call(app: Callable[..., Any]) -> Callable[..., Any]:
     """``app``'s ``__call__`` bound to it when its class defines one in
     Python, else ``app``: a layer calling the bound method skips the type's
     ``__call__`` lookup (some 600 instructions a call)."""

@@ -114,7 +114,7 @@ class TrustedProxyFix:
         x_prefix: int = 1,
     ) -> None:
         self.app = app
-        self._call = direct_call(app)
+        self._call: Callable[..., Iterable[bytes]] = direct_call(app)
         self.trusted = parse_networks(trusted_proxies)
         self.x_for = x_for
         self.proxy_fix = ProxyFix(

@@ -140,7 +140,7 @@ class RequestIds:
     ) -> None:
         check_header_name(header)
         self.app = app
-        self._call = direct_call(app)
+        self._call: Callable[..., Iterable[bytes]] = direct_call(app)
         self.generate = generate
         self.header = header
         self.respond = respond
