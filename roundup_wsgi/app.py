@@ -35,6 +35,7 @@ from .options import (
 from .settings import DEFAULTS, Settings
 from .tracker import TrackerHomeError
 from .values import ConfigError, parse_trackers
+from .wsgi.finish import direct_call
 from .wsgi.mount import Mount
 from .wsgi.types import StartResponse, WSGIApp
 
@@ -97,11 +98,10 @@ def make_app(
     :param health_networks: who may read ``/-/health``, ``/-/ready`` and
         ``/-/metrics``; None: loopback and ``trusted_proxies``.
     :param drain_file: while this file exists ``/-/ready`` answers 503.
-    :param request_id_header: the header of each request's id
-        (:mod:`roundup_wsgi.wsgi.requestid`), taken from ``trusted_proxies``
-        only; Roundup's trace id and the access log's.
-    :param send_request_id: send the id back in ``request_id_header`` (off
-        by default for its cost: see :doc:`/operations`).
+    :param request_id_header: the header of each request's id, read from
+        ``trusted_proxies`` only (:mod:`roundup_wsgi.wsgi.requestid`); it is
+        Roundup's trace id for the request and the access log's.
+    :param send_request_id: send the id back in ``request_id_header``.
     :param access_log_format: ``"combined"`` or ``"json"``.
     :param options: the ``"dispatcher"`` options of
         :data:`roundup_wsgi.options.OPTIONS` (``debug``, ``write_mode``,
@@ -273,10 +273,19 @@ class LazyApplication:
                 if self._error is not None:
                     raise self._error
                 try:
-                    self._app = _from_environment()
+                    app = _from_environment()
                 except BaseException as exc:
                     self._error = exc
                     raise
+                self._app = app
+                # From now on a call goes straight to the built application's
+                # own __call__ (a class attribute of a subclass made for this
+                # instance): no frame of this class per request.
+                self.__class__ = type(
+                    "BuiltApplication",
+                    (LazyApplication,),
+                    {"__slots__": (), "__call__": staticmethod(direct_call(app))},
+                )
             return self._app
 
     def __call__(

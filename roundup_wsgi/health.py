@@ -43,6 +43,8 @@ from .readiness import (
     files_check,
     stopping,
 )
+from .webcheck import SAFE_METHODS as _SAFE
+from .wsgi.finish import direct_call
 from .wsgi.proxy import CLIENT_UNKNOWN, parse_networks
 from .wsgi.types import StartResponse
 
@@ -83,6 +85,9 @@ class Operations:
     :param drain_file: while this path exists, ``/-/ready`` fails with the
         check ``drain``.
     :param metrics: the :class:`roundup_wsgi.metrics.Metrics`, or None.
+    :param check: called with the environ of each request whose method is
+        not GET, HEAD or OPTIONS before ``app`` answers it (the
+        :class:`~roundup_wsgi.webcheck.WebAddressCheck`), or None.
     :raises ValueError: a network that is no address or network.
     """
 
@@ -94,8 +99,11 @@ class Operations:
         networks: Iterable[str] | None = None,
         drain_file: str | None = None,
         metrics: Any = None,
+        check: Callable[[dict[str, Any]], object] | None = None,
     ) -> None:
         self.app = app
+        self._call: Callable[..., Iterable[bytes]] = direct_call(app)
+        self.check = check
         self.mounted = "" not in trackers
         self.readiness = {name: Readiness(d) for name, d in trackers.items()}
         self.networks = parse_networks(
@@ -166,7 +174,9 @@ class Operations:
                 return self._answer(environ, start_response, *found)
         if self.metrics is not None:
             self.metrics.track_request(environ, path, self.mounted)
-        return self.app(environ, start_response)
+        if self.check is not None and environ.get("REQUEST_METHOD") not in _SAFE:
+            self.check(environ)
+        return self._call(environ, start_response)
 
     def _answer(
         self,

@@ -1,9 +1,10 @@
 """The operations layers :func:`~roundup_wsgi.app.make_app` puts around the
 trackers, and the access log's default handler.
 
-From the inside out: :class:`~roundup_wsgi.webcheck.WebAddressCheck`,
-:class:`~roundup_wsgi.health.Operations` (``/-/health``, ``/-/ready``,
-``/-/metrics``), :class:`~roundup_wsgi.wsgi.requestid.RequestIds`,
+From the inside out: :class:`~roundup_wsgi.health.Operations`
+(``/-/health``, ``/-/ready``, ``/-/metrics``, and the ``[tracker] web``
+check of :class:`~roundup_wsgi.webcheck.WebAddressCheck` for requests that
+change something), :class:`~roundup_wsgi.wsgi.requestid.RequestIds`,
 :class:`~roundup_wsgi.wsgi.proxy.TrustedProxyFix` and
 :class:`~roundup_wsgi.wsgi.finish.FinishHooks` (metrics, access log), each
 only where the settings ask for it.
@@ -44,13 +45,13 @@ def operations_stack(
         else [*DEFAULT_NETWORKS, *(trusted_proxies or [])]
     )
     counters = Metrics(labels) if settings.metrics else None
-    app = WebAddressCheck(app, dispatchers)
     app = Operations(
         app,
         dispatchers,
         networks=networks,
         drain_file=settings.drain_file,
         metrics=counters,
+        check=WebAddressCheck(dispatchers).check,
     )
     request_id_header = settings.request_id_header
     send_request_id = settings.send_request_id

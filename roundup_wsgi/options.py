@@ -281,7 +281,7 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "send_request_id",
         bool,
-        False,
+        True,
         "send the request's id back in the response's request_id_header",
         scope="app",
     ),

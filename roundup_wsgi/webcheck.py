@@ -19,13 +19,11 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from .wsgi.types import StartResponse, WSGIApp
-
-__all__ = ["WebAddressCheck", "refused_header"]
+__all__ = ["SAFE_METHODS", "WebAddressCheck", "refused_header"]
 
 logger = logging.getLogger("roundup_wsgi")
 
@@ -96,32 +94,30 @@ def refused_header(
 
 
 class WebAddressCheck:
-    """WSGI middleware logging one warning per process when a request that
-    changes state carries a ``Referer``, ``Origin`` or ``Host`` Roundup
-    would refuse against the tracker's ``[tracker] web`` (see the module
-    documentation).
+    """Logs one warning per process when a request that changes state
+    carries a ``Referer``, ``Origin`` or ``Host`` Roundup would refuse
+    against the tracker's ``[tracker] web`` (see the module documentation).
+    Not a layer of its own: :class:`~roundup_wsgi.health.Operations` calls
+    :meth:`check` for requests whose method is not in :data:`SAFE_METHODS`
+    (a GET costs no call).
 
-    :param app: the application (a dispatcher or a
-        :class:`~roundup_wsgi.wsgi.mount.Mount`).
     :param dispatchers: ``{name: RequestDispatcher}``, one tracker at the
         root named ``""``; mounted ones are told by the first segment of
         ``PATH_INFO``.
     """
 
-    def __init__(self, app: WSGIApp, dispatchers: Mapping[str, Any]) -> None:
-        self.app = app
+    def __init__(self, dispatchers: Mapping[str, Any]) -> None:
         self.mounted = "" not in dispatchers
         self.rules = {name: _Rule(d) for name, d in dispatchers.items()}
         self.warned = False
         self._lock = threading.Lock()
 
-    def __call__(
-        self, environ: dict[str, Any], start_response: StartResponse
-    ) -> Iterable[bytes]:
-        """Answer one request (PEP 3333 middleware)."""
-        if not self.warned and environ.get("REQUEST_METHOD") not in SAFE_METHODS:
+    def check(self, environ: dict[str, Any]) -> None:
+        """Compare the headers of one request with ``[tracker] web`` and
+        warn (once per process) if Roundup would refuse them; nothing once
+        warned.  ``environ`` is not changed."""
+        if not self.warned:
             self._check(environ)
-        return self.app(environ, start_response)
 
     def _check(self, environ: dict[str, Any]) -> None:
         path = environ.get("PATH_INFO", "")

@@ -47,7 +47,7 @@ def log_roundup_to(home: Path, log: Path) -> None:
 def serve(home: Path, port: int, access: Path) -> list[str]:
     """``roundup-wsgi serve`` trusting 127.0.0.1, access log to ``access``,
     the id in the response's X-Request-ID."""
-    return serve_command(home, port, "--access-log", str(access), "--send-request-id")
+    return serve_command(home, port, "--access-log", str(access))  # id header: default
 
 
 def wait_for(path: Path, pattern: str, timeout: float = 20.0) -> re.Match[str]:

@@ -116,13 +116,13 @@ def test_a_bad_id_from_the_proxy_is_replaced_and_not_logged(
 
 
 def test_ids_differ_and_the_header_can_be_off(tracker_home: Path) -> None:
-    web = TestApp(make_app(tracker_home, send_request_id=True))
+    web = TestApp(make_app(tracker_home))  # on by default
     first = web.get("/@@file/style.css").headers["X-Request-ID"]
     second = web.get("/@@file/style.css").headers["X-Request-ID"]  # cached
     third = web.get("/issue1").headers["X-Request-ID"]
     assert len({first, second, third}) == 3
     for options in ({}, {"access_log": True}, {"trusted_proxies": "127.0.0.1"}):
-        web = TestApp(make_app(tracker_home, **options))  # off by default
+        web = TestApp(make_app(tracker_home, send_request_id=False, **options))
         assert "X-Request-ID" not in web.get("/issue1").headers, options
 
 

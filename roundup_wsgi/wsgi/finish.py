@@ -1,36 +1,29 @@
 """Finish hooks: callbacks run exactly once when a response has ended.
 
-A WSGI application returns before its body is sent: the server iterates the
-app_iter afterwards and then calls its ``close()`` (PEP 3333, "Specification
-Details": the server "must call the close() method ... upon completion of the
-request, whether the request was completed normally, or terminated early due
-to an application error during iteration or an early disconnect of the
-browser").  So only the app_iter's ``close()`` knows how many bytes went out,
-how long the response took and whether the client stayed.
-
-:class:`FinishHooks` is the one place that knows it: a middleware that wraps
-``start_response`` (to see the status line, the headers and each write
-callable call) and the app_iter (to count the bytes handed to the server),
-and at ``close()`` calls every registered callback once with a
-:class:`Finished` record.  Callbacks are registered for every request
-(``FinishHooks(app, hooks=[...])``) or, from inside the application, for the
-current one (:func:`add_finish_hook`).  The access log
-(:mod:`roundup_wsgi.wsgi.accesslog`) and the metrics are its first users.
-
+A WSGI application returns before its body is sent; the server iterates the
+app_iter and then calls its ``close()`` (PEP 3333, "Specification
+Details": "upon completion of the request, whether the request was
+completed normally, or terminated early").  So only ``close()`` knows how
+many bytes went out, how long the response took and whether the client
+stayed.  :class:`FinishHooks` wraps ``start_response`` and the app_iter and
+at ``close()`` calls every registered callback once with a
+:class:`Finished` record; callbacks are given for every request or, from
+inside the application, for the current one (:func:`add_finish_hook`).
 The idea comes from the "finish hooks" of the WSGI-X proposal.
 
 A body given as the server's own ``wsgi.file_wrapper`` is passed through
-unwrapped, so the server keeps its ``sendfile(2)`` path; its bytes are then
-taken from the ``Content-Length`` header (the server does not say how much
-of the file it sent).
+unwrapped (the server keeps its ``sendfile(2)`` path); its bytes are then
+taken from the ``Content-Length`` header.
 """
 
 from __future__ import annotations
 
 import contextlib
+import inspect
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from types import FunctionType, MethodType
 from typing import Any
 
 from .adapters import SERVER_START_RESPONSE_KEY
@@ -42,14 +35,15 @@ __all__ = [
     "FinishHooks",
     "Finished",
     "add_finish_hook",
+    "direct_call",
     "note",
 ]
 
 logger = logging.getLogger("roundup_wsgi.finish")
+_new = object.__new__
 
-#: The environ key holding the current request's :class:`Finished` record.
-#: Applications below may copy the environ: the record is shared by the
-#: copies, so hooks and notes added through any of them count.
+#: The environ key of the current request's :class:`Finished` record (shared
+#: by copies of the environ made below).
 ENVIRON_KEY = "roundup_wsgi.finish"
 
 
@@ -57,23 +51,17 @@ class Finished:
     """What is known about one response when it has ended.
 
     :ivar environ: the environ the middleware was called with.
-    :ivar status: the status line given to ``start_response`` (``"200 OK"``),
-        ``None`` if it was never called.
+    :ivar status: the status line (``"200 OK"``), None if never started.
     :ivar headers: the response headers given with it.
-    :ivar bytes_sent: body bytes handed to the server, from the app_iter and
-        the write callable (``Content-Length`` for a ``wsgi.file_wrapper``).
-    :ivar started: the request's start, seconds since the epoch
-        (``time.time()``).
-    :ivar duration: seconds from the application's call to ``close()``
-        (``time.perf_counter()`` differences).
-    :ivar client_gone: True when ``close()`` came before the app_iter was
-        exhausted without an error from it: the client went away.
-    :ivar error: the exception the application or its app_iter raised, if
-        any.
-    :ivar notes: values the application left for the hooks with
-        :func:`note`, e.g. ``{"trace_id": "..."}``.
-    :ivar hooks: the hooks still to run (a sequence; :func:`add_finish_hook`
-        replaces it with a longer one).
+    :ivar bytes_sent: body bytes handed to the server (``Content-Length``
+        for a ``wsgi.file_wrapper``).
+    :ivar started: the request's start, seconds since the epoch.
+    :ivar duration: seconds from the application's call to ``close()``.
+    :ivar client_gone: ``close()`` came before the app_iter was exhausted,
+        without an error from it.
+    :ivar error: the exception the application or its app_iter raised.
+    :ivar notes: values left with :func:`note`, e.g. ``{"trace_id": ...}``.
+    :ivar hooks: the hooks still to run (a sequence).
     """
 
     __slots__ = (
@@ -141,11 +129,9 @@ class Finished:
         return None
 
     def finish(self) -> None:
-        """Run the hooks, once: later calls do nothing.  An exception from a
-        hook is logged (logger ``roundup_wsgi.finish``) and the next hook
-        still runs.  Then the record leaves the environ (its
-        :data:`ENVIRON_KEY` entry is removed): hooks and notes added later
-        would never run."""
+        """Run the hooks, once; a hook's exception is logged (logger
+        ``roundup_wsgi.finish``) and the next still runs.  Then the record
+        leaves the environ (:data:`ENVIRON_KEY` removed)."""
         if self._done:
             return
         self._done = True
@@ -155,11 +141,7 @@ class Finished:
                 hook(self)
             except Exception:
                 logger.exception("finish hook %r failed", hook)
-        # The environ and its record refer to each other: a reference cycle
-        # that only the cyclic garbage collector would free, with the whole
-        # environ, and the collections it sets off (one every few hundred
-        # requests) cost a server more than the hooks themselves.  The
-        # record is done with: the environ lets go of it.
+        # Break the environ <-> record cycle (reference counting frees both).
         environ = self.environ
         if environ.get(ENVIRON_KEY) is self:
             del environ[ENVIRON_KEY]
@@ -199,12 +181,9 @@ class FinishHooks:
     :param hooks: callbacks run for every request, in order, before those
         added with :func:`add_finish_hook`.
     :param id_header: a response header (``"X-Request-ID"``) sent with every
-        answer, its value the note ``trace_id`` the application left before
-        calling ``start_response`` (:func:`note`), or else a new one from
-        ``new_id`` (then noted too).  Sent here, in the ``start_response``
-        this layer wraps anyway, it costs a list of headers, not a layer of
-        its own (:class:`~.requestid.RequestIds` sends it where there are no
-        hooks).  None: no such header.
+        answer: the note ``trace_id`` left before ``start_response``
+        (:func:`note`), else a new one from ``new_id`` (then noted too).
+        None: no such header.
     :param new_id: makes an id for ``id_header`` (a string of letters,
         digits and ``. _ : -``); required with it.
     :raises ValueError: ``id_header`` without ``new_id``.
@@ -219,11 +198,11 @@ class FinishHooks:
         new_id: Callable[[], str] | None = None,
     ) -> None:
         self.app = app
-        self.hooks: tuple[FinishHook, ...] = tuple(hooks)
+        self._call: Callable[..., Iterable[bytes]] = direct_call(app)
+        self.hooks: tuple[FinishHook, ...] = tuple(map(direct_call, hooks))
         self.id_header = id_header
         self.new_id = new_id
-        # With an id header, the records are of a subclass knowing it (class
-        # attributes: nothing more to set per request).
+        # With an id header, records of a subclass knowing it.
         self._response: type[_Response] = _Response
         if id_header is not None:
             if new_id is None:
@@ -244,17 +223,31 @@ class FinishHooks:
     def __call__(
         self, environ: dict[str, Any], start_response: StartResponse
     ) -> Iterable[bytes]:
-        """Answer one request (PEP 3333 middleware); the app_iter returned
-        runs the hooks at ``close()``."""
-        response = self._response(environ, self.hooks, start_response)
+        """Answer one request (PEP 3333); the app_iter runs the hooks."""
+        # The record without a call of __init__: every slot set here.
+        response = _new(self._response)
+        response.environ = environ
+        response.status = None
+        response.headers = []
+        response.bytes_sent = 0
+        response.started = time.time()
+        response.duration = 0.0
+        response.client_gone = False
+        response.error = None
+        response.notes = {}
+        response.hooks = self.hooks
+        response._done = False
+        response._start = time.perf_counter()
+        response._server_start = start_response
+        response._result = ()
+        response._exhausted = False
+        response._closed = False
         environ[ENVIRON_KEY] = response
-        # The application below sees response.start_response, not the
-        # server's: tell it whether the server waits for the first chunk
-        # (note_first_chunk, inlined).
+        # note_first_chunk, inlined: the app below gets our start_response.
         if SERVER_START_RESPONSE_KEY not in environ:
             environ[SERVER_START_RESPONSE_KEY] = start_response
         try:
-            result = self.app(environ, response.start_response)
+            result = self._call(environ, response.start_response)
         except BaseException as exc:
             response.error = exc
             response.finish()
@@ -274,10 +267,19 @@ class FinishHooks:
         return response
 
 
+def direct_call(app: Callable[..., Any]) -> Callable[..., Any]:
+    """``app``'s ``__call__`` bound to it when its class defines one in
+    Python, else ``app``: a layer calling the bound method skips the type's
+    ``__call__`` lookup (some 600 instructions a call)."""
+    function = inspect.getattr_static(type(app), "__call__", None)
+    if isinstance(function, FunctionType):
+        return MethodType(function, app)
+    return app
+
+
 class _Response(Finished):
-    """The record of one response, which is also the app_iter handed to
-    the server: it counts the bytes of each chunk, and ``close()`` closes the
-    application's app_iter and runs the hooks (one object per request)."""
+    """The record of one response, also the app_iter handed to the server:
+    it counts the bytes; ``close()`` closes the app's app_iter, runs hooks."""
 
     __slots__ = (
         "_closed",
@@ -287,29 +289,9 @@ class _Response(Finished):
         "_server_write",
     )
 
-    def __init__(
-        self,
-        environ: dict[str, Any],
-        hooks: Sequence[FinishHook],
-        start_response: StartResponse,
-    ) -> None:
-        # Finished.__init__, inlined: this runs for every request.
-        self.environ = environ
-        self.status = None
-        self.headers = []
-        self.bytes_sent = 0
-        self.started = time.time()
-        self.duration = 0.0
-        self.client_gone = False
-        self.error = None
-        self.notes = {}
-        self.hooks = hooks
-        self._done = False
-        self._start = time.perf_counter()
-        self._server_start = start_response
-        self._result: Iterable[bytes] = ()
-        self._exhausted = False
-        self._closed = False
+    _closed: bool
+    _result: Iterable[bytes]
+    _server_start: StartResponse
 
     def start_response(
         self, status: str, headers: HeaderList, exc_info: ExcInfo | None = None
@@ -325,17 +307,14 @@ class _Response(Finished):
         return self._write
 
     def _write(self, data: bytes) -> object:
-        """The write callable: the server's, counting the bytes written."""
+        """The server's write callable, counting the bytes written."""
         result = self._server_write(data)
         self.bytes_sent += len(data)
         return result
 
     def __iter__(self) -> Iterator[bytes]:
-        """The application's chunks, counted as they are handed over (a
-        generator: its end costs no ``StopIteration`` object, unlike a
-        ``__next__`` method).  Closing the iterator itself (what a server
-        that calls ``close()`` on ``iter(app_iter)`` does) closes the
-        response too."""
+        """The application's chunks, counted as handed over (a generator:
+        no ``StopIteration`` object; closing it closes the response)."""
         try:
             for chunk in self._result:
                 self.bytes_sent += len(chunk)
@@ -366,9 +345,8 @@ class _Response(Finished):
 
 
 class _IdResponse(_Response):
-    """A :class:`_Response` whose answer carries the request's id in the
-    header ``id_header`` (see :class:`FinishHooks`); subclassed per layer
-    with its ``id_header`` and ``new_id``."""
+    """A :class:`_Response` sending the request's id in ``id_header``;
+    subclassed per layer with its ``id_header`` and ``new_id``."""
 
     __slots__ = ()
     id_header: str
@@ -377,8 +355,8 @@ class _IdResponse(_Response):
     def start_response(
         self, status: str, headers: HeaderList, exc_info: ExcInfo | None = None
     ) -> WriteCallable | None:
-        """:meth:`_Response.start_response` with the id header added (its
-        body repeated, not called: one call less per request)."""
+        """:meth:`_Response.start_response` (repeated, not called) with the
+        id header added."""
         value = self.notes.get("trace_id")
         if value is None:
             value = self.notes["trace_id"] = self.new_id()
@@ -393,9 +371,8 @@ class _IdResponse(_Response):
 
 
 def _hook_close(result: Any, record: Finished) -> bool:
-    """Make the server's own file wrapper run the hooks at ``close()``,
-    keeping it unwrapped (and so its ``sendfile(2)`` path); False if its
-    ``close`` cannot be replaced."""
+    """Make the server's file wrapper run the hooks at ``close()``, kept
+    unwrapped (its ``sendfile(2)`` path); False if ``close`` is read-only."""
     original = getattr(result, "close", None)
     length = record.header("Content-Length")
 
@@ -407,8 +384,6 @@ def _hook_close(result: Any, record: Finished) -> bool:
             if length is not None and length.isdigit():
                 record.bytes_sent += int(length)
             record.finish()
-            # The wrapper, this function and the wrapper's own close()
-            # refer to each other: let go, as finish() does of the environ.
             with contextlib.suppress(AttributeError, TypeError):
                 result.close = _closed
 
@@ -420,5 +395,4 @@ def _hook_close(result: Any, record: Finished) -> bool:
 
 
 def _closed() -> None:
-    """``close()`` of a file wrapper whose response has ended: the file
-    is closed and the hooks have run, so a second call does nothing."""
+    """``close()`` of a file wrapper whose response has ended: nothing."""

@@ -28,6 +28,8 @@ from typing import Any
 
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from .finish import direct_call
+
 __all__ = ["CLIENT_UNKNOWN", "TRUSTED_PEER", "TrustedProxyFix", "parse_networks"]
 
 #: Environ key set to True on a request from a trusted proxy that names no
@@ -112,6 +114,7 @@ class TrustedProxyFix:
         x_prefix: int = 1,
     ) -> None:
         self.app = app
+        self._call: Callable[..., Iterable[bytes]] = direct_call(app)
         self.trusted = parse_networks(trusted_proxies)
         self.x_for = x_for
         self.proxy_fix = ProxyFix(
@@ -156,5 +159,5 @@ class TrustedProxyFix:
             for key, value in environ.items()
             if not key.startswith(self.FORWARDING_PREFIXES)
         }
-        result = self.app(env, start_response)
+        result = self._call(env, start_response)
         return result

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from .adapters import SERVER_START_RESPONSE_KEY
-from .finish import ENVIRON_KEY
+from .finish import ENVIRON_KEY, direct_call
 from .proxy import TRUSTED_PEER
 from .types import ExcInfo, HeaderList, StartResponse, WriteCallable
 
@@ -140,6 +140,7 @@ class RequestIds:
     ) -> None:
         check_header_name(header)
         self.app = app
+        self._call: Callable[..., Iterable[bytes]] = direct_call(app)
         self.generate = generate
         self.header = header
         self.respond = respond
@@ -160,7 +161,7 @@ class RequestIds:
         if record is not None:
             record.notes["trace_id"] = request_id
         if not self.respond:
-            return self.app(environ, start_response)
+            return self._call(environ, start_response)
         header = (self.header, request_id)
 
         def start(
@@ -170,4 +171,4 @@ class RequestIds:
 
         if SERVER_START_RESPONSE_KEY not in environ:  # note_first_chunk, inlined
             environ[SERVER_START_RESPONSE_KEY] = start_response
-        return self.app(environ, start)
+        return self._call(environ, start)
