@@ -77,7 +77,10 @@ def _gunicorn_one_worker(port: int, app: str) -> list[str]:
 
     command: list[str] = servers.gunicorn_command(port, app)
     command[command.index("-w") + 1] = "1"
-    return command
+    # No worker timeout: under valgrind on a busy machine a request can take
+    # longer than gunicorn's 30 s, and the killed worker's request would be
+    # answered 500 by gunicorn (ending the count).
+    return [*command, "--timeout", "0"]
 
 
 def _waitress(port: int, app: str) -> list[str]:
