@@ -24,10 +24,12 @@ class Boom(Exception):  # noqa: N818 - a test's own exception
     """The exception the test applications raise."""
 
 
-def environ() -> dict[str, Any]:
-    """A minimal PEP 3333 environ (wsgiref's testing defaults)."""
+def environ(**extra: Any) -> dict[str, Any]:
+    """A minimal PEP 3333 environ (wsgiref's testing defaults), with
+    ``extra`` keys set over it."""
     env: dict[str, Any] = {"QUERY_STRING": ""}
     setup_testing_defaults(env)
+    env.update(extra)
     return env
 
 

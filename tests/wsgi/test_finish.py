@@ -5,21 +5,14 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from typing import Any
-from wsgiref.util import FileWrapper, setup_testing_defaults
+from wsgiref.util import FileWrapper
 from wsgiref.validate import validator
 
 import pytest
+from helpers.adapters import environ
 from helpers.wsgi import request_garbage
 
 from roundup_wsgi.wsgi.finish import Finished, FinishHooks, add_finish_hook, note
-
-
-def environ(**extra: Any) -> dict[str, Any]:
-    env: dict[str, Any] = {}
-    setup_testing_defaults(env)
-    env["QUERY_STRING"] = ""
-    env.update(extra)
-    return env
 
 
 def chunks_app(environ: dict[str, Any], start_response: Any) -> Iterator[bytes]:

@@ -10,10 +10,10 @@ import json
 import logging
 from collections.abc import Callable
 from typing import Any
-from wsgiref.util import setup_testing_defaults
 
 import apachelogs
 import pytest
+from helpers.adapters import environ
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -141,14 +141,6 @@ def test_any_text_is_one_json_line(path: str, agent: str) -> None:
 
 
 # -- the combined-format line ----------------------------------------------------
-
-
-def environ(**extra: Any) -> dict[str, Any]:
-    env: dict[str, Any] = {}
-    setup_testing_defaults(env)
-    env["QUERY_STRING"] = ""
-    env.update(extra)
-    return env
 
 
 def finished_record(**env: Any) -> Finished:
