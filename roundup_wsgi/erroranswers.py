@@ -1,13 +1,16 @@
-"""The dispatcher's own error answers: 500, 503 and Roundup's 404 text.
+"""The dispatcher's own error answers: 400, 500, 503 and Roundup's 404 text.
 
 An exception that escaped Roundup's ``Client`` is logged and answered 500
 (:data:`ERROR_LOGGED`), or 503 with ``Retry-After`` when the database is
-unusable (:func:`~.failures.database_unavailable_cause`).  Internal detail
-(a traceback) is shown only where Roundup shows it (:func:`show_detail`).
+unusable (:func:`~.failures.database_unavailable_cause`), or 400 when the
+request's Basic credentials cannot be decoded
+(:func:`malformed_basic_credentials`).  Internal detail (a traceback) is
+shown only where Roundup shows it (:func:`show_detail`).
 """
 
 from __future__ import annotations
 
+import base64
 import logging
 import traceback
 from collections.abc import Callable
@@ -22,9 +25,11 @@ from .wsgi.accesslog import escape
 from .wsgi.types import ExcInfo
 
 __all__ = [
+    "BAD_CREDENTIALS",
     "ERROR_LOGGED",
     "fail",
     "logged_request",
+    "malformed_basic_credentials",
     "not_found",
     "show_detail",
     "unavailable",
@@ -38,6 +43,27 @@ ERROR_LOGGED = (
     "The tracker could not complete this request; "
     "the error has been logged for the administrator."
 )
+
+#: The 400 page's text for Basic credentials Roundup cannot decode.
+BAD_CREDENTIALS = (
+    "Malformed request: the Authorization header's Basic credentials are "
+    "not base64-encoded UTF-8 (RFC 7617)."
+)
+
+
+def malformed_basic_credentials(env: dict[str, Any]) -> bool:
+    """True if ``HTTP_AUTHORIZATION`` is ``Basic <credentials>`` that
+    Roundup's ``Client.determine_user`` cannot decode: not base64, or not
+    UTF-8 once decoded (RFC 7617 2; Roundup 2.4 to the 2.7 snapshot catch
+    only ``TypeError`` there, so the ``ValueError`` escapes its ``Client``)."""
+    scheme, space, credentials = str(env.get("HTTP_AUTHORIZATION", "")).partition(" ")
+    if not space or scheme.lower() != "basic":
+        return False
+    try:
+        base64.b64decode(credentials).decode("utf-8")
+    except ValueError:  # binascii.Error, UnicodeDecodeError, non-ASCII text
+        return True
+    return False
 
 
 def show_detail(debug: bool, tracker: Callable[[], Any]) -> bool:
@@ -59,10 +85,22 @@ def fail(
     env: dict[str, Any], request: Request, exc_info: ExcInfo, home: str, detail: bool
 ) -> None:
     """Answer an exception from Roundup's ``Client``: logged, then a 500 page
-    (with the traceback if ``detail``), or :func:`unavailable`'s 503."""
+    (with the traceback if ``detail``), :func:`unavailable`'s 503, or a 400
+    for Basic credentials that cannot be decoded."""
     cause = failures.database_unavailable_cause(exc_info[1])
     if cause is not None:
         unavailable(env, request, exc_info, home, detail, cause)
+        return
+    error: BaseException | None = exc_info[1]
+    if isinstance(error, failures.RoundupCaughtError):
+        error = error.__cause__
+    if isinstance(error, ValueError) and malformed_basic_credentials(env):
+        # A client's error, not the tracker's: Roundup answers 500 (and
+        # mails the admin) or lets the exception reach the server.
+        logger.info(
+            "%s %s: malformed Basic credentials, answered 400", *logged_request(env)
+        )
+        request.send_page(errorpages.bad_request(env, BAD_CREDENTIALS), exc_info)
         return
     logger.error(
         "%s %s failed in tracker %s",
