@@ -37,6 +37,7 @@ __all__ = [
     "child_users",
     "form_with",
     "log_in",
+    "log_in_with_token",
     "nginx_config",
     "parse_unit",
     "readable_python",
@@ -135,9 +136,17 @@ class _Forms(HTMLParser):
             self.forms[-1][values["name"]] = values.get("value", "")
 
 
-def log_in(session: Session, web: str, csrf: str = "") -> str:
-    """Log in as ``demo`` through the front page's form of the tracker at
-    ``web`` (Origin and Referer of ``web``); return the page answered.
+def log_in(
+    session: Session,
+    web: str,
+    csrf: str = "",
+    *,
+    user: str = seeded.DEMO_USER,
+    password: str = seeded.DEMO_PASSWORD,
+) -> str:
+    """Log in as ``user`` (default ``demo``) through the front page's form of
+    the tracker at ``web`` (Origin and Referer of ``web``); return the page
+    answered.
 
     :raises AssertionError: the login did not answer 200 with the user's
         greeting.
@@ -147,16 +156,27 @@ def log_in(session: Session, web: str, csrf: str = "") -> str:
     login = session.post(
         web,
         data={
-            "__login_name": seeded.DEMO_USER,
-            "__login_password": seeded.DEMO_PASSWORD,
+            "__login_name": user,
+            "__login_password": password,
             "@action": "login",
             "@csrf": csrf,
         },
         headers={"Origin": origin.group(0), "Referer": web},
     )
     assert login.status_code == 200, login.text[:2000]
-    assert f"Hello, {seeded.DEMO_USER}" in login.text, login.text[:2000]
+    assert f"Hello, {user}" in login.text, login.text[:2000]
     return str(login.text)
+
+
+def log_in_with_token(
+    session: Session,
+    web: str,
+    user: str = seeded.DEMO_USER,
+    password: str = seeded.DEMO_PASSWORD,
+) -> str:
+    """:func:`log_in` with the CSRF token of the front page's login form."""
+    fields = form_with(session.get(web).text, "__login_name")
+    return log_in(session, web, fields.get("@csrf", ""), user=user, password=password)
 
 
 def form_with(html: str, field: str) -> dict[str, str]:
@@ -185,9 +205,7 @@ def use_tracker(web: str, *, verify: str | bool = True, title: str) -> str:
         assert issue.status_code == 200, issue.text[:500]
         assert "Sample issue one" in issue.text
 
-        front = session.get(web)
-        fields = form_with(front.text, "__login_name")
-        log_in(session, web, fields.get("@csrf", ""))
+        log_in_with_token(session, web)
 
         page = session.get(web + "issue?@template=item")
         fields = form_with(page.text, "title")

@@ -30,7 +30,7 @@ import pytest
 from helpers.cluster import Balancer
 from helpers.compose import COMPOSE_FILES, Compose, postgres_image, write_secrets
 from helpers.container import Podman, build_image, podman_or_skip
-from helpers.deploy import Session, form_with
+from helpers.deploy import Session, form_with, log_in_with_token
 from helpers.servers import free_port
 from helpers.system import require_program
 
@@ -121,22 +121,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         compose.remove()
 
 
-def login(web: str, session: Session, password: str) -> None:
-    """Log in as admin through *web*'s front page form."""
-    fields = form_with(session.get(web).text, "__login_name")
-    answer = session.post(
-        web,
-        data={
-            "__login_name": "admin",
-            "__login_password": password,
-            "@action": "login",
-            "@csrf": fields.get("@csrf", ""),
-        },
-        headers={"Origin": web.rstrip("/"), "Referer": web},
-    )
-    assert "Hello, admin" in answer.text, answer.text[:2000]
-
-
 @pytest.mark.slow
 def test_an_issue_made_through_one_replica_is_read_through_the_other(
     stack: Stack,
@@ -144,7 +128,7 @@ def test_an_issue_made_through_one_replica_is_read_through_the_other(
     first, second = stack.replicas
     attachment = os.urandom(200_000)
     with Session(True) as session:
-        login(first.url, session, stack.admin_password)
+        log_in_with_token(session, first.url, "admin", stack.admin_password)
         page = session.get(first.url + "issue?@template=item")
         token = form_with(page.text, "title")["@csrf"]
         created = session.post(

@@ -24,7 +24,7 @@ from types import ModuleType
 
 import pytest
 from helpers.container import CONTAINER_DIR, Podman, build_image, podman_or_skip
-from helpers.deploy import Session, form_with
+from helpers.deploy import Session, form_with, log_in_with_token
 from helpers.servers import free_port
 from roundup import instance
 
@@ -252,22 +252,6 @@ def create_issue(web: str, session: Session, title: str, attachment: bytes) -> s
     return str(created.headers["Location"]).split("?")[0]
 
 
-def login(web: str, session: Session) -> None:
-    """Log in as admin through the front page's form."""
-    fields = form_with(session.get(web).text, "__login_name")
-    answer = session.post(
-        web,
-        data={
-            "__login_name": "admin",
-            "__login_password": ADMIN_PASSWORD,
-            "@action": "login",
-            "@csrf": fields.get("@csrf", ""),
-        },
-        headers={"Origin": web.rstrip("/"), "Referer": web},
-    )
-    assert "Hello, admin" in answer.text, answer.text[:2000]
-
-
 @pytest.mark.slow
 def test_read_only_non_root_container(
     podman: Podman, image: str, volumes: tuple[str, str], tmp_path: Path
@@ -293,7 +277,7 @@ def test_read_only_non_root_container(
     with podman.container(*run_args) as cid:
         podman.wait_healthy(cid)
         with Session(True) as session:
-            login(web, session)
+            log_in_with_token(session, web, "admin", ADMIN_PASSWORD)
             issue = create_issue(web, session, "made in a container", attachment)
             page = session.get(issue)
             assert "made in a container" in page.text
@@ -312,7 +296,7 @@ def test_read_only_non_root_container(
         seconds = podman.wait_healthy(cid)
         print(f"restart to healthy: {seconds:.2f} s")
         with Session(True) as session:
-            login(web, session)
+            log_in_with_token(session, web, "admin", ADMIN_PASSWORD)
             assert "made in a container" in session.get(web + "issue1").text
             assert "uploaded during the stop" in session.get(web + "issue2").text
             assert session.get(web + "file1/payload.bin").content == attachment

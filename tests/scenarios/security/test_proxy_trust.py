@@ -95,22 +95,26 @@ def request(
 
 
 def start(
-    name: str,
-    command: list[str],
-    port: int,
-    env: dict[str, str],
-    log_dir: Path,
+    server: str,
+    trusted: bool,
+    tmp_path_factory: pytest.TempPathFactory,
+    tracker_template: Path,
     headers_arrive: bool = True,
 ) -> Iterator[Served]:
+    """Serve a copy of the seeded tracker as ``bugs`` with ``server``'s
+    documented command, trusting :data:`PROXY` or no proxy; metrics on."""
+    work = tmp_path_factory.mktemp(f"{'proxied' if trusted else 'direct'}-{server}")
+    home = seeded.copy_tracker(tracker_template, work / "bugs", WEB)
+    port = free_port()
     with ServerProcess(
-        command,
+        command(server, port, home, trusted=trusted),
         port,
-        log_dir,
-        env={"ROUNDUP_WSGI_METRICS": "on", **env},
-        name=name,
+        work / "logs",
+        env={"ROUNDUP_WSGI_METRICS": "on", **environment(home, trusted=trusted)},
+        name=server,
         ready_path="/bugs/@@file/style.css",
     ):
-        yield Served(name, port, headers_arrive)
+        yield Served(server, port, headers_arrive)
 
 
 def command(server: str, port: int, home: Path, trusted: bool) -> list[str]:
@@ -183,15 +187,11 @@ def proxied(
     """A server with 127.0.0.1 as trusted proxy, the default health networks
     (loopback and the proxy) and metrics on."""
     server: str = request.param
-    work = tmp_path_factory.mktemp(f"proxied-{server}")
-    home = seeded.copy_tracker(tracker_template, work / "bugs", WEB)
-    port = free_port()
     yield from start(
         server,
-        command(server, port, home, trusted=True),
-        port,
-        environment(home, trusted=True),
-        work / "logs",
+        True,
+        tmp_path_factory,
+        tracker_template,
         headers_arrive=server != "waitress-serve-default",
     )
 
@@ -204,16 +204,7 @@ def direct(
 ) -> Iterator[Served]:
     """A server trusting no proxy, answering ``/-/`` to 127.0.0.1 only."""
     server: str = request.param
-    work = tmp_path_factory.mktemp(f"direct-{server}")
-    home = seeded.copy_tracker(tracker_template, work / "bugs", WEB)
-    port = free_port()
-    yield from start(
-        server,
-        command(server, port, home, trusted=False),
-        port,
-        environment(home, trusted=False),
-        work / "logs",
-    )
+    yield from start(server, False, tmp_path_factory, tracker_template)
 
 
 def assert_refused(status: int, body: bytes) -> None:
